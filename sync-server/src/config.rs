@@ -1,0 +1,55 @@
+//! `Config`: every tunable of a server, with the defaults the binary documents.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a server is set up. `main.rs` fills it from flags and environment; tests and the
+/// desktop app build it directly.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address for HTTP and WebSocket, on one port. Port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// The SQLite file holding every document; created, with its directory, if missing.
+    pub data: PathBuf,
+    /// Largest WebSocket message accepted, in bytes; larger ones close the connection (1009).
+    pub max_message_size: usize,
+    /// How often the server pings each connection.
+    pub ping_interval: Duration,
+    /// A connection that sends nothing (not even a pong) for this long is closed (4408).
+    /// Twice the ping interval by default, so one lost pong is tolerated.
+    pub idle_timeout: Duration,
+    /// Presence of a client that has not renewed it for this long is removed.
+    /// Yjs clients renew every 15 s; y-protocols uses 30 s.
+    pub awareness_timeout: Duration,
+    /// An empty room stays loaded this long, so a reload of the page finds it warm.
+    pub unload_after: Duration,
+    /// Updates appended to a document's log before it is compacted into a snapshot.
+    pub compact_after: usize,
+    /// Messages queued for one connection before it counts as too slow and is dropped.
+    pub send_queue: usize,
+    /// Open WebSocket connections allowed at once; more are refused with 503.
+    pub max_connections: usize,
+    /// Threads holding rooms (documents are spread over them by name).
+    pub room_threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data: PathBuf::from("./data/collab.sqlite3"),
+            max_message_size: 4 * 1024 * 1024,
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(40),
+            awareness_timeout: Duration::from_secs(30),
+            unload_after: Duration::from_secs(10),
+            compact_after: 500,
+            send_queue: 1024,
+            max_connections: 10_000,
+            room_threads: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! HTTP routes on the sync port: the WebSocket endpoint `/sync/{doc}`, `/healthz`, and the
+//! REST endpoints `/api/docs` and `/api/docs/{doc}/text`.
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::doc_name::DocName;
+use crate::server::AppState;
+use crate::transport;
+
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/docs", get(list_docs))
+        .route("/api/docs/{doc}/text", get(doc_text))
+        .route("/sync/{*doc}", get(sync))
+        .route("/sync", get(missing_doc_name))
+        .route("/sync/", get(missing_doc_name))
+        .with_state(app)
+}
+
+/// Query parameters of `/sync/{doc}`.
+#[derive(Debug, Deserialize)]
+struct SyncParams {
+    /// `1` asks for our extension messages (durable acknowledgements).
+    ext: Option<String>,
+}
+
+async fn sync(
+    State(app): State<AppState>,
+    Path(doc): Path<String>,
+    Query(params): Query<SyncParams>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let doc = match DocName::parse(&doc) {
+        Ok(doc) => doc,
+        Err(err) => return bad_request(err),
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if app.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down\n").into_response();
+    }
+    let Ok(slot) = app.connection_slots.clone().try_acquire_owned() else {
+        tracing::warn!("refused a connection: connection limit reached");
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    };
+    let wants_ext = params.ext.as_deref() == Some("1");
+    let sockets = app.sockets.clone();
+    transport::configure(upgrade, app.config.max_message_size).on_upgrade(move |socket| {
+        sockets.track_future(transport::serve(socket, doc, wants_ext, app, slot))
+    })
+}
+
+async fn missing_doc_name() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        "missing document name: use /sync/{doc}\n",
+    )
+        .into_response()
+}
+
+fn bad_request(err: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response()
+}
+
+fn unavailable() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "server shutting down\n").into_response()
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    rooms: usize,
+    connections: usize,
+}
+
+async fn healthz(State(app): State<AppState>) -> Response {
+    match app.registry.stats().await {
+        Ok(stats) => Json(Health {
+            status: "ok",
+            rooms: stats.rooms,
+            connections: stats.members,
+        })
+        .into_response(),
+        Err(_) => unavailable(),
+    }
+}
+
+#[derive(Serialize)]
+struct DocListing {
+    name: String,
+    /// Length of the text in UTF-8 bytes.
+    size_bytes: u64,
+    /// RFC 3339, UTC.
+    updated_at: String,
+}
+
+async fn list_docs(State(app): State<AppState>) -> Response {
+    match app.storage.list().await {
+        Ok(docs) => Json(
+            docs.into_iter()
+                .map(|d| DocListing {
+                    name: d.name,
+                    size_bytes: d.text_bytes,
+                    updated_at: rfc3339_utc(d.updated_at_ms),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot list documents");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot list documents\n").into_response()
+        }
+    }
+}
+
+async fn doc_text(State(app): State<AppState>, Path(doc): Path<String>) -> Response {
+    let doc = match DocName::parse(&doc) {
+        Ok(doc) => doc,
+        Err(err) => return bad_request(err),
+    };
+    match app.registry.read_text(doc).await {
+        Ok(Some(text)) => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "no such document\n").into_response(),
+        Err(_) => unavailable(),
+    }
+}
+
+/// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn rfc3339_utc(ms: i64) -> String {
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil-from-days, after Howard Hinnant's public-domain date algorithms.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let secs = ms_of_day / 1000;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        ms_of_day % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_utc;
+
+    #[test]
+    fn formats_timestamps_as_rfc3339() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(1_795_602_896_789), "2026-11-25T10:34:56.789Z");
+    }
+}

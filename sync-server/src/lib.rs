@@ -1,0 +1,28 @@
+//! A Yjs-compatible sync server: WebSocket sync and awareness, durable SQLite storage.
+//!
+//! # Layout
+//! - [`server`]: `Server::bind(config) -> local_addr() -> run(shutdown)`, and shutdown order.
+//! - [`config`]: every tunable, with defaults.
+//! - [`http`]: routes: `/sync/{doc}`, `/healthz`, `/api/docs`, `/api/docs/{doc}/text`.
+//! - [`transport`]: one WebSocket connection: read, write, ping, close codes.
+//! - [`conn`]: the handle rooms hold on a connection (outbox, close signal, close codes).
+//! - [`registry`]: rooms by document name, spread over room threads; load and unload.
+//! - [`room`]: one document: yrs `Doc`, presence, members, protocol rules.
+//! - [`protocol`]: sans-IO wire format: frames to messages and back; presence bookkeeping.
+//! - [`storage`]: the `Store` trait, SQLite, and the group-committing writer thread.
+//! - [`doc_name`]: validated document names.
+
+pub mod config;
+pub mod conn;
+pub mod doc_name;
+pub mod http;
+pub mod protocol;
+pub mod registry;
+pub mod room;
+pub mod server;
+pub mod storage;
+pub mod transport;
+
+pub use config::Config;
+pub use doc_name::DocName;
+pub use server::{Server, ServerError};

@@ -1,0 +1,13 @@
+//! The Yjs sync and awareness protocol, sans I/O: bytes in, typed messages out, and back.
+//!
+//! - [`message`]: splits an incoming frame into [`Incoming`] messages, with the bounds checks
+//!   that must happen before yrs sees the bytes, and encodes every outgoing message.
+//! - [`presence`]: the awareness states of one document and which connection owns each.
+//!
+//! Nothing here knows about sockets, threads or storage.
+
+pub mod message;
+pub mod presence;
+
+pub use message::{decode_frame, AwarenessEntry, Incoming, ProtocolError};
+pub use presence::Presence;

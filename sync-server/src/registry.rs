@@ -1,0 +1,239 @@
+//! `Registry`: rooms by document name, spread over a few room threads.
+//!
+//! Each document belongs to one room thread, chosen by hashing its name, so a room's state is
+//! touched by one thread only and commands for it are handled in the order they were sent.
+//! Room threads have large stacks because yrs recurses on nested content. A room is created
+//! (and loaded) on first use and dropped some seconds after its last member leaves.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::conn::{Conn, ConnId};
+use crate::doc_name::DocName;
+use crate::room::{Keep, LoadResult, Room, RoomContext, RoomSettings};
+use crate::storage::StorageWriter;
+
+/// Stack of each room thread. Only touched pages cost memory.
+const ROOM_THREAD_STACK: usize = 256 * 1024 * 1024;
+/// Commands a room thread queues before senders wait (backpressure on fast writers).
+const INBOX_LEN: usize = 4096;
+
+/// What a room is asked to do.
+pub enum DocCommand {
+    Join(Conn),
+    Frame(ConnId, Bytes),
+    Leave(ConnId),
+    ReadText(oneshot::Sender<Option<String>>),
+}
+
+/// What a room thread receives.
+enum Command {
+    Doc(DocName, DocCommand),
+    Stats(oneshot::Sender<RegistryStats>),
+    Shutdown,
+}
+
+/// Counts for `/healthz`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RegistryStats {
+    pub rooms: usize,
+    pub members: usize,
+}
+
+/// Sends commands to the room thread that owns each document. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    threads: Arc<[mpsc::Sender<Command>]>,
+}
+
+/// The room threads, to be joined at shutdown.
+pub struct RoomThreads {
+    handles: Vec<JoinHandle<()>>,
+}
+
+/// Rooms were shut down: the command could not be delivered.
+#[derive(Debug, thiserror::Error)]
+#[error("room threads have stopped")]
+pub struct RegistryStopped;
+
+impl Registry {
+    /// Starts `count` room threads.
+    pub fn start(
+        count: usize,
+        storage: StorageWriter,
+        settings: RoomSettings,
+    ) -> std::io::Result<(Registry, RoomThreads)> {
+        let settings = Arc::new(settings);
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for index in 0..count.max(1) {
+            let (tx, inbox) = mpsc::channel(INBOX_LEN);
+            let (loaded, loaded_rx) = mpsc::unbounded_channel();
+            let context = RoomContext {
+                storage: storage.clone(),
+                loaded,
+                settings: settings.clone(),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("rooms-{index}"))
+                .stack_size(ROOM_THREAD_STACK)
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()
+                        .expect("a current-thread runtime builds");
+                    runtime.block_on(run(inbox, loaded_rx, context));
+                })?;
+            senders.push(tx);
+            handles.push(handle);
+        }
+        Ok((
+            Registry {
+                threads: senders.into(),
+            },
+            RoomThreads { handles },
+        ))
+    }
+
+    /// Sends a command to the room of `doc`, on the thread that owns it.
+    pub async fn send(&self, doc: DocName, command: DocCommand) -> Result<(), RegistryStopped> {
+        let thread = &self.threads[self.thread_of(&doc)];
+        thread
+            .send(Command::Doc(doc, command))
+            .await
+            .map_err(|_| RegistryStopped)
+    }
+
+    /// The text of `doc`, loading it if needed; `None` if it was never stored.
+    pub async fn read_text(&self, doc: DocName) -> Result<Option<String>, RegistryStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.send(doc, DocCommand::ReadText(reply)).await?;
+        rx.await.map_err(|_| RegistryStopped)
+    }
+
+    /// Rooms loaded and connections joined, over all threads.
+    pub async fn stats(&self) -> Result<RegistryStats, RegistryStopped> {
+        let mut total = RegistryStats::default();
+        for thread in self.threads.iter() {
+            let (reply, rx) = oneshot::channel();
+            thread
+                .send(Command::Stats(reply))
+                .await
+                .map_err(|_| RegistryStopped)?;
+            let stats = rx.await.map_err(|_| RegistryStopped)?;
+            total.rooms += stats.rooms;
+            total.members += stats.members;
+        }
+        Ok(total)
+    }
+
+    /// Asks every room thread to unload its rooms (compacting them) and stop.
+    pub async fn shutdown(&self) {
+        for thread in self.threads.iter() {
+            let _ = thread.send(Command::Shutdown).await;
+        }
+    }
+
+    fn thread_of(&self, doc: &DocName) -> usize {
+        let mut hasher = DefaultHasher::new();
+        doc.hash(&mut hasher);
+        (hasher.finish() % self.threads.len() as u64) as usize
+    }
+}
+
+impl RoomThreads {
+    /// Blocks until every room thread has stopped.
+    pub fn join(self) {
+        for handle in self.handles {
+            if handle.join().is_err() {
+                tracing::error!("a room thread panicked");
+            }
+        }
+    }
+}
+
+/// The loop of one room thread.
+async fn run(
+    mut inbox: mpsc::Receiver<Command>,
+    mut loaded_rx: mpsc::UnboundedReceiver<LoadResult>,
+    context: RoomContext,
+) {
+    let mut rooms: HashMap<DocName, Room> = HashMap::new();
+    let mut ticker = tokio::time::interval(tick_period(&context));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            biased;
+            Some(loaded) = loaded_rx.recv() => {
+                let doc = loaded.doc.clone();
+                if let Some(room) = rooms.get_mut(&doc) {
+                    if room.on_loaded(loaded) == Keep::No {
+                        rooms.remove(&doc);
+                    }
+                }
+            }
+            command = inbox.recv() => match command {
+                None | Some(Command::Shutdown) => break,
+                Some(command) => handle(&mut rooms, command, &context),
+            },
+            _ = ticker.tick() => {
+                let now = Instant::now();
+                rooms.retain(|_, room| room.tick(now) == Keep::Yes);
+            }
+        }
+    }
+    for room in rooms.values_mut() {
+        room.unload();
+    }
+}
+
+fn handle(rooms: &mut HashMap<DocName, Room>, command: Command, context: &RoomContext) {
+    match command {
+        Command::Doc(doc, DocCommand::Join(conn)) => room_of(rooms, doc, context).join(conn),
+        Command::Doc(doc, DocCommand::ReadText(reply)) => {
+            room_of(rooms, doc, context).read_text(reply)
+        }
+        // Frames and departures for a room that is gone (it failed to load) are moot.
+        Command::Doc(doc, DocCommand::Frame(conn, frame)) => {
+            if let Some(room) = rooms.get_mut(&doc) {
+                room.frame(conn, frame);
+            }
+        }
+        Command::Doc(doc, DocCommand::Leave(conn)) => {
+            if let Some(room) = rooms.get_mut(&doc) {
+                room.leave(conn, Instant::now());
+            }
+        }
+        Command::Stats(reply) => {
+            let _ = reply.send(RegistryStats {
+                rooms: rooms.len(),
+                members: rooms.values().map(Room::member_count).sum(),
+            });
+        }
+        Command::Shutdown => {}
+    }
+}
+
+/// The room of `doc`, created (and loading) if it is not loaded.
+fn room_of<'a>(
+    rooms: &'a mut HashMap<DocName, Room>,
+    doc: DocName,
+    context: &RoomContext,
+) -> &'a mut Room {
+    rooms
+        .entry(doc.clone())
+        .or_insert_with(|| Room::load(doc, context))
+}
+
+/// Ticks often enough to honour the shortest of the room timeouts, at most once a second.
+fn tick_period(context: &RoomContext) -> Duration {
+    let settings = &context.settings;
+    (settings.unload_after.min(settings.awareness_timeout) / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1))
+}

@@ -1,0 +1,540 @@
+//! `Room`: one loaded document — its yrs `Doc`, presence and members — and the protocol rules
+//! applied to it. A room lives on one room thread and is never shared, so it needs no locks.
+//!
+//! Every yrs call that touches client bytes runs inside `catch_unwind` on that thread (which
+//! has a large stack). An update is broadcast and persisted only after yrs applied it without
+//! error; after a failed apply or a panic the document is dropped and reloaded from storage.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update};
+
+use crate::conn::{close_code, Conn, ConnId};
+use crate::doc_name::DocName;
+use crate::protocol::message::{encode_sync_step1, encode_sync_step2, encode_update};
+use crate::protocol::presence::encode_entries;
+use crate::protocol::{decode_frame, Incoming, Presence};
+use crate::storage::{Ack, StorageError, StorageWriter, StoredDoc, Write};
+
+/// The shared text every client edits (`ydoc.getText('content')`).
+pub const TEXT_NAME: &str = "content";
+
+/// What every room on a thread shares.
+#[derive(Clone)]
+pub struct RoomContext {
+    pub storage: StorageWriter,
+    /// Where load results go: the owning room thread's event queue.
+    pub loaded: mpsc::UnboundedSender<LoadResult>,
+    pub settings: Arc<RoomSettings>,
+}
+
+/// Tunables of a room, from the server's `Config`.
+#[derive(Debug, Clone)]
+pub struct RoomSettings {
+    /// Updates appended to the log before the room writes a snapshot and drops them.
+    pub compact_after: usize,
+    /// How long an awareness state lives without renewal.
+    pub awareness_timeout: Duration,
+    /// How long an empty room stays loaded.
+    pub unload_after: Duration,
+}
+
+/// A storage load, delivered back to the room that asked for it.
+pub struct LoadResult {
+    pub doc: DocName,
+    /// Matches `Room::generation`; a result for an older load is ignored.
+    pub generation: u64,
+    pub result: Result<StoredDoc, StorageError>,
+}
+
+/// Whether the room thread should keep a room after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    Yes,
+    /// The room is empty and idle, or failed to load: drop it.
+    No,
+}
+
+pub struct Room {
+    name: DocName,
+    context: RoomContext,
+    state: State,
+    presence: Presence,
+    members: HashMap<ConnId, Member>,
+    /// When the last member left; `None` while anyone is here.
+    idle_since: Option<Instant>,
+    generation: u64,
+}
+
+enum State {
+    /// Waiting for storage; everything that arrives meanwhile is replayed once loaded.
+    Loading {
+        queue: Vec<Deferred>,
+    },
+    Ready(LoadedDoc),
+}
+
+struct LoadedDoc {
+    doc: Doc,
+    text: TextRef,
+    /// Whether storage holds anything for this document (for 404s on the text endpoint).
+    exists: bool,
+    /// Updates appended to the log since the last snapshot.
+    log_len: usize,
+}
+
+enum Deferred {
+    Join(Conn),
+    Frame(ConnId, Bytes),
+    ReadText(oneshot::Sender<Option<String>>),
+}
+
+struct Member {
+    conn: Conn,
+    /// How many update-carrying messages (SyncStep2, Update) this connection has sent.
+    updates_received: u64,
+}
+
+/// What applying one client update did.
+enum Applied {
+    Changed,
+    Unchanged,
+    /// Refused before touching the document.
+    Refused(String),
+    /// Failed or panicked while applying: the in-memory document can no longer be trusted.
+    Broken(String),
+}
+
+impl Room {
+    /// A room for `name`, loading its document from storage.
+    pub fn load(name: DocName, context: &RoomContext) -> Room {
+        let mut room = Room {
+            name,
+            context: context.clone(),
+            state: State::Loading { queue: Vec::new() },
+            presence: Presence::default(),
+            members: HashMap::new(),
+            idle_since: Some(Instant::now()),
+            generation: 0,
+        };
+        room.request_load();
+        room
+    }
+
+    fn request_load(&mut self) {
+        self.generation += 1;
+        let (doc, generation, loaded) = (
+            self.name.clone(),
+            self.generation,
+            self.context.loaded.clone(),
+        );
+        self.context.storage.load(
+            self.name.clone(),
+            Box::new(move |result| {
+                let _ = loaded.send(LoadResult {
+                    doc,
+                    generation,
+                    result,
+                });
+            }),
+        );
+    }
+
+    /// Drops the in-memory document and loads it again; members stay connected.
+    fn reload(&mut self) {
+        tracing::warn!(doc = %self.name, "reloading document from storage");
+        self.state = State::Loading { queue: Vec::new() };
+        self.request_load();
+    }
+
+    pub fn on_loaded(&mut self, loaded: LoadResult) -> Keep {
+        if loaded.generation != self.generation {
+            return Keep::Yes;
+        }
+        let State::Loading { queue } = &mut self.state else {
+            return Keep::Yes;
+        };
+        let queue = std::mem::take(queue);
+        let stored = match loaded.result {
+            Ok(stored) => stored,
+            Err(err) => {
+                tracing::error!(doc = %self.name, error = %err, "cannot load document");
+                self.fail(queue, "document could not be loaded");
+                return Keep::No;
+            }
+        };
+        match build_doc(&self.name, &stored) {
+            Ok((doc, text)) => {
+                let started = Instant::now();
+                self.state = State::Ready(LoadedDoc {
+                    doc,
+                    text,
+                    exists: stored.exists(),
+                    log_len: stored.updates.len(),
+                });
+                tracing::debug!(doc = %self.name, log_len = stored.updates.len(), elapsed = ?started.elapsed(), "document loaded");
+            }
+            Err(reason) => {
+                tracing::error!(doc = %self.name, %reason, "stored document does not load");
+                self.fail(queue, "document could not be loaded");
+                return Keep::No;
+            }
+        }
+        if self.log_len() >= self.context.settings.compact_after {
+            self.compact();
+        }
+        for deferred in queue {
+            match deferred {
+                Deferred::Join(conn) => self.join(conn),
+                Deferred::Frame(id, frame) => self.frame(id, frame),
+                Deferred::ReadText(reply) => self.read_text(reply),
+            }
+        }
+        Keep::Yes
+    }
+
+    /// Closes everyone waiting on a document that cannot be loaded.
+    fn fail(&mut self, queue: Vec<Deferred>, reason: &str) {
+        for member in self.members.values() {
+            member.conn.close(close_code::INTERNAL_ERROR, reason);
+        }
+        for deferred in queue {
+            match deferred {
+                Deferred::Join(conn) => conn.close(close_code::INTERNAL_ERROR, reason),
+                Deferred::ReadText(reply) => {
+                    let _ = reply.send(None);
+                }
+                Deferred::Frame(..) => {}
+            }
+        }
+    }
+
+    /// A new connection: it gets our state vector and everyone's presence.
+    pub fn join(&mut self, conn: Conn) {
+        let loaded = match &mut self.state {
+            State::Loading { queue } => return queue.push(Deferred::Join(conn)),
+            State::Ready(loaded) => loaded,
+        };
+        let state_vector = loaded.doc.transact().state_vector();
+        conn.send(encode_sync_step1(&state_vector));
+        if let Some(everyone) = self.presence.encode_all() {
+            conn.send(everyone);
+        }
+        tracing::debug!(doc = %self.name, conn = %conn.id, "joined");
+        self.members.insert(
+            conn.id,
+            Member {
+                conn,
+                updates_received: 0,
+            },
+        );
+        self.idle_since = None;
+    }
+
+    /// A connection closed: its presence goes with it.
+    pub fn leave(&mut self, id: ConnId, now: Instant) {
+        if let State::Loading { queue } = &mut self.state {
+            queue.retain(|d| match d {
+                Deferred::Join(conn) => conn.id != id,
+                Deferred::Frame(from, _) => *from != id,
+                Deferred::ReadText(_) => true,
+            });
+        }
+        self.members.remove(&id);
+        let removed = self.presence.remove_owner(id);
+        if !removed.is_empty() {
+            self.broadcast(encode_entries(&removed));
+        }
+        if self.members.is_empty() {
+            self.idle_since = Some(now);
+        }
+        tracing::debug!(doc = %self.name, conn = %id, "left");
+    }
+
+    /// The document's text, or `None` when nothing was ever stored for it.
+    pub fn read_text(&mut self, reply: oneshot::Sender<Option<String>>) {
+        let loaded = match &mut self.state {
+            State::Loading { queue } => return queue.push(Deferred::ReadText(reply)),
+            State::Ready(loaded) => loaded,
+        };
+        let text = loaded
+            .exists
+            .then(|| loaded.text.get_string(&loaded.doc.transact()));
+        let _ = reply.send(text);
+    }
+
+    /// One binary frame from a member.
+    pub fn frame(&mut self, id: ConnId, frame: Bytes) {
+        if let State::Loading { queue } = &mut self.state {
+            return queue.push(Deferred::Frame(id, frame));
+        }
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
+        let messages = match decode_frame(&frame) {
+            Ok(messages) => messages,
+            Err(err) => {
+                tracing::warn!(doc = %self.name, conn = %id, error = %err, "refused malformed frame");
+                member
+                    .conn
+                    .close(close_code::INVALID_PAYLOAD, &err.to_string());
+                return;
+            }
+        };
+        for message in messages {
+            if !self.message(id, message) {
+                // The connection is being closed, or the document is reloading: the rest of
+                // this frame is dropped with it.
+                return;
+            }
+        }
+    }
+
+    /// Handles one message; `false` when the rest of the frame must not be processed.
+    fn message(&mut self, id: ConnId, message: Incoming) -> bool {
+        let State::Ready(loaded) = &mut self.state else {
+            return false;
+        };
+        let Some(member) = self.members.get_mut(&id) else {
+            return false;
+        };
+        match message {
+            Incoming::SyncStep1(state_vector) => {
+                let doc = &loaded.doc;
+                match catch_unwind(AssertUnwindSafe(|| {
+                    doc.transact().encode_state_as_update_v1(&state_vector)
+                })) {
+                    Ok(update) => member.conn.send(encode_sync_step2(&update)),
+                    Err(panic) => {
+                        tracing::error!(doc = %self.name, panic = panic_message(&panic), "encoding the document panicked");
+                        self.reload();
+                        return false;
+                    }
+                }
+            }
+            Incoming::SyncStep2(update) | Incoming::Update(update) => {
+                member.updates_received += 1;
+                let ack = member.conn.wants_ext.then(|| Ack {
+                    conn: member.conn.clone(),
+                    count: member.updates_received,
+                });
+                return self.update(id, update, ack);
+            }
+            Incoming::Awareness(entries) => {
+                let applied = self.presence.apply(id, entries, Instant::now());
+                if !applied.is_empty() {
+                    self.broadcast(encode_entries(&applied));
+                }
+            }
+            Incoming::AwarenessQuery => {
+                if let Some(everyone) = self.presence.encode_all() {
+                    member.conn.send(everyone);
+                }
+            }
+            Incoming::Auth => {
+                tracing::debug!(doc = %self.name, conn = %id, "ignored auth message from a client");
+            }
+            Incoming::Unknown(tag) => {
+                tracing::warn!(doc = %self.name, conn = %id, tag, "ignored message with unknown tag");
+            }
+        }
+        true
+    }
+
+    fn update(&mut self, id: ConnId, update: Vec<u8>, ack: Option<Ack>) -> bool {
+        let State::Ready(loaded) = &mut self.state else {
+            return false;
+        };
+        match apply_update(&loaded.doc, &update) {
+            Applied::Changed => {
+                loaded.exists = true;
+                loaded.log_len += 1;
+                let text_bytes = loaded.text.len(&loaded.doc.transact()) as u64;
+                self.broadcast(encode_update(&update));
+                self.context.storage.write(
+                    Write::Append {
+                        doc: self.name.clone(),
+                        update,
+                        origin: id.to_string(),
+                        text_bytes,
+                    },
+                    ack,
+                );
+                if self.log_len() >= self.context.settings.compact_after {
+                    self.compact();
+                }
+                true
+            }
+            Applied::Unchanged => {
+                if let Some(ack) = ack {
+                    self.context.storage.ack(ack);
+                }
+                true
+            }
+            Applied::Refused(reason) => {
+                tracing::warn!(doc = %self.name, conn = %id, %reason, "refused update");
+                self.close_member(id, close_code::UPDATE_REJECTED, &reason);
+                false
+            }
+            Applied::Broken(reason) => {
+                tracing::error!(doc = %self.name, conn = %id, %reason, "update broke the document; dropping it and reloading");
+                self.close_member(
+                    id,
+                    close_code::UPDATE_REJECTED,
+                    "update could not be applied",
+                );
+                self.reload();
+                false
+            }
+        }
+    }
+
+    fn close_member(&self, id: ConnId, code: u16, reason: &str) {
+        if let Some(member) = self.members.get(&id) {
+            member.conn.close(code, reason);
+        }
+    }
+
+    fn log_len(&self) -> usize {
+        match &self.state {
+            State::Ready(loaded) => loaded.log_len,
+            State::Loading { .. } => 0,
+        }
+    }
+
+    /// Writes the whole document as the new snapshot, replacing the log before it.
+    fn compact(&mut self) {
+        let State::Ready(loaded) = &mut self.state else {
+            return;
+        };
+        let doc = &loaded.doc;
+        let encoded = catch_unwind(AssertUnwindSafe(|| {
+            let txn = doc.transact();
+            let text_bytes = loaded.text.len(&txn) as u64;
+            (
+                txn.encode_state_as_update_v1(&StateVector::default()),
+                text_bytes,
+            )
+        }));
+        match encoded {
+            Ok((snapshot, text_bytes)) => {
+                loaded.log_len = 0;
+                self.context.storage.write(
+                    Write::Compact {
+                        doc: self.name.clone(),
+                        snapshot,
+                        text_bytes,
+                    },
+                    None,
+                );
+            }
+            Err(panic) => {
+                tracing::error!(doc = %self.name, panic = panic_message(&panic), "encoding a snapshot panicked");
+                self.reload();
+            }
+        }
+    }
+
+    fn broadcast(&self, frame: Bytes) {
+        for member in self.members.values() {
+            member.conn.send(frame.clone());
+        }
+    }
+
+    /// Periodic upkeep: expires silent presence; says whether an idle room should unload.
+    pub fn tick(&mut self, now: Instant) -> Keep {
+        let expired = self
+            .presence
+            .sweep(now, self.context.settings.awareness_timeout);
+        if !expired.is_empty() {
+            self.broadcast(encode_entries(&expired));
+        }
+        let idle_long_enough = self.idle_since.is_some_and(|since| {
+            now.saturating_duration_since(since) >= self.context.settings.unload_after
+        });
+        if idle_long_enough && matches!(self.state, State::Ready(_)) {
+            self.unload();
+            return Keep::No;
+        }
+        Keep::Yes
+    }
+
+    /// Compacts what was appended since the last snapshot so the next load is one row.
+    pub fn unload(&mut self) {
+        if self.log_len() > 0 {
+            self.compact();
+        }
+        tracing::debug!(doc = %self.name, "unloaded");
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+}
+
+/// Builds a document from its stored snapshot and log. Rows yrs refuses are logged and
+/// skipped; a panic fails the load.
+fn build_doc(name: &DocName, stored: &StoredDoc) -> Result<(Doc, TextRef), String> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let doc = Doc::new();
+        let text = doc.get_or_insert_text(TEXT_NAME);
+        {
+            let mut txn = doc.transact_mut();
+            for (row, bytes) in stored.snapshot.iter().chain(&stored.updates).enumerate() {
+                let applied = Update::decode_v1(bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|update| txn.apply_update(update).map_err(|e| e.to_string()));
+                if let Err(reason) = applied {
+                    tracing::error!(doc = %name, row, %reason, "skipped a stored update yrs refuses");
+                }
+            }
+        }
+        (doc, text)
+    }))
+    .map_err(|panic| format!("yrs panicked: {}", panic_message(&panic)))
+}
+
+/// Decodes and applies one v1 update from a client.
+fn apply_update(doc: &Doc, bytes: &[u8]) -> Applied {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let update = match Update::decode_v1(bytes) {
+            Ok(update) => update,
+            Err(err) => return Applied::Refused(format!("update does not decode: {err}")),
+        };
+        if update.is_empty() {
+            return Applied::Unchanged;
+        }
+        let mut txn = doc.transact_mut();
+        match txn.apply_update(update) {
+            Ok(()) => {
+                let changed = txn.before_state() != txn.after_state()
+                    || !txn.delete_set().is_empty()
+                    || txn.has_missing_updates();
+                if changed {
+                    Applied::Changed
+                } else {
+                    Applied::Unchanged
+                }
+            }
+            Err(err) => Applied::Broken(format!("update failed to apply: {err}")),
+        }
+    }));
+    outcome
+        .unwrap_or_else(|panic| Applied::Broken(format!("yrs panicked: {}", panic_message(&panic))))
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic".to_owned()
+    }
+}

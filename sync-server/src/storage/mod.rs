@@ -1,0 +1,85 @@
+//! Durable storage: the `Store` trait, its SQLite implementation, and the single writer
+//! thread that commits batches from every document (group commit) and then sends acks.
+//!
+//! - [`sqlite`]: `SqliteStore`, the only code that names rusqlite.
+//! - [`writer`]: `StorageWriter`, the queue in front of a `Store`.
+//!
+//! The log model: each document is an optional snapshot plus the updates appended since, in
+//! order. Loading applies the snapshot, then the updates. Compaction replaces the snapshot and
+//! deletes the updates it covers, in one transaction.
+
+pub mod sqlite;
+pub mod writer;
+
+use crate::doc_name::DocName;
+
+pub use sqlite::SqliteStore;
+pub use writer::{Ack, StorageWriter};
+
+/// A document as stored: a snapshot and the updates appended after it, oldest first.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StoredDoc {
+    pub snapshot: Option<Vec<u8>>,
+    pub updates: Vec<Vec<u8>>,
+}
+
+impl StoredDoc {
+    /// Whether anything was ever stored for this document.
+    pub fn exists(&self) -> bool {
+        self.snapshot.is_some() || !self.updates.is_empty()
+    }
+}
+
+/// One line of the document list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocSummary {
+    pub name: String,
+    /// Length of the document's text in UTF-8 bytes, as of its last write.
+    pub text_bytes: u64,
+    /// Milliseconds since the Unix epoch of the last committed write.
+    pub updated_at_ms: i64,
+}
+
+/// One change to storage. A batch of them commits atomically, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Appends a v1 update to the document's log.
+    Append {
+        doc: DocName,
+        update: Vec<u8>,
+        /// Who wrote it (connection, later the token subject), for auditing.
+        origin: String,
+        text_bytes: u64,
+    },
+    /// Replaces the snapshot with `snapshot` and deletes every update appended before this
+    /// write. The caller guarantees `snapshot` contains all of them.
+    Compact {
+        doc: DocName,
+        snapshot: Vec<u8>,
+        text_bytes: u64,
+    },
+}
+
+/// Why storage failed. Only `sqlite` knows what the backend error is.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot create data directory {path}: {source}")]
+    CreateDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("storage backend: {0}")]
+    Backend(String),
+    #[error("storage writer has stopped")]
+    WriterStopped,
+}
+
+/// A place documents are kept. Implementations are used from the writer thread only.
+pub trait Store: Send + 'static {
+    /// Commits `writes` in one transaction, in order: all or none of them.
+    fn commit(&mut self, writes: &[Write], now_ms: i64) -> Result<(), StorageError>;
+    /// Reads a document's snapshot and log.
+    fn load(&mut self, doc: &DocName) -> Result<StoredDoc, StorageError>;
+    /// Lists every stored document.
+    fn list(&mut self) -> Result<Vec<DocSummary>, StorageError>;
+}

@@ -1,0 +1,270 @@
+//! `SqliteStore`: documents in one SQLite file, WAL mode, `synchronous=FULL`, immediate
+//! transactions. The only module that names rusqlite.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{DocSummary, StorageError, Store, StoredDoc, Write};
+use crate::doc_name::DocName;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS documents (
+    name        TEXT PRIMARY KEY,
+    text_bytes  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS snapshots (
+    doc          TEXT PRIMARY KEY,
+    data         BLOB NOT NULL,
+    compacted_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS updates (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc        TEXT NOT NULL,
+    data       BLOB NOT NULL,
+    origin     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS updates_by_doc ON updates (doc, id);
+PRAGMA user_version = 1;
+";
+
+/// How long a statement waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SqliteStore {
+    path: PathBuf,
+    /// `None` after a failed commit: the connection is reopened before the next attempt,
+    /// because SQLite's state after an fsync failure cannot be trusted.
+    conn: Option<Connection>,
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(err: rusqlite::Error) -> Self {
+        StorageError::Backend(err.to_string())
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, and its parent directory.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = open_connection(path)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            conn: Some(conn),
+        })
+    }
+
+    fn conn(&mut self) -> Result<&mut Connection, StorageError> {
+        if self.conn.is_none() {
+            tracing::info!(path = %self.path.display(), "reopening database");
+            self.conn = Some(open_connection(&self.path)?);
+        }
+        Ok(self.conn.as_mut().expect("connection was just opened"))
+    }
+
+    fn try_commit(&mut self, writes: &[Write], now_ms: i64) -> Result<(), StorageError> {
+        let conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for write in writes {
+            match write {
+                Write::Append {
+                    doc,
+                    update,
+                    origin,
+                    text_bytes,
+                } => {
+                    touch_document(&tx, doc, *text_bytes, now_ms)?;
+                    tx.prepare_cached(
+                        "INSERT INTO updates (doc, data, origin, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![doc.as_str(), update, origin, now_ms])?;
+                }
+                Write::Compact {
+                    doc,
+                    snapshot,
+                    text_bytes,
+                } => {
+                    touch_document(&tx, doc, *text_bytes, now_ms)?;
+                    tx.prepare_cached(
+                        "INSERT INTO snapshots (doc, data, compacted_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (doc) DO UPDATE SET data = excluded.data,
+                                                         compacted_at = excluded.compacted_at",
+                    )?
+                    .execute(params![doc.as_str(), snapshot, now_ms])?;
+                    tx.prepare_cached("DELETE FROM updates WHERE doc = ?1")?
+                        .execute(params![doc.as_str()])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StorageError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL: readers never block the writer. FULL: a commit survives power loss, not only a
+    // process crash, which is what "Saved" promises.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StorageError::Backend(format!(
+            "could not switch {} to WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+fn touch_document(
+    tx: &rusqlite::Transaction<'_>,
+    doc: &DocName,
+    text_bytes: u64,
+    now_ms: i64,
+) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "INSERT INTO documents (name, text_bytes, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (name) DO UPDATE SET text_bytes = excluded.text_bytes,
+                                          updated_at = excluded.updated_at",
+    )?
+    .execute(params![doc.as_str(), text_bytes as i64, now_ms])?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn commit(&mut self, writes: &[Write], now_ms: i64) -> Result<(), StorageError> {
+        let result = self.try_commit(writes, now_ms);
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    fn load(&mut self, doc: &DocName) -> Result<StoredDoc, StorageError> {
+        let conn = self.conn()?;
+        let snapshot = conn
+            .prepare_cached("SELECT data FROM snapshots WHERE doc = ?1")?
+            .query_row(params![doc.as_str()], |row| row.get(0))
+            .optional()?;
+        let updates = conn
+            .prepare_cached("SELECT data FROM updates WHERE doc = ?1 ORDER BY id")?
+            .query_map(params![doc.as_str()], |row| row.get(0))?
+            .collect::<Result<Vec<Vec<u8>>, _>>()?;
+        Ok(StoredDoc { snapshot, updates })
+    }
+
+    fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT name, text_bytes, updated_at FROM documents ORDER BY name")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(DocSummary {
+                name: row.get(0)?,
+                text_bytes: row.get::<_, i64>(1)?.max(0) as u64,
+                updated_at_ms: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(name: &str) -> DocName {
+        DocName::parse(name).unwrap()
+    }
+
+    fn append(name: &str, update: &[u8]) -> Write {
+        Write::Append {
+            doc: doc(name),
+            update: update.to_vec(),
+            origin: "test".into(),
+            text_bytes: update.len() as u64,
+        }
+    }
+
+    #[test]
+    fn appends_load_back_in_order_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/store.sqlite3");
+        let mut store = SqliteStore::open(&path).unwrap();
+        store
+            .commit(
+                &[append("a", b"1"), append("b", b"x"), append("a", b"2")],
+                10,
+            )
+            .unwrap();
+        drop(store);
+        let mut store = SqliteStore::open(&path).unwrap();
+        let loaded = store.load(&doc("a")).unwrap();
+        assert_eq!(loaded.snapshot, None);
+        assert_eq!(loaded.updates, vec![b"1".to_vec(), b"2".to_vec()]);
+        assert!(!store.load(&doc("missing")).unwrap().exists());
+    }
+
+    #[test]
+    fn compaction_replaces_exactly_the_updates_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
+        store
+            .commit(&[append("a", b"1"), append("b", b"x")], 1)
+            .unwrap();
+        let compact = Write::Compact {
+            doc: doc("a"),
+            snapshot: b"S".to_vec(),
+            text_bytes: 1,
+        };
+        store
+            .commit(&[append("a", b"2"), compact, append("a", b"3")], 2)
+            .unwrap();
+        let a = store.load(&doc("a")).unwrap();
+        assert_eq!(a.snapshot.as_deref(), Some(&b"S"[..]));
+        assert_eq!(a.updates, vec![b"3".to_vec()]);
+        // Other documents are untouched.
+        assert_eq!(store.load(&doc("b")).unwrap().updates, vec![b"x".to_vec()]);
+    }
+
+    #[test]
+    fn lists_documents_with_their_last_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
+        store.commit(&[append("b", b"xy")], 5).unwrap();
+        store
+            .commit(&[append("a", b"1"), append("a", b"123")], 7)
+            .unwrap();
+        let list = store.list().unwrap();
+        let names: Vec<_> = list.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!((list[0].text_bytes, list[0].updated_at_ms), (3, 7));
+        assert_eq!((list[1].text_bytes, list[1].updated_at_ms), (2, 5));
+    }
+
+    #[test]
+    fn the_file_is_in_wal_mode_with_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
+        let conn = store.conn().unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+}

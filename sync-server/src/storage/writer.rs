@@ -1,0 +1,321 @@
+//! `StorageWriter`: one thread owns the `Store`; everything that touches storage is a request
+//! in its FIFO queue. Writes that arrive together commit in one transaction (group commit),
+//! and only after that commit are their acknowledgements sent.
+//!
+//! Because the queue is FIFO, a load sees every write queued before it, and a compaction
+//! covers every append of its document queued before it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{DocSummary, StorageError, Store, StoredDoc, Write};
+use crate::conn::{Conn, ConnId};
+use crate::doc_name::DocName;
+use crate::protocol::message::encode_ack;
+
+/// Most writes committed in one transaction; more wait for the next one.
+const MAX_BATCH: usize = 4096;
+/// Backoff between attempts when a commit fails (disk full, I/O error).
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Attempts made for the last batch once shutdown has begun, before giving up on it.
+const RETRIES_AT_SHUTDOWN: u32 = 3;
+
+/// Tells `conn` that `count` of its update-carrying messages are durable, once committed.
+#[derive(Debug)]
+pub struct Ack {
+    pub conn: Conn,
+    pub count: u64,
+}
+
+pub type LoadReply = Box<dyn FnOnce(Result<StoredDoc, StorageError>) + Send>;
+
+enum Request {
+    /// A write (or none, when only an acknowledgement must follow the writes before it).
+    Write {
+        write: Option<Write>,
+        ack: Option<Ack>,
+    },
+    Load {
+        doc: DocName,
+        reply: LoadReply,
+    },
+    List {
+        reply: oneshot::Sender<Result<Vec<DocSummary>, StorageError>>,
+    },
+    Flush {
+        reply: oneshot::Sender<()>,
+    },
+    Shutdown,
+}
+
+/// The queue in front of the writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct StorageWriter {
+    queue: mpsc::UnboundedSender<Request>,
+    shutting_down: Arc<AtomicBool>,
+}
+
+/// Joins the writer thread once it has committed everything queued.
+pub struct WriterThread {
+    handle: JoinHandle<()>,
+}
+
+impl WriterThread {
+    /// Blocks until the writer has drained its queue and stopped.
+    pub fn join(self) {
+        if self.handle.join().is_err() {
+            tracing::error!("storage writer thread panicked");
+        }
+    }
+}
+
+impl StorageWriter {
+    /// Starts the writer thread over `store`.
+    pub fn start(store: impl Store) -> std::io::Result<(StorageWriter, WriterThread)> {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let shutting_down = Arc::new(AtomicBool::new(false));
+        let flag = shutting_down.clone();
+        let handle = std::thread::Builder::new()
+            .name("storage-writer".into())
+            .spawn(move || run(store, rx, &flag))?;
+        Ok((
+            StorageWriter {
+                queue,
+                shutting_down,
+            },
+            WriterThread { handle },
+        ))
+    }
+
+    /// Queues `write`; `ack` is sent once it is committed.
+    pub fn write(&self, write: Write, ack: Option<Ack>) {
+        self.send(Request::Write {
+            write: Some(write),
+            ack,
+        });
+    }
+
+    /// Queues an acknowledgement that needs no write of its own (an update that changed
+    /// nothing): it is sent once every write queued before it is committed.
+    pub fn ack(&self, ack: Ack) {
+        self.send(Request::Write {
+            write: None,
+            ack: Some(ack),
+        });
+    }
+
+    /// Loads `doc` after every write queued before this call is committed; `reply` runs on
+    /// the writer thread.
+    pub fn load(&self, doc: DocName, reply: LoadReply) {
+        if let Err(mpsc::error::SendError(Request::Load { reply, .. })) =
+            self.queue.send(Request::Load { doc, reply })
+        {
+            reply(Err(StorageError::WriterStopped));
+        }
+    }
+
+    /// Every stored document, as of the writes queued before this call.
+    pub async fn list(&self) -> Result<Vec<DocSummary>, StorageError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::List { reply });
+        rx.await.map_err(|_| StorageError::WriterStopped)?
+    }
+
+    /// Resolves once every write queued before this call is committed.
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Flush { reply });
+        rx.await.map_err(|_| StorageError::WriterStopped)
+    }
+
+    /// Asks the writer to commit what is queued and stop.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.send(Request::Shutdown);
+    }
+
+    fn send(&self, request: Request) {
+        if self.queue.send(request).is_err() {
+            tracing::error!("storage writer has stopped; request dropped");
+        }
+    }
+}
+
+/// Writes waiting for the next commit, and the acks that follow them.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<Write>,
+    acks: Vec<Ack>,
+}
+
+fn run(
+    mut store: impl Store,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    shutting_down: &AtomicBool,
+) {
+    let mut batch = Batch::default();
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Write { write, ack } => {
+                    batch.writes.extend(write);
+                    batch.acks.extend(ack);
+                    if batch.writes.len() >= MAX_BATCH {
+                        commit(&mut store, &mut batch, shutting_down);
+                    }
+                }
+                Request::Load { doc, reply } => {
+                    commit(&mut store, &mut batch, shutting_down);
+                    reply(store.load(&doc));
+                }
+                Request::List { reply } => {
+                    commit(&mut store, &mut batch, shutting_down);
+                    let _ = reply.send(store.list());
+                }
+                Request::Flush { reply } => {
+                    commit(&mut store, &mut batch, shutting_down);
+                    let _ = reply.send(());
+                }
+                Request::Shutdown => {
+                    commit(&mut store, &mut batch, shutting_down);
+                    tracing::debug!("storage writer stopped");
+                    return;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        commit(&mut store, &mut batch, shutting_down);
+    }
+    commit(&mut store, &mut batch, shutting_down);
+}
+
+/// Commits the batch, retrying with backoff until it succeeds, then sends its acks.
+fn commit(store: &mut impl Store, batch: &mut Batch, shutting_down: &AtomicBool) {
+    if !batch.writes.is_empty() {
+        let mut delay = RETRY_FIRST;
+        let mut attempts_at_shutdown = 0;
+        loop {
+            match store.commit(&batch.writes, now_ms()) {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::error!(error = %err, writes = batch.writes.len(), "commit failed; will retry");
+                    if shutting_down.load(Ordering::SeqCst) {
+                        attempts_at_shutdown += 1;
+                        if attempts_at_shutdown >= RETRIES_AT_SHUTDOWN {
+                            tracing::error!(
+                                writes = batch.writes.len(),
+                                "giving up at shutdown: these writes were never acknowledged and are lost"
+                            );
+                            batch.writes.clear();
+                            batch.acks.clear();
+                            return;
+                        }
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(RETRY_MAX);
+                }
+            }
+        }
+        batch.writes.clear();
+    }
+    send_acks(std::mem::take(&mut batch.acks));
+}
+
+/// Sends each connection its highest count (counts only grow, so the last one wins).
+fn send_acks(acks: Vec<Ack>) {
+    if acks.is_empty() {
+        return;
+    }
+    let mut latest: HashMap<ConnId, Ack> = HashMap::with_capacity(acks.len());
+    for ack in acks {
+        latest.insert(ack.conn.id, ack);
+    }
+    for ack in latest.into_values() {
+        ack.conn.send(encode_ack(ack.count));
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::ConnId;
+    use std::sync::Mutex;
+
+    /// A store that fails its first `failures` commits, then records what it commits.
+    #[derive(Clone, Default)]
+    struct FlakyStore {
+        failures: Arc<Mutex<u32>>,
+        committed: Arc<Mutex<Vec<Vec<Write>>>>,
+    }
+
+    impl Store for FlakyStore {
+        fn commit(&mut self, writes: &[Write], _now_ms: i64) -> Result<(), StorageError> {
+            let mut failures = self.failures.lock().unwrap();
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(StorageError::Backend("disk full".into()));
+            }
+            self.committed.lock().unwrap().push(writes.to_vec());
+            Ok(())
+        }
+        fn load(&mut self, _doc: &DocName) -> Result<StoredDoc, StorageError> {
+            Ok(StoredDoc::default())
+        }
+        fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn append(n: u8) -> Write {
+        Write::Append {
+            doc: DocName::parse("d").unwrap(),
+            update: vec![n],
+            origin: "t".into(),
+            text_bytes: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn acks_only_after_a_failed_commit_succeeds_on_retry() {
+        let store = FlakyStore::default();
+        *store.failures.lock().unwrap() = 2;
+        let (writer, thread) = StorageWriter::start(store.clone()).unwrap();
+        let (conn, mut outbox, _close) = Conn::new(ConnId::next(), true, 16);
+        writer.write(
+            append(1),
+            Some(Ack {
+                conn: conn.clone(),
+                count: 1,
+            }),
+        );
+        writer.write(append(2), Some(Ack { conn, count: 2 }));
+        // Acks arrive only once the writes they cover are committed, highest count last.
+        let mut count = 0;
+        while count < 2 {
+            let ack = outbox.recv().await.unwrap();
+            count = if ack == encode_ack(1) { 1 } else { 2 };
+            assert_eq!(ack, encode_ack(count));
+            let committed: Vec<Write> = store.committed.lock().unwrap().concat();
+            assert_eq!(committed, [append(1), append(2)][..count as usize]);
+        }
+        writer.shutdown();
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .unwrap();
+        assert_eq!(*store.failures.lock().unwrap(), 0);
+    }
+}

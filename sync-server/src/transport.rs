@@ -1,0 +1,156 @@
+//! The WebSocket side of a connection: reads frames into the room, writes the room's
+//! messages out, pings, and closes with a code that says why. The only module (with `http`)
+//! that names axum, and the only one that names tungstenite.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use crate::conn::{close_code, CloseReason, Conn, ConnId};
+use crate::doc_name::DocName;
+use crate::registry::DocCommand;
+use crate::server::AppState;
+
+/// How long a closing handshake may take before the socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Bytes tungstenite reads at a time. Its default (128 KiB) costs that much per idle
+/// connection; 4 KiB keeps an idle connection near 7 KB.
+pub const READ_BUFFER: usize = 4 * 1024;
+
+/// Serves one upgraded connection until either side closes it.
+pub async fn serve(
+    socket: WebSocket,
+    doc: DocName,
+    wants_ext: bool,
+    app: AppState,
+    _slot: OwnedSemaphorePermit,
+) {
+    let id = ConnId::next();
+    let (conn, mut outbox, close) = Conn::new(id, wants_ext, app.config.send_queue);
+    tracing::debug!(%doc, conn = %id, wants_ext, "connected");
+    if app
+        .registry
+        .send(doc.clone(), DocCommand::Join(conn))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (mut sink, mut stream) = socket.split();
+    let config = &app.config;
+    let mut ping =
+        tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+    let mut last_heard = Instant::now();
+
+    let ending: Option<CloseReason> = loop {
+        tokio::select! {
+            biased;
+            () = app.shutdown.cancelled() => break Some(reason(close_code::GOING_AWAY, "server shutting down")),
+            closing = close.closed() => break Some(closing),
+            Some(frame) = outbox.recv() => {
+                if let Err(err) = sink.send(Message::Binary(frame)).await {
+                    tracing::debug!(conn = %id, error = %err, "send failed");
+                    break None;
+                }
+            }
+            incoming = stream.next() => {
+                let message = match incoming {
+                    None => break None,
+                    Some(Ok(message)) => message,
+                    Some(Err(err)) => break read_error(id, err, config.max_message_size),
+                };
+                last_heard = Instant::now();
+                match message {
+                    Message::Binary(frame) => {
+                        let sent = app.registry.send(doc.clone(), DocCommand::Frame(id, frame)).await;
+                        if sent.is_err() {
+                            break Some(reason(close_code::GOING_AWAY, "server shutting down"));
+                        }
+                    }
+                    Message::Text(_) => {
+                        tracing::warn!(conn = %id, "refused a text frame");
+                        break Some(reason(close_code::UNSUPPORTED_DATA, "binary frames only"));
+                    }
+                    Message::Ping(_) | Message::Pong(_) => {}
+                    Message::Close(_) => break None,
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > config.idle_timeout {
+                    tracing::info!(conn = %id, "closing a connection that stopped answering pings");
+                    break Some(reason(close_code::TIMEOUT, "no pong within the idle timeout"));
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break None;
+                }
+            }
+        }
+    };
+
+    // Leave first, so the room stops sending to a socket that is going away.
+    let _ = app.registry.send(doc.clone(), DocCommand::Leave(id)).await;
+    if let Some(ending) = ending {
+        let frame = CloseFrame {
+            code: ending.code,
+            reason: truncate_reason(&ending.reason).into(),
+        };
+        let closing = async {
+            if sink.send(Message::Close(Some(frame))).await.is_ok() {
+                // Wait for the client's close reply (or its disconnect).
+                while let Some(Ok(_)) = stream.next().await {}
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
+    }
+    tracing::debug!(%doc, conn = %id, "disconnected");
+}
+
+fn reason(code: u16, text: &str) -> CloseReason {
+    CloseReason {
+        code,
+        reason: text.to_owned(),
+    }
+}
+
+/// What a failed read means: an oversized message gets 1009, anything else just ends.
+fn read_error(id: ConnId, err: axum::Error, max: usize) -> Option<CloseReason> {
+    let inner = err.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(capacity)) => {
+            tracing::warn!(conn = %id, error = %capacity, "refused an oversized message");
+            Some(reason(
+                close_code::MESSAGE_TOO_BIG,
+                &format!("message larger than {max} bytes"),
+            ))
+        }
+        _ => {
+            tracing::debug!(conn = %id, error = %inner, "read failed");
+            None
+        }
+    }
+}
+
+/// Close reasons are limited to 123 bytes by the WebSocket protocol.
+fn truncate_reason(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
+
+/// Builds the upgrade with our size limits and buffer sizes.
+pub fn configure(
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+    max_message_size: usize,
+) -> axum::extract::ws::WebSocketUpgrade {
+    upgrade
+        .max_message_size(max_message_size)
+        .max_frame_size(max_message_size)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max_message_size.saturating_mul(2).max(1 << 20))
+}
