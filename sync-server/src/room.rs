@@ -538,3 +538,145 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         "non-string panic".to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::writer::WriterThread;
+    use crate::storage::SqliteStore;
+    use yrs::sync::{Message, SyncMessage};
+    use yrs::updates::encoder::Encode;
+
+    struct Harness {
+        room: Room,
+        loaded: mpsc::UnboundedReceiver<LoadResult>,
+        storage: StorageWriter,
+        _writer: WriterThread,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("room.sqlite3")).unwrap();
+            let (storage, writer) = StorageWriter::start(store).unwrap();
+            let (loaded_tx, loaded) = mpsc::unbounded_channel();
+            let context = RoomContext {
+                storage: storage.clone(),
+                loaded: loaded_tx,
+                settings: Arc::new(RoomSettings {
+                    compact_after: 1000,
+                    awareness_timeout: Duration::from_secs(30),
+                    unload_after: Duration::from_secs(10),
+                }),
+            };
+            let room = Room::load(DocName::parse("doc").unwrap(), &context);
+            Harness {
+                room,
+                loaded,
+                storage,
+                _writer: writer,
+                _dir: dir,
+            }
+        }
+
+        async fn finish_loading(&mut self) {
+            let result = self.loaded.recv().await.unwrap();
+            assert_eq!(self.room.on_loaded(result), Keep::Yes);
+        }
+    }
+
+    fn member(wants_ext: bool) -> (Conn, mpsc::Receiver<Bytes>) {
+        let (conn, outbox, _close) = Conn::new(ConnId::next(), wants_ext, 64);
+        (conn, outbox)
+    }
+
+    fn insert_update(text: &str) -> Vec<u8> {
+        let doc = Doc::new();
+        let shared = doc.get_or_insert_text(TEXT_NAME);
+        let mut txn = doc.transact_mut();
+        shared.insert(&mut txn, 0, text);
+        txn.encode_update_v1()
+    }
+
+    fn decode(frame: &Bytes) -> Message {
+        Message::decode_v1(frame).unwrap()
+    }
+
+    #[tokio::test]
+    async fn frames_that_arrive_while_loading_are_replayed_in_order() {
+        let mut h = Harness::new();
+        let (conn, mut outbox) = member(false);
+        let id = conn.id;
+        h.room.join(conn);
+        let update = Message::Sync(SyncMessage::Update(insert_update("early"))).encode_v1();
+        h.room.frame(id, update.into());
+        assert!(
+            outbox.try_recv().is_err(),
+            "nothing is answered before the load"
+        );
+        h.finish_loading().await;
+        assert!(matches!(
+            decode(&outbox.recv().await.unwrap()),
+            Message::Sync(SyncMessage::SyncStep1(_))
+        ));
+        assert!(matches!(
+            decode(&outbox.recv().await.unwrap()),
+            Message::Sync(SyncMessage::Update(_))
+        ));
+        let (reply, text) = oneshot::channel();
+        h.room.read_text(reply);
+        assert_eq!(text.await.unwrap().as_deref(), Some("early"));
+    }
+
+    #[tokio::test]
+    async fn updates_go_to_every_member_and_are_acked_after_commit() {
+        let mut h = Harness::new();
+        h.finish_loading().await;
+        let (a, mut a_out) = member(true);
+        let (b, mut b_out) = member(false);
+        let a_id = a.id;
+        h.room.join(a);
+        h.room.join(b);
+        a_out.recv().await.unwrap(); // SyncStep1
+        b_out.recv().await.unwrap();
+        let update = insert_update("hi");
+        let frame = Message::Sync(SyncMessage::Update(update.clone())).encode_v1();
+        h.room.frame(a_id, frame.into());
+        let echo = Message::Sync(SyncMessage::Update(update));
+        assert_eq!(decode(&a_out.recv().await.unwrap()), echo);
+        assert_eq!(decode(&b_out.recv().await.unwrap()), echo);
+        // The ack follows the commit; by then storage holds the update.
+        assert_eq!(
+            decode(&a_out.recv().await.unwrap()),
+            Message::Custom(crate::protocol::message::MSG_ACK, vec![1])
+        );
+        let stored = h.storage.list().await.unwrap();
+        assert_eq!(stored[0].text_bytes, 2);
+        assert!(
+            b_out.try_recv().is_err(),
+            "no ack for a client that did not ask"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_update_closes_only_its_sender_and_changes_nothing() {
+        let mut h = Harness::new();
+        h.finish_loading().await;
+        let (a, mut a_out, a_closed) = Conn::new(ConnId::next(), false, 64);
+        let (b, mut b_out) = member(false);
+        let a_id = a.id;
+        h.room.join(a);
+        h.room.join(b);
+        a_out.recv().await.unwrap();
+        b_out.recv().await.unwrap();
+        let garbage = Message::Sync(SyncMessage::Update(vec![0xff; 8])).encode_v1();
+        h.room.frame(a_id, garbage.into());
+        let reason = a_closed.closed().await;
+        assert_eq!(reason.code, close_code::UPDATE_REJECTED);
+        assert!(b_out.try_recv().is_err(), "nothing was broadcast");
+        let (reply, text) = oneshot::channel();
+        h.room.read_text(reply);
+        assert_eq!(text.await.unwrap(), None, "nothing was stored");
+    }
+}

@@ -1,1 +1,9 @@
-//! stub
+//! Integration tests: the real server on port 0, real WebSocket clients holding yrs docs,
+//! a real SQLite file. One test binary with modules, to keep link time down.
+
+mod support;
+
+mod durability;
+mod hostile;
+mod http_api;
+mod sync;

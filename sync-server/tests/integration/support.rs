@@ -1,0 +1,483 @@
+//! Test support: start a server in-process or as the real binary, a yrs WebSocket client
+//! that speaks the protocol, and a bare HTTP GET.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use sync_server::{Config, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use yrs::encoding::read::{Cursor, Read};
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update};
+
+/// How long any awaited event may take before the test fails. A guard against hangs, not a
+/// performance expectation.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Awaits `future`, failing the test with `what` if it never completes.
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(PATIENCE, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// A server running in this process, on its own SQLite file.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), sync_server::ServerError>>>,
+}
+
+impl TestServer {
+    /// Starts a server with default settings on a new data file in `dir`.
+    pub async fn start(dir: &Path) -> TestServer {
+        TestServer::start_with(dir, |_| {}).await
+    }
+
+    /// Starts a server on `dir/collab.sqlite3`, with `adjust` applied to its config.
+    pub async fn start_with(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data: dir.join("collab.sqlite3"),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let data = config.data.clone();
+        let server = Server::bind(config).await.expect("server binds");
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            data,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Shuts the server down the way Ctrl-C does and waits until it has stopped.
+    pub async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        let task = self.task.take().unwrap();
+        within("server shutdown", task)
+            .await
+            .unwrap()
+            .expect("server stops cleanly");
+    }
+
+    pub fn url(&self, doc: &str) -> String {
+        format!("ws://{}/sync/{doc}", self.addr)
+    }
+}
+
+/// The `sync-server` binary running as a child process.
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    child: tokio::process::Child,
+}
+
+impl ServerProcess {
+    pub async fn start(data: &Path) -> ServerProcess {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-server"))
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sync-server binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = within("the listening line", lines.next_line())
+            .await
+            .unwrap()
+            .expect("sync-server printed its address");
+        let addr = line
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        ServerProcess { addr, child }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub async fn kill_9(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        within("the server to exit", self.child.wait())
+            .await
+            .unwrap()
+    }
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A protocol client with its own yrs document, like a browser tab running Yjs.
+pub struct Client {
+    socket: Socket,
+    pub doc: Doc,
+    text: TextRef,
+    /// Whether the server's SyncStep2 has arrived.
+    pub synced: bool,
+    /// Update-carrying messages sent (SyncStep2 and Update), in order.
+    pub sent: u64,
+    /// The local text right after each update-carrying message: `text_after[n]` is the
+    /// text once message `n` was sent (`text_after[0]` is the text before any).
+    pub text_after: Vec<String>,
+    /// Update messages received (broadcasts, including echoes of our own).
+    pub updates_received: u64,
+    /// The highest durable-acknowledgement count received.
+    pub acked: u64,
+    /// Awareness states seen: client id to JSON (`None` when removed).
+    pub presence: HashMap<u64, Option<String>>,
+    /// The close code the server sent, once it closed the connection.
+    pub closed_with: Option<u16>,
+    /// Permission-denied reasons received.
+    pub denied: Vec<String>,
+}
+
+impl Client {
+    /// Connects to `url`, asking for acks, and waits until the initial sync is done.
+    pub async fn connect(url: &str) -> Client {
+        Client::connect_with_doc(url, Doc::new()).await
+    }
+
+    /// Connects with an existing document (a client coming back with offline edits).
+    pub async fn connect_with_doc(url: &str, doc: Doc) -> Client {
+        let mut client = Client::connect_raw(&format!("{url}?ext=1")).await;
+        client.text = doc.get_or_insert_text("content");
+        client.doc = doc;
+        client.start_sync().await;
+        within("initial sync", client.pump_until(|c| c.synced)).await;
+        client
+    }
+
+    /// Connects without asking for extensions and without syncing.
+    pub async fn connect_raw(url: &str) -> Client {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        let doc = Doc::new();
+        let text = doc.get_or_insert_text("content");
+        Client {
+            socket,
+            doc,
+            text,
+            synced: false,
+            sent: 0,
+            text_after: vec![String::new()],
+            updates_received: 0,
+            acked: 0,
+            presence: HashMap::new(),
+            closed_with: None,
+            denied: Vec::new(),
+        }
+    }
+
+    /// Sends our SyncStep1.
+    pub async fn start_sync(&mut self) {
+        let sv = self.doc.transact().state_vector();
+        self.send_message(Message::Sync(SyncMessage::SyncStep1(sv)))
+            .await;
+    }
+
+    pub fn text(&self) -> String {
+        self.text.get_string(&self.doc.transact())
+    }
+
+    /// Inserts `chunk` at `index` (clamped to the text length) and sends the update.
+    pub async fn insert(&mut self, index: u32, chunk: &str) {
+        let update = {
+            let mut txn = self.doc.transact_mut();
+            let index = index.min(self.text.len(&txn));
+            self.text.insert(&mut txn, index, chunk);
+            txn.encode_update_v1()
+        };
+        self.send_update(update).await;
+    }
+
+    /// Appends `chunk` at the end and sends the update.
+    pub async fn push(&mut self, chunk: &str) {
+        self.insert(u32::MAX, chunk).await;
+    }
+
+    /// Deletes `len` characters at `index` and sends the update.
+    pub async fn delete(&mut self, index: u32, len: u32) {
+        let update = {
+            let mut txn = self.doc.transact_mut();
+            self.text.remove_range(&mut txn, index, len);
+            txn.encode_update_v1()
+        };
+        self.send_update(update).await;
+    }
+
+    async fn send_update(&mut self, update: Vec<u8>) {
+        self.send_message(Message::Sync(SyncMessage::Update(update)))
+            .await;
+        self.record_sent();
+    }
+
+    fn record_sent(&mut self) {
+        self.sent += 1;
+        let text = self.text();
+        self.text_after.push(text);
+    }
+
+    /// Sets this client's awareness state.
+    pub async fn set_presence(&mut self, clock: u32, json: &str) {
+        let client = self.doc.client_id().get();
+        self.send_bytes(encode_awareness(client, clock, Some(json)))
+            .await;
+    }
+
+    pub async fn send_message(&mut self, message: Message) {
+        self.send_bytes(message.encode_v1()).await;
+    }
+
+    pub async fn send_bytes(&mut self, bytes: Vec<u8>) {
+        self.socket
+            .send(WsMessage::Binary(bytes.into()))
+            .await
+            .expect("send to server");
+    }
+
+    pub async fn send_ws(&mut self, message: WsMessage) {
+        self.socket.send(message).await.expect("send to server");
+    }
+
+    /// Reads and handles messages until `done(self)` holds. Panics if the connection ends
+    /// first.
+    pub async fn pump_until(&mut self, mut done: impl FnMut(&Client) -> bool) {
+        while !done(self) {
+            if !self.pump_one().await {
+                panic!(
+                    "connection closed (code {:?}) before the awaited condition held",
+                    self.closed_with
+                );
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection; returns its close code.
+    pub async fn expect_close(&mut self) -> u16 {
+        within("the server to close the connection", async {
+            while self.pump_one().await {}
+        })
+        .await;
+        self.closed_with.expect("the server sent a close frame")
+    }
+
+    /// Waits until every update-carrying message sent so far is acknowledged as durable.
+    pub async fn wait_saved(&mut self) {
+        let sent = self.sent;
+        within(
+            "durable acknowledgement",
+            self.pump_until(|c| c.acked >= sent),
+        )
+        .await;
+    }
+
+    /// Waits until the text satisfies `check`.
+    pub async fn wait_text(&mut self, what: &str, check: impl Fn(&str) -> bool) {
+        within(what, self.pump_until(|c| check(&c.text()))).await;
+    }
+
+    /// Handles one incoming WebSocket message; `false` once the connection is over.
+    pub async fn pump_one(&mut self) -> bool {
+        let message = match self.socket.next().await {
+            None | Some(Err(_)) => return false,
+            Some(Ok(message)) => message,
+        };
+        match message {
+            WsMessage::Binary(frame) => {
+                self.handle_frame(&frame).await;
+                true
+            }
+            WsMessage::Close(frame) => {
+                self.closed_with = frame
+                    .map(|f| u16::from(f.code))
+                    .or(Some(u16::from(CloseCode::Status)));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    async fn handle_frame(&mut self, frame: &[u8]) {
+        let mut decoder = yrs::updates::decoder::DecoderV1::from(frame);
+        let messages: Vec<Message> = yrs::sync::MessageReader::new(&mut decoder)
+            .collect::<Result<_, _>>()
+            .expect("server frames decode");
+        assert_eq!(messages.len(), 1, "one message per frame");
+        for message in messages {
+            match message {
+                Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                    let update = self.doc.transact().encode_state_as_update_v1(&sv);
+                    self.send_message(Message::Sync(SyncMessage::SyncStep2(update)))
+                        .await;
+                    self.record_sent();
+                }
+                Message::Sync(SyncMessage::SyncStep2(update)) => {
+                    self.apply(&update);
+                    self.synced = true;
+                }
+                Message::Sync(SyncMessage::Update(update)) => {
+                    self.updates_received += 1;
+                    self.apply(&update);
+                }
+                Message::Awareness(update) => {
+                    for (client, entry) in update.clients {
+                        let state = (&*entry.json != "null").then(|| entry.json.to_string());
+                        self.presence.insert(client.get(), state);
+                    }
+                }
+                Message::Custom(100, payload) => {
+                    let count: u64 = Cursor::new(&payload).read_var().unwrap();
+                    assert!(count >= self.acked, "acks never go backwards");
+                    self.acked = count;
+                }
+                Message::Auth(Some(reason)) => self.denied.push(reason),
+                other => panic!("unexpected message from server: {other:?}"),
+            }
+        }
+    }
+
+    fn apply(&mut self, update: &[u8]) {
+        let update = Update::decode_v1(update).expect("server updates decode");
+        self.doc.transact_mut().apply_update(update).unwrap();
+    }
+
+    /// Names of users present (from `{"user":{"name":…}}` states), sorted.
+    pub fn present_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .presence
+            .values()
+            .flatten()
+            .filter_map(|json| {
+                let value: serde_json::Value = serde_json::from_str(json).ok()?;
+                Some(value["user"]["name"].as_str()?.to_owned())
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+        // Drain until the server acknowledges the close.
+        let _ = tokio::time::timeout(PATIENCE, async {
+            while self.socket.next().await.is_some() {}
+        })
+        .await;
+    }
+
+    pub fn state_vector(&self) -> StateVector {
+        self.doc.transact().state_vector()
+    }
+}
+
+/// An awareness message with one client entry (`None` removes it).
+pub fn encode_awareness(client: u64, clock: u32, json: Option<&str>) -> Vec<u8> {
+    use yrs::encoding::write::Write;
+    let mut payload = Vec::new();
+    payload.write_var(1u32);
+    payload.write_var(client);
+    payload.write_var(clock);
+    payload.write_string(json.unwrap_or("null"));
+    let mut out = vec![1u8];
+    Write::write_buf(&mut out, payload);
+    out
+}
+
+/// A minimal HTTP/1.1 GET; returns the status code and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// Sends a raw request and returns the status code and body (read up to Content-Length, so
+/// a kept-alive connection does not stall the test).
+pub async fn http_request(addr: SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    within("an HTTP response", async {
+        let mut response = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = find(&response, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&response[..end]).into_owned();
+                let status = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("not an HTTP response: {head:?}"));
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                if response.len() >= end + 4 + length {
+                    let body = &response[end + 4..end + 4 + length];
+                    return (status, String::from_utf8_lossy(body).into_owned());
+                }
+            }
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed mid-response");
+            response.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The stored text of `doc`, as the REST endpoint reports it.
+pub async fn stored_text(addr: SocketAddr, doc: &str) -> Option<String> {
+    match http_get(addr, &format!("/api/docs/{doc}/text")).await {
+        (200, body) => Some(body),
+        (404, _) => None,
+        (status, body) => panic!("GET text: {status} {body}"),
+    }
+}
+
+/// An upgrade request for `path`, as a browser would send it.
+pub fn upgrade_request(addr: SocketAddr, path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+}
