@@ -14,6 +14,10 @@ pub struct Config {
     pub data: PathBuf,
     /// Largest WebSocket message accepted, in bytes; larger ones close the connection (1009).
     pub max_message_size: usize,
+    /// A client must send a complete request head within this long of connecting (or of its
+    /// previous response), or its TCP connection is closed. Guards against sockets that
+    /// connect and say nothing.
+    pub request_timeout: Duration,
     /// How often the server pings each connection.
     pub ping_interval: Duration,
     /// A connection that sends nothing (not even a pong) for this long is closed (4408).
@@ -40,6 +44,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             data: PathBuf::from("./data/collab.sqlite3"),
             max_message_size: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(40),
             awareness_timeout: Duration::from_secs(30),

@@ -1,5 +1,7 @@
-//! HTTP routes on the sync port: the WebSocket endpoint `/sync/{doc}`, `/healthz`, and the
-//! REST endpoints `/api/docs` and `/api/docs/{doc}/text`.
+//! HTTP on the sync port: the accept loop, and the routes — the WebSocket endpoint
+//! `/sync/{doc}`, `/healthz`, and the REST endpoints `/api/docs` and `/api/docs/{doc}/text`.
+
+use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -8,11 +10,76 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::doc_name::DocName;
 use crate::server::AppState;
 use crate::transport;
+
+/// Pause after a failed accept (out of file descriptors, say) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long in-flight plain HTTP requests may take to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepts connections and serves `app` on them until `stop` is cancelled, then waits (a
+/// bounded time) for in-flight requests. Upgraded WebSockets are not waited for here: they
+/// watch `stop` themselves.
+pub async fn serve(listener: TcpListener, app: AppState, stop: CancellationToken) {
+    let request_timeout = app.config.request_timeout;
+    let router = router(app);
+    let connections = TaskTracker::new();
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(request_timeout);
+    loop {
+        let stream = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(router.clone());
+        let connection = http1
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = stop.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some HTTP requests were still running at shutdown");
+    }
+}
 
 pub fn router(app: AppState) -> Router {
     Router::new()

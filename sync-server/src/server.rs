@@ -5,7 +5,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -119,18 +118,13 @@ impl Server {
             writer_thread,
         } = self;
         tracing::info!(addr = %local_addr, data = %app.config.data.display(), "serving");
-        let token = app.shutdown.clone();
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-            }
+        let stop = app.shutdown.clone();
+        let signal = tokio::spawn(async move {
+            shutdown.await;
+            stop.cancel();
         });
-        let served = axum::serve(listener, crate::http::router(app.clone()))
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                token.cancel();
-            })
-            .await;
+        crate::http::serve(listener, app.clone(), app.shutdown.clone()).await;
+        signal.abort();
         app.shutdown.cancel();
         tracing::info!("shutting down: closing connections");
         app.sockets.close();
@@ -142,6 +136,6 @@ impl Server {
         app.storage.shutdown();
         let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
         tracing::info!("stopped");
-        served.map_err(ServerError::Serve)
+        Ok(())
     }
 }

@@ -309,3 +309,34 @@ async fn half_open_connections_time_out() {
     a.wait_saved().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn connections_that_never_finish_a_request_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), |c| {
+        c.request_timeout = Duration::from_millis(200);
+    })
+    .await;
+    // One socket says nothing; another sends half a request head and stalls (slowloris).
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut stalled = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stalled
+        .write_all(b"GET /sync/victim HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    for (name, socket) in [("silent", &mut silent), ("stalled", &mut stalled)] {
+        let mut rest = Vec::new();
+        within(
+            &format!("the server to close the {name} socket"),
+            socket.read_to_end(&mut rest),
+        )
+        .await
+        .ok();
+    }
+    // Others are served all along.
+    let mut a = Client::connect(&server.url("victim")).await;
+    a.push("served").await;
+    a.wait_saved().await;
+    server.stop().await;
+}

@@ -6,4 +6,5 @@ mod support;
 mod durability;
 mod hostile;
 mod http_api;
+mod replay;
 mod sync;
