@@ -84,6 +84,22 @@ fn valid_update(text: &str) -> Vec<u8> {
     txn.encode_update_v1()
 }
 
+/// A valid one-insert update whose client id is replaced by `client`.
+#[cfg(debug_assertions)]
+fn update_with_client_id(client: u64) -> Vec<u8> {
+    let doc = Doc::with_client_id(5);
+    let shared = doc.get_or_insert_text("content");
+    let mut txn = doc.transact_mut();
+    shared.insert(&mut txn, 0, "INJECTED");
+    let update = txn.encode_update_v1();
+    // v1 layout: client count, then per client: struct count, client id, clock, structs.
+    assert_eq!(update[..4], [1, 1, 5, 0]);
+    let mut patched = update[..2].to_vec();
+    patched.write_var(client);
+    patched.extend_from_slice(&update[3..]);
+    patched
+}
+
 fn awareness_frame(entries: &[(u64, u32, &str)]) -> Vec<u8> {
     let mut payload = Vec::new();
     payload.write_var(entries.len());
@@ -125,7 +141,8 @@ async fn hostile_frames_are_refused_and_harm_nobody() {
         Message::Sync(SyncMessage::Update(valid_update("INJECTED"))).encode_v1();
     valid_then_truncated.extend_from_slice(&[0, 2, 0x80]);
 
-    let cases: Vec<(&str, WsMessage, Expect)> = vec![
+    #[allow(unused_mut)]
+    let mut cases: Vec<(&str, WsMessage, Expect)> = vec![
         ("an empty frame", bin(vec![]), Expect::Close(1007)),
         ("a truncated varint", bin(vec![0x80]), Expect::Close(1007)),
         (
@@ -209,6 +226,15 @@ async fn hostile_frames_are_refused_and_harm_nobody() {
             Expect::Ignore,
         ),
     ];
+    // yrs asserts (in debug builds, which tests use) that client ids fit in 53 bits, so this
+    // update makes it panic mid-decode: the panic must stay inside the room, which closes the
+    // sender and reloads the document from storage.
+    #[cfg(debug_assertions)]
+    cases.push((
+        "an update that makes yrs panic",
+        bin(Message::Sync(SyncMessage::Update(update_with_client_id(1 << 53))).encode_v1()),
+        Expect::Close(4400),
+    ));
     assert!(cases.len() >= 15);
 
     for (case, frame, expect) in cases {
