@@ -36,6 +36,10 @@ pub struct Config {
     pub max_connections: usize,
     /// Threads holding rooms (documents are spread over them by name).
     pub room_threads: usize,
+    /// Directory of static files (the demo page and the widget's package files) served at
+    /// `/` and every path the API does not take. `None`: `/` shows a page saying how to build
+    /// them. Must exist when the server starts.
+    pub web_root: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -55,6 +59,7 @@ impl Default for Config {
             room_threads: std::thread::available_parallelism()
                 .map(usize::from)
                 .unwrap_or(2),
+            web_root: None,
         }
     }
 }

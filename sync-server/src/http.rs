@@ -1,12 +1,13 @@
 //! HTTP on the sync port: the accept loop, and the routes — the WebSocket endpoint
-//! `/sync/{doc}`, `/healthz`, and the REST endpoints `/api/docs` and `/api/docs/{doc}/text`.
+//! `/sync/{doc}`, `/healthz`, the REST endpoints `/api/docs` and `/api/docs/{doc}/text`, and,
+//! for every other path, static files from the web root (see `assets`).
 
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::assets::{self, Lookup};
 use crate::doc_name::DocName;
 use crate::server::AppState;
 use crate::transport;
@@ -89,6 +91,7 @@ pub fn router(app: AppState) -> Router {
         .route("/sync/{*doc}", get(sync))
         .route("/sync", get(missing_doc_name))
         .route("/sync/", get(missing_doc_name))
+        .fallback(static_file)
         .with_state(app)
 }
 
@@ -202,6 +205,125 @@ async fn doc_text(State(app): State<AppState>, Path(doc): Path<String>) -> Respo
         Ok(None) => (StatusCode::NOT_FOUND, "no such document\n").into_response(),
         Err(_) => unavailable(),
     }
+}
+
+/// Every path no route takes: a file from the web root (`/` is its `index.html`). Paths under
+/// `/api/` and `/sync/` never reach the web root, so no file can shadow an endpoint.
+async fn static_file(
+    State(app): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path == "/api" || path.starts_with("/sync") {
+        return not_found();
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+            "method not allowed\n",
+        )
+            .into_response();
+    }
+    let Some(web_root) = app.web_root.clone() else {
+        return if path == "/" {
+            (
+                [
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                assets::NOT_BUILT_PAGE,
+            )
+                .into_response()
+        } else {
+            not_found()
+        };
+    };
+    let if_none_match = header_str(&headers, header::IF_NONE_MATCH);
+    let if_modified_since = header_str(&headers, header::IF_MODIFIED_SINCE);
+    let head_only = method == Method::HEAD;
+    let url_path = path.to_owned();
+    let query = uri.query().map(str::to_owned);
+    // File system calls block: off the async threads.
+    let found = tokio::task::spawn_blocking(move || {
+        let asset = match web_root.lookup(&url_path) {
+            Lookup::Found(asset) => asset,
+            Lookup::AddSlash(to) => {
+                let to = match query {
+                    Some(q) => format!("{to}?{q}"),
+                    None => to,
+                };
+                return Ok(Err((
+                    StatusCode::PERMANENT_REDIRECT,
+                    [(header::LOCATION, to)],
+                )
+                    .into_response()));
+            }
+            Lookup::NotFound => return Ok(Err(not_found())),
+            Lookup::BadPath => return Ok(Err(bad_request("bad path"))),
+        };
+        let fresh = asset.not_modified(if_none_match.as_deref(), if_modified_since.as_deref());
+        let body = if fresh || head_only {
+            Vec::new()
+        } else {
+            asset.read()?
+        };
+        Ok::<_, std::io::Error>(Ok((asset, fresh, body)))
+    })
+    .await;
+    let (asset, fresh, body) = match found {
+        Ok(Ok(Ok(found))) => found,
+        Ok(Ok(Err(response))) => return response,
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, path, "cannot read a static file");
+            return not_found();
+        }
+        Err(err) => {
+            tracing::error!(error = %err, path, "static file task failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
+        }
+    };
+    let body_len = body.len() as u64;
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        body.into_response()
+    };
+    let out = response.headers_mut();
+    if !fresh {
+        out.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type),
+        );
+        // HEAD: the size a GET would send; GET: the size actually read.
+        let len = if head_only { asset.len } else { body_len };
+        out.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        out.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(etag) = HeaderValue::from_str(&asset.etag) {
+        out.insert(header::ETAG, etag);
+    }
+    if let Some(Ok(date)) = asset.last_modified().map(HeaderValue::try_from) {
+        out.insert(header::LAST_MODIFIED, date);
+    }
+    response
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.

@@ -3,7 +3,9 @@
 //! # Layout
 //! - [`server`]: `Server::bind(config) -> local_addr() -> run(shutdown)`, and shutdown order.
 //! - [`config`]: every tunable, with defaults.
-//! - [`http`]: routes: `/sync/{doc}`, `/healthz`, `/api/docs`, `/api/docs/{doc}/text`.
+//! - [`http`]: routes: `/sync/{doc}`, `/healthz`, `/api/docs`, `/api/docs/{doc}/text`, and
+//!   static files as the fallback.
+//! - [`assets`]: static files from the web root: path containment, MIME types, revalidation.
 //! - [`transport`]: one WebSocket connection: read, write, ping, close codes.
 //! - [`conn`]: the handle rooms hold on a connection (outbox, close signal, close codes).
 //! - [`registry`]: rooms by document name, spread over room threads; load and unload.
@@ -12,6 +14,7 @@
 //! - [`storage`]: the `Store` trait, SQLite, and the group-committing writer thread.
 //! - [`doc_name`]: validated document names.
 
+pub mod assets;
 pub mod config;
 pub mod conn;
 pub mod doc_name;

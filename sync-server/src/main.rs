@@ -11,7 +11,7 @@ use clap::Parser;
 use sync_server::{Config, Server};
 
 /// Yjs-compatible collaborative sync server: WebSocket sync at ws://ADDR/sync/{doc}, documents
-/// stored durably in one SQLite file.
+/// stored durably in one SQLite file, and (with --web-root) the demo page and widget files.
 #[derive(Debug, Parser)]
 #[command(name = "sync-server", version)]
 struct Args {
@@ -51,6 +51,12 @@ struct Args {
     #[arg(long, env = "SYNC_SERVER_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
 
+    /// Directory of static files to serve: `/` is its index.html, and every path not taken by
+    /// /sync/, /api/ or /healthz is a file under it (`./scripts/demo.sh` builds `target/web`).
+    /// Without it, `/` shows a page saying the demo is not built.
+    #[arg(long, env = "SYNC_SERVER_WEB_ROOT", value_name = "DIR")]
+    web_root: Option<PathBuf>,
+
     /// Log filter, e.g. `info` or `sync_server=debug` (also read from RUST_LOG).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -79,6 +85,7 @@ fn main() -> anyhow::Result<()> {
         unload_after: seconds(args.unload_after, "unload-after")?,
         compact_after: args.compact_after,
         max_connections: args.max_connections,
+        web_root: args.web_root,
         ..Config::default()
     };
     tokio::runtime::Builder::new_multi_thread()

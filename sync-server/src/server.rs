@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::assets::WebRoot;
 use crate::config::Config;
 use crate::registry::{Registry, RoomThreads};
 use crate::room::RoomSettings;
@@ -31,6 +32,11 @@ pub enum ServerError {
     },
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot serve files from {path}: {source}")]
+    WebRoot {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
 }
@@ -46,6 +52,8 @@ pub struct AppState {
     /// Every socket task, so shutdown can wait for them.
     pub sockets: TaskTracker,
     pub connection_slots: Arc<Semaphore>,
+    /// Where static files come from (`config.web_root`, resolved), if anywhere.
+    pub web_root: Option<Arc<WebRoot>>,
 }
 
 /// A bound, not yet running, sync server.
@@ -60,6 +68,15 @@ pub struct Server {
 impl Server {
     /// Opens storage, starts the writer and room threads, and binds `config.listen`.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let web_root = match &config.web_root {
+            Some(dir) => Some(Arc::new(WebRoot::open(dir).map_err(|source| {
+                ServerError::WebRoot {
+                    path: dir.clone(),
+                    source,
+                }
+            })?)),
+            None => None,
+        };
         let store = SqliteStore::open(&config.data).map_err(|source| ServerError::Storage {
             path: config.data.clone(),
             source,
@@ -88,6 +105,7 @@ impl Server {
             storage,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
+            web_root,
         };
         Ok(Server {
             listener,
@@ -117,7 +135,12 @@ impl Server {
             room_threads,
             writer_thread,
         } = self;
-        tracing::info!(addr = %local_addr, data = %app.config.data.display(), "serving");
+        tracing::info!(
+            addr = %local_addr,
+            data = %app.config.data.display(),
+            web_root = %app.web_root.as_ref().map_or("(none)".into(), |w| w.dir().display().to_string()),
+            "serving"
+        );
         let stop = app.shutdown.clone();
         let signal = tokio::spawn(async move {
             shutdown.await;

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod assets;
 mod durability;
 mod hostile;
 mod http_api;

@@ -1,5 +1,5 @@
 //! Test support: start a server in-process or as the real binary, a yrs WebSocket client
-//! that speaks the protocol, and a bare HTTP GET.
+//! that speaks the protocol, and bare HTTP requests (with or without their headers).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -427,30 +427,88 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 /// Sends a raw request and returns the status code and body (read up to Content-Length, so
 /// a kept-alive connection does not stall the test).
 pub async fn http_request(addr: SocketAddr, request: &str) -> (u16, String) {
+    let response = http_exchange(addr, request).await;
+    (
+        response.status,
+        String::from_utf8_lossy(&response.body).into_owned(),
+    )
+}
+
+/// An HTTP response with its headers.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// In the order received; names as sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header called `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A GET with extra header lines (each `Name: value`); returns headers too.
+pub async fn http_get_with(addr: SocketAddr, path: &str, extra: &[&str]) -> HttpResponse {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for line in extra {
+        request.push_str(line);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    http_exchange(addr, &request).await
+}
+
+/// Sends a raw request and reads the response: head, then the body up to Content-Length
+/// (none for HEAD requests and 304s).
+pub async fn http_exchange(addr: SocketAddr, request: &str) -> HttpResponse {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
+    let head_request = request.starts_with("HEAD ");
     within("an HTTP response", async {
         let mut response = Vec::new();
         let mut chunk = [0u8; 4096];
         loop {
             if let Some(end) = find(&response, b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&response[..end]).into_owned();
-                let status = head
+                let status: u16 = head
                     .split(' ')
                     .nth(1)
                     .and_then(|s| s.parse().ok())
                     .unwrap_or_else(|| panic!("not an HTTP response: {head:?}"));
-                let length: usize = head
+                let headers: Vec<(String, String)> = head
                     .lines()
-                    .find_map(|l| {
+                    .skip(1)
+                    .filter_map(|l| {
                         let (name, value) = l.split_once(':')?;
-                        name.eq_ignore_ascii_case("content-length")
-                            .then(|| value.trim().parse().ok())?
+                        Some((name.trim().to_owned(), value.trim().to_owned()))
                     })
-                    .unwrap_or(0);
+                    .collect();
+                let length: usize = if head_request || status == 304 {
+                    0
+                } else {
+                    headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0)
+                };
                 if response.len() >= end + 4 + length {
-                    let body = &response[end + 4..end + 4 + length];
-                    return (status, String::from_utf8_lossy(body).into_owned());
+                    let body = response[end + 4..end + 4 + length].to_vec();
+                    return HttpResponse {
+                        status,
+                        headers,
+                        body,
+                    };
                 }
             }
             let n = stream.read(&mut chunk).await.unwrap();
