@@ -1,0 +1,117 @@
+//! The collaborative textarea, compiled to wasm; `README.md` documents the JavaScript API.
+//!
+//! # Layout
+//! - `lib.rs`: the exported `Widget` class, and nothing else.
+//! - [`widget`]: `Session`, one mounted widget wiring the parts below to DOM, socket, timers.
+//! - [`binding`]: pure textarea ↔ `Y.Text` logic: diffs, caret mapping, UTF-16.
+//! - [`connection`]: the pure connection state machine and reconnect backoff.
+//! - [`presence`]: peers from awareness, colours, initials, relative-position JSON.
+//! - [`options`]: checking what the page passed.
+//! - [`view`]: the DOM in the shadow root, cursor measurement.
+//! - [`socket`]: a WebSocket whose handlers go away with it.
+
+pub mod binding;
+pub mod connection;
+pub mod options;
+pub mod presence;
+pub mod socket;
+pub mod view;
+pub mod widget;
+
+use wasm_bindgen::prelude::*;
+
+use crate::options::{Options, RawOptions};
+use crate::widget::{with, Session, Shared};
+
+/// A mounted collaborative textarea (see `README.md`).
+#[wasm_bindgen]
+pub struct Widget {
+    session: Shared,
+}
+
+#[wasm_bindgen]
+impl Widget {
+    /// Mounts into `host` (inside its shadow root) and connects.
+    #[wasm_bindgen(constructor)]
+    pub fn new(host: web_sys::HtmlElement, options: JsValue) -> Result<Widget, JsError> {
+        let raw: RawOptions = serde_wasm_bindgen::from_value(options)
+            .map_err(|e| JsError::new(&format!("collab-textarea: bad options: {e}")))?;
+        let options =
+            Options::from_raw(raw, &page_server()).map_err(|e| JsError::new(&e.to_string()))?;
+        let session = Session::mount(host, options).map_err(|e| {
+            JsError::new(&format!(
+                "collab-textarea: cannot mount: {}",
+                e.as_string().unwrap_or_default()
+            ))
+        })?;
+        Ok(Widget { session })
+    }
+
+    pub fn text(&self) -> String {
+        self.session
+            .try_borrow()
+            .map(|s| s.text())
+            .unwrap_or_default()
+    }
+
+    pub fn status(&self) -> String {
+        self.session
+            .try_borrow()
+            .map(|s| s.status().as_str())
+            .unwrap_or("disconnected")
+            .to_owned()
+    }
+
+    pub fn unsaved(&self) -> u32 {
+        self.session
+            .try_borrow()
+            .map(|s| s.unsaved() as u32)
+            .unwrap_or(0)
+    }
+
+    pub fn retry(&self) {
+        with(&self.weak(), Session::retry_now);
+    }
+
+    #[wasm_bindgen(js_name = setName)]
+    pub fn set_name(&self, name: &str) {
+        with(&self.weak(), |s| s.set_name(name));
+    }
+
+    #[wasm_bindgen(js_name = setColor)]
+    pub fn set_color(&self, color: &str) {
+        with(&self.weak(), |s| s.set_color(color));
+    }
+
+    #[wasm_bindgen(js_name = setReadonly)]
+    pub fn set_readonly(&self, readonly: bool) {
+        with(&self.weak(), |s| s.set_readonly(readonly));
+    }
+
+    #[wasm_bindgen(js_name = setPlaceholder)]
+    pub fn set_placeholder(&self, placeholder: &str) {
+        with(&self.weak(), |s| s.set_placeholder(placeholder));
+    }
+
+    /// Removes every node, listener, timer and socket this widget added. Idempotent.
+    pub fn unmount(&self) {
+        with(&self.weak(), Session::unmount);
+    }
+
+    fn weak(&self) -> std::rc::Weak<std::cell::RefCell<Session>> {
+        std::rc::Rc::downgrade(&self.session)
+    }
+}
+
+/// `ws(s)://<page host>/sync`, the default server.
+fn page_server() -> String {
+    let location = web_sys::window().map(|w| w.location());
+    let host = location
+        .as_ref()
+        .and_then(|l| l.host().ok())
+        .unwrap_or_else(|| "127.0.0.1:8787".into());
+    let secure = location
+        .and_then(|l| l.protocol().ok())
+        .is_some_and(|p| p == "https:");
+    format!("{}://{host}/sync", if secure { "wss" } else { "ws" })
+}

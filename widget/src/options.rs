@@ -1,0 +1,158 @@
+//! `Options`: what the page passes to `new Widget(host, options)`, checked and defaulted.
+
+use serde::Deserialize;
+
+use crate::presence::{color_for, is_safe_color};
+
+/// The default delay before local edits are sent, in milliseconds.
+pub const DEFAULT_DEBOUNCE_MS: u32 = 300;
+
+/// Options as JavaScript passes them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawOptions {
+    pub server: Option<String>,
+    pub doc: Option<String>,
+    pub name: Option<String>,
+    pub color: Option<String>,
+    pub debounce: Option<f64>,
+    pub readonly: Option<bool>,
+    pub placeholder: Option<String>,
+}
+
+/// Checked options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// WebSocket base URL, without the document name.
+    pub server: String,
+    pub doc: String,
+    pub name: String,
+    pub color: String,
+    pub debounce_ms: u32,
+    pub readonly: bool,
+    pub placeholder: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum OptionsError {
+    #[error("collab-textarea: `doc` is required")]
+    MissingDoc,
+    #[error("collab-textarea: `doc` must be 1–128 characters of A-Z a-z 0-9 . _ - (got {0:?})")]
+    BadDoc(String),
+    #[error("collab-textarea: `server` must be a ws:// or wss:// URL (got {0:?})")]
+    BadServer(String),
+    #[error("collab-textarea: `debounce` must be a number of milliseconds ≥ 0")]
+    BadDebounce,
+}
+
+impl Options {
+    /// Checks `raw`; `page_server` is the default server (from the page's location).
+    pub fn from_raw(raw: RawOptions, page_server: &str) -> Result<Options, OptionsError> {
+        let doc = raw.doc.ok_or(OptionsError::MissingDoc)?;
+        let valid_doc = (1..=128).contains(&doc.len())
+            && doc
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+            && doc != "."
+            && doc != "..";
+        if !valid_doc {
+            return Err(OptionsError::BadDoc(doc));
+        }
+        let server = raw
+            .server
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| page_server.to_owned());
+        let server = server.trim().trim_end_matches('/').to_owned();
+        if !(server.starts_with("ws://") || server.starts_with("wss://")) {
+            return Err(OptionsError::BadServer(server));
+        }
+        let debounce_ms = match raw.debounce {
+            None => DEFAULT_DEBOUNCE_MS,
+            Some(ms) if ms.is_finite() && ms >= 0.0 => ms.min(60_000.0) as u32,
+            Some(_) => return Err(OptionsError::BadDebounce),
+        };
+        let name = clean_name(raw.name.as_deref());
+        let color = raw
+            .color
+            .filter(|c| is_safe_color(c))
+            .unwrap_or_else(|| color_for(&name));
+        Ok(Options {
+            server,
+            doc,
+            name,
+            color,
+            debounce_ms,
+            readonly: raw.readonly.unwrap_or(false),
+            placeholder: raw.placeholder.unwrap_or_default(),
+        })
+    }
+
+    /// The WebSocket URL of the document, asking for our extension messages.
+    pub fn url(&self) -> String {
+        format!("{}/{}?ext=1", self.server, self.doc)
+    }
+}
+
+/// A display name: trimmed, at most 64 characters, "Anonymous" when empty.
+pub fn clean_name(name: Option<&str>) -> String {
+    let name: String = name.unwrap_or("").trim().chars().take(64).collect();
+    if name.is_empty() {
+        "Anonymous".into()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(doc: &str) -> RawOptions {
+        RawOptions {
+            doc: Some(doc.into()),
+            ..RawOptions::default()
+        }
+    }
+
+    #[test]
+    fn defaults_fill_what_the_page_left_out() {
+        let options = Options::from_raw(raw("notes"), "ws://example.test/sync").unwrap();
+        assert_eq!(options.url(), "ws://example.test/sync/notes?ext=1");
+        assert_eq!(options.debounce_ms, 300);
+        assert_eq!(options.name, "Anonymous");
+        assert!(is_safe_color(&options.color));
+        assert!(!options.readonly);
+    }
+
+    #[test]
+    fn bad_options_are_refused_with_a_reason() {
+        assert_eq!(
+            Options::from_raw(RawOptions::default(), "ws://h/sync"),
+            Err(OptionsError::MissingDoc)
+        );
+        assert!(matches!(
+            Options::from_raw(raw("../x"), "ws://h/sync"),
+            Err(OptionsError::BadDoc(_))
+        ));
+        let mut r = raw("ok");
+        r.server = Some("http://h/sync".into());
+        assert!(matches!(
+            Options::from_raw(r, "ws://h/sync"),
+            Err(OptionsError::BadServer(_))
+        ));
+        let mut r = raw("ok");
+        r.debounce = Some(-1.0);
+        assert_eq!(
+            Options::from_raw(r, "ws://h/sync"),
+            Err(OptionsError::BadDebounce)
+        );
+        let mut r = raw("ok");
+        r.color = Some("red;x".into());
+        r.name = Some("  Ada  ".into());
+        r.debounce = Some(0.0);
+        let options = Options::from_raw(r, "ws://h/sync/").unwrap();
+        assert_eq!((options.name.as_str(), options.debounce_ms), ("Ada", 0));
+        assert_eq!(options.color, color_for("Ada"));
+        assert_eq!(options.server, "ws://h/sync");
+    }
+}

@@ -1,0 +1,357 @@
+//! The widget's DOM, inside an open shadow root: header (status dot, save line, Retry,
+//! avatars), the textarea, and an overlay where remote carets and selections are drawn at
+//! positions measured with a hidden mirror of the textarea.
+
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Document, Element, HtmlElement, HtmlTextAreaElement, ShadowRoot};
+
+use crate::connection::Status;
+use crate::presence::{initials, User};
+
+const STYLE: &str = include_str!("style.css");
+/// Avatars shown before "+N".
+const MAX_AVATARS: usize = 6;
+
+pub struct View {
+    document: Document,
+    shadow: ShadowRoot,
+    root: HtmlElement,
+    dot: HtmlElement,
+    save: HtmlElement,
+    pub retry: HtmlElement,
+    presence: HtmlElement,
+    pub textarea: HtmlTextAreaElement,
+    overlay: HtmlElement,
+    mirror: HtmlElement,
+}
+
+/// A remote peer's caret and selection, as UTF-16 offsets into the text.
+pub struct RemoteCursor {
+    pub client_id: u64,
+    pub name: String,
+    pub color: String,
+    pub anchor: u32,
+    pub head: u32,
+    /// The cursor has not moved for a while: its name label fades out.
+    pub idle: bool,
+}
+
+/// A point in the editor box: the top of a caret at a text position, and its line height.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    x: f64,
+    y: f64,
+    height: f64,
+}
+
+impl View {
+    /// Builds the DOM in `host`'s shadow root (reusing one left by an earlier mount).
+    pub fn mount(host: &HtmlElement) -> Result<View, JsValue> {
+        let document = host
+            .owner_document()
+            .ok_or_else(|| JsValue::from_str("the host element is not in a document"))?;
+        let shadow = match host.shadow_root() {
+            Some(shadow) => shadow,
+            None => {
+                host.attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))?
+            }
+        };
+        shadow.set_inner_html("");
+        let style = document.create_element("style")?;
+        style.set_text_content(Some(STYLE));
+        shadow.append_child(&style)?;
+
+        let el = |tag: &str, class: &str, part: &str| -> Result<HtmlElement, JsValue> {
+            let element: HtmlElement = document.create_element(tag)?.dyn_into()?;
+            element.set_class_name(class);
+            element.set_attribute("part", part)?;
+            Ok(element)
+        };
+        let root = el("div", "ct-root", "root")?;
+        let header = el("div", "ct-header", "header")?;
+        let dot = el("span", "ct-dot", "status-dot")?;
+        dot.set_attribute("role", "status")?;
+        let save = el("span", "ct-save", "save-line")?;
+        save.set_attribute("aria-live", "polite")?;
+        let retry = el("button", "ct-retry", "retry")?;
+        retry.set_attribute("type", "button")?;
+        retry.set_text_content(Some("Retry"));
+        retry.set_hidden(true);
+        let presence = el("div", "ct-presence", "presence")?;
+        presence.set_attribute("aria-label", "People here")?;
+        presence.set_attribute("role", "list")?;
+        let editor = el("div", "ct-editor", "editor")?;
+        let textarea: HtmlTextAreaElement =
+            el("textarea", "ct-textarea", "textarea")?.unchecked_into();
+        textarea.set_attribute("aria-label", "Shared text")?;
+        textarea.set_attribute("spellcheck", "true")?;
+        let overlay = el("div", "ct-overlay", "overlay")?;
+        overlay.set_attribute("aria-hidden", "true")?;
+        let mirror: HtmlElement = document.create_element("div")?.dyn_into()?;
+        mirror.set_class_name("ct-mirror");
+        mirror.set_attribute("aria-hidden", "true")?;
+
+        for child in [&dot, &save, &retry, &presence] {
+            header.append_child(child)?;
+        }
+        editor.append_child(&textarea)?;
+        editor.append_child(&overlay)?;
+        editor.append_child(&mirror)?;
+        root.append_child(&header)?;
+        root.append_child(&editor)?;
+        shadow.append_child(&root)?;
+        Ok(View {
+            document,
+            shadow,
+            root,
+            dot,
+            save,
+            retry,
+            presence,
+            textarea,
+            overlay,
+            mirror,
+        })
+    }
+
+    /// Removes everything the widget put in the shadow root.
+    pub fn unmount(&self) {
+        self.shadow.set_inner_html("");
+    }
+
+    pub fn set_status(&self, status: Status, words: &str) {
+        let _ = self.root.set_attribute("data-status", status.as_str());
+        let _ = self.dot.set_attribute("aria-label", words);
+        let _ = self.dot.set_attribute("title", words);
+        self.retry.set_hidden(status != Status::Disconnected);
+    }
+
+    pub fn set_save(&self, state: &str, line: &str) {
+        let _ = self.root.set_attribute("data-save", state);
+        if self.save.text_content().as_deref() != Some(line) {
+            self.save.set_text_content(Some(line));
+        }
+    }
+
+    pub fn set_users(&self, users: &[User]) -> Result<(), JsValue> {
+        self.presence.set_inner_html("");
+        for user in users.iter().take(MAX_AVATARS) {
+            let avatar: HtmlElement = self.document.create_element("span")?.dyn_into()?;
+            avatar.set_class_name("ct-avatar");
+            avatar.set_attribute("part", "avatar")?;
+            avatar.set_attribute("role", "listitem")?;
+            avatar.set_attribute("data-client-id", &user.client_id.to_string())?;
+            let title = if user.is_self {
+                avatar.set_attribute("data-self", "true")?;
+                format!("{} (you)", user.name)
+            } else {
+                user.name.clone()
+            };
+            avatar.set_attribute("title", &title)?;
+            avatar.set_attribute("aria-label", &title)?;
+            avatar.style().set_property("background", &user.color)?;
+            avatar.set_text_content(Some(&initials(&user.name)));
+            self.presence.append_child(&avatar)?;
+        }
+        if users.len() > MAX_AVATARS {
+            let more: HtmlElement = self.document.create_element("span")?.dyn_into()?;
+            more.set_class_name("ct-more");
+            more.set_text_content(Some(&format!("+{}", users.len() - MAX_AVATARS)));
+            self.presence.append_child(&more)?;
+        }
+        Ok(())
+    }
+
+    /// Redraws every remote caret and selection for `text` (the textarea's value).
+    pub fn draw_cursors(&self, text: &[u16], cursors: &[RemoteCursor]) -> Result<(), JsValue> {
+        self.overlay.set_inner_html("");
+        if cursors.is_empty() {
+            return Ok(());
+        }
+        let layout = self.layout()?;
+        for cursor in cursors {
+            let group: HtmlElement = self.document.create_element("div")?.dyn_into()?;
+            group.set_class_name("ct-cursor");
+            group.set_attribute("data-client-id", &cursor.client_id.to_string())?;
+            group.set_attribute("data-name", &cursor.name)?;
+            let (start, end) = (
+                cursor.anchor.min(cursor.head),
+                cursor.anchor.max(cursor.head),
+            );
+            if start != end {
+                let from = self.measure(text, start, &layout)?;
+                let to = self.measure(text, end, &layout)?;
+                for rect in selection_rects(from, to, &layout) {
+                    let tint = format!(
+                        "color-mix(in srgb, {} var(--ct-selection-mix), transparent)",
+                        cursor.color
+                    );
+                    let selection = self.block("ct-selection", rect, &tint)?;
+                    group.append_child(&selection)?;
+                }
+            }
+            let head = self.measure(text, cursor.head.min(text.len() as u32), &layout)?;
+            if head.y + head.height >= 0.0 && head.y <= layout.height {
+                let caret = self.block(
+                    "ct-caret",
+                    (head.x, head.y, 2.0, head.height),
+                    &cursor.color,
+                )?;
+                let label: HtmlElement = self.document.create_element("div")?.dyn_into()?;
+                let mut class = String::from("ct-label");
+                if head.y < 16.0 {
+                    class.push_str(" ct-below");
+                }
+                if cursor.idle {
+                    class.push_str(" ct-idle");
+                }
+                label.set_class_name(&class);
+                label.set_text_content(Some(&cursor.name));
+                let style = label.style();
+                style.set_property("background", &cursor.color)?;
+                style.set_property("left", &px(head.x - 1.0))?;
+                let top = if head.y < 16.0 {
+                    head.y + head.height
+                } else {
+                    head.y
+                };
+                style.set_property("top", &px(top))?;
+                group.append_child(&caret)?;
+                group.append_child(&label)?;
+            }
+            self.overlay.append_child(&group)?;
+        }
+        Ok(())
+    }
+
+    fn block(
+        &self,
+        class: &str,
+        rect: (f64, f64, f64, f64),
+        color: &str,
+    ) -> Result<HtmlElement, JsValue> {
+        let block: HtmlElement = self.document.create_element("div")?.dyn_into()?;
+        block.set_class_name(class);
+        let style = block.style();
+        style.set_property("left", &px(rect.0))?;
+        style.set_property("top", &px(rect.1))?;
+        style.set_property("width", &px(rect.2))?;
+        style.set_property("height", &px(rect.3))?;
+        style.set_property("background", color)?;
+        Ok(block)
+    }
+
+    /// Copies the textarea's text layout onto the mirror and reads the geometry we need.
+    fn layout(&self) -> Result<Layout, JsValue> {
+        let window = web_sys::window().ok_or("no window")?;
+        let computed = window
+            .get_computed_style(&self.textarea)?
+            .ok_or("no computed style")?;
+        let mirror = self.mirror.style();
+        for property in [
+            "font-family",
+            "font-size",
+            "font-weight",
+            "font-style",
+            "font-variant",
+            "font-stretch",
+            "line-height",
+            "letter-spacing",
+            "word-spacing",
+            "text-transform",
+            "text-indent",
+            "tab-size",
+            "padding-top",
+            "padding-right",
+            "padding-bottom",
+            "padding-left",
+            "white-space",
+            "overflow-wrap",
+            "word-break",
+            "direction",
+        ] {
+            mirror.set_property(property, &computed.get_property_value(property)?)?;
+        }
+        let number = |name: &str| -> f64 {
+            computed
+                .get_property_value(name)
+                .ok()
+                .and_then(|v| v.trim_end_matches("px").parse().ok())
+                .unwrap_or(0.0)
+        };
+        let textarea: &HtmlElement = self.textarea.unchecked_ref();
+        mirror.set_property("box-sizing", "border-box")?;
+        mirror.set_property("width", &px(f64::from(textarea.client_width())))?;
+        let line_height = match computed
+            .get_property_value("line-height")?
+            .trim_end_matches("px")
+            .parse::<f64>()
+        {
+            Ok(height) => height,
+            Err(_) => number("font-size") * 1.2,
+        };
+        Ok(Layout {
+            origin_x: f64::from(textarea.offset_left()) + number("border-left-width")
+                - f64::from(self.textarea.scroll_left()),
+            origin_y: f64::from(textarea.offset_top()) + number("border-top-width")
+                - f64::from(self.textarea.scroll_top()),
+            padding_left: number("padding-left"),
+            content_right: f64::from(textarea.client_width()) - number("padding-right"),
+            line_height,
+            height: f64::from(textarea.client_height()),
+        })
+    }
+
+    /// Where the caret before UTF-16 offset `index` is drawn, in overlay coordinates.
+    fn measure(&self, text: &[u16], index: u32, layout: &Layout) -> Result<Point, JsValue> {
+        let index = (index as usize).min(text.len());
+        self.mirror.set_inner_html("");
+        let before = String::from_utf16_lossy(&text[..index]);
+        self.mirror
+            .append_child(&self.document.create_text_node(&before))?;
+        let marker: HtmlElement = self.document.create_element("span")?.dyn_into()?;
+        marker.set_text_content(Some("\u{200b}"));
+        self.mirror.append_child(&marker)?;
+        Ok(Point {
+            x: layout.origin_x + f64::from(marker.offset_left()),
+            y: layout.origin_y + f64::from(marker.offset_top()),
+            height: f64::from(marker.offset_height()).max(layout.line_height * 0.8),
+        })
+    }
+
+    /// The host element's shadow root, for tests and `::part` theming.
+    pub fn root_element(&self) -> &Element {
+        &self.root
+    }
+}
+
+struct Layout {
+    /// Where the textarea's content box (plus padding) starts, scroll included.
+    origin_x: f64,
+    origin_y: f64,
+    padding_left: f64,
+    /// The right edge of the text area, relative to `origin_x`.
+    content_right: f64,
+    line_height: f64,
+    height: f64,
+}
+
+/// Rectangles (x, y, width, height) covering a selection from `from` to `to`.
+fn selection_rects(from: Point, to: Point, layout: &Layout) -> Vec<(f64, f64, f64, f64)> {
+    if (from.y - to.y).abs() < 1.0 {
+        return vec![(from.x, from.y, (to.x - from.x).max(1.0), from.height)];
+    }
+    let left = layout.origin_x + layout.padding_left;
+    let right = layout.origin_x + layout.content_right;
+    let mut rects = vec![(from.x, from.y, (right - from.x).max(1.0), from.height)];
+    let middle_top = from.y + from.height;
+    if to.y > middle_top {
+        rects.push((left, middle_top, right - left, to.y - middle_top));
+    }
+    rects.push((left, to.y, (to.x - left).max(1.0), to.height));
+    rects
+}
+
+fn px(value: f64) -> String {
+    format!("{value:.1}px")
+}

@@ -1,0 +1,972 @@
+//! `Session`: one mounted widget — the yrs document and undo manager, the connection, the
+//! textarea binding, presence — wired to DOM events, the socket and timers. Everything it
+//! registers is owned here and removed when it is unmounted or dropped.
+
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use gloo_events::{EventListener, EventListenerOptions};
+use gloo_timers::callback::{Interval, Timeout};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlElement, KeyboardEvent};
+use yrs::encoding::read::Read;
+use yrs::sync::{Message, SyncMessage};
+use yrs::types::Delta;
+use yrs::undo::UndoManager;
+use yrs::updates::decoder::{Decode, DecoderV1};
+use yrs::updates::encoder::Encode;
+use yrs::{
+    Any, ClientID, Doc, GetString, Observable, OffsetKind, Origin, Out, ReadTxn, Text, TextRef,
+    Transact, Update,
+};
+
+use crate::binding::{self, DeltaRun, Splice};
+use crate::connection::{self, Effect, Event, State, Status};
+use crate::options::{clean_name, Options};
+use crate::presence::{self, Peers, User};
+use crate::socket::{Socket, SocketEvent};
+use crate::view::{RemoteCursor, View};
+
+/// Key of our yrs observers (for unobserving them).
+const OBSERVER: &str = "collab-textarea";
+/// Origin of transactions made from the textarea's input (the only ones undo tracks).
+const INPUT: &str = "input";
+/// Origin of updates received from the server (never sent back).
+const REMOTE: &str = "remote";
+/// Tag of the server's durable-acknowledgement message (see ARCHITECTURE.md).
+const MSG_ACK: u8 = 100;
+/// How often the save line and presence are refreshed.
+const TICK_MS: u32 = 1_000;
+/// A peer's name label fades this long after their cursor last moved.
+const LABEL_IDLE_MS: f64 = 3_000.0;
+
+pub type Shared = Rc<RefCell<Session>>;
+
+/// A resize observer on the textarea and the callback it calls.
+type ResizeWatch = (web_sys::ResizeObserver, Closure<dyn FnMut(js_sys::Array)>);
+
+pub struct Session {
+    host: HtmlElement,
+    options: Options,
+    view: View,
+    doc: Doc,
+    text: TextRef,
+    client_id: u64,
+    undo: UndoManager<()>,
+    /// Updates made here (typing, undo) not yet sent.
+    outbox: Rc<RefCell<Vec<Vec<u8>>>>,
+    /// Text changes not made by typing (remote, undo) still to be applied to the textarea.
+    pending_splices: Rc<RefCell<Vec<Splice>>>,
+    /// What the textarea shows, as UTF-16: equal to the `Y.Text` after every sync step.
+    shown: Vec<u16>,
+    composing: bool,
+    /// Remote updates held back while an IME composition is open.
+    held_updates: Vec<Vec<u8>>,
+    state: State,
+    socket: Option<Socket>,
+    socket_generation: u64,
+    /// Update-carrying messages sent on the current socket.
+    sent_messages: u64,
+    /// One entry per local change not yet durable: the message on the current socket that
+    /// carried it, or `None` if it has not been sent on this socket.
+    unsaved: VecDeque<Option<u64>>,
+    saved_at: Option<f64>,
+    peers: Peers,
+    awareness_clock: u32,
+    awareness_sent_at: f64,
+    sent_cursor: Option<(u32, u32)>,
+    listeners: Vec<EventListener>,
+    debounce: Option<Timeout>,
+    retry: Option<Timeout>,
+    ticker: Option<Interval>,
+    resize: Option<ResizeWatch>,
+    last_status: Option<(Status, u32)>,
+    last_save: Option<SaveDetail>,
+    /// Events to dispatch once the session is no longer borrowed.
+    events: Vec<(&'static str, JsValue)>,
+    me: Weak<RefCell<Session>>,
+    unmounted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SaveDetail {
+    state: &'static str,
+    unsaved: usize,
+    saved_at: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct StatusDetail {
+    status: &'static str,
+    attempt: u32,
+}
+
+#[derive(Serialize)]
+struct PresenceDetail {
+    users: Vec<User>,
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+/// Runs `f` on the session behind `me` (if it still exists), then dispatches the events it
+/// queued — after the borrow ends, so page listeners may call back into the widget.
+pub fn with(me: &Weak<RefCell<Session>>, f: impl FnOnce(&mut Session)) {
+    let Some(shared) = me.upgrade() else { return };
+    let (host, events) = {
+        let Ok(mut session) = shared.try_borrow_mut() else {
+            return;
+        };
+        if session.unmounted {
+            return;
+        }
+        f(&mut session);
+        (session.host.clone(), std::mem::take(&mut session.events))
+    };
+    for (name, detail) in events {
+        let init = web_sys::CustomEventInit::new();
+        init.set_detail(&detail);
+        if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(name, &init) {
+            let _ = host.dispatch_event(&event);
+        }
+    }
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+fn random_client_id() -> u64 {
+    // 53 bits, like Yjs; from Math.random (wasm has no OS randomness of its own).
+    let high = (js_sys::Math::random() * f64::from(1u32 << 21)) as u64;
+    let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    ((high << 32) | low).max(1)
+}
+
+impl Session {
+    pub fn mount(host: HtmlElement, options: Options) -> Result<Shared, JsValue> {
+        let view = View::mount(&host)?;
+        let client_id = random_client_id();
+        let doc = Doc::with_options(yrs::Options {
+            client_id: ClientID::new(client_id),
+            offset_kind: OffsetKind::Utf16,
+            ..yrs::Options::default()
+        });
+        let text = doc.get_or_insert_text("content");
+        let mut undo = UndoManager::with_options(yrs::undo::Options {
+            capture_timeout_millis: 500,
+            tracked_origins: HashSet::from([Origin::from(INPUT)]),
+            capture_transaction: None,
+            timestamp: Arc::new(|| js_sys::Date::now() as u64),
+            init_undo_stack: Vec::new(),
+            init_redo_stack: Vec::new(),
+        });
+        undo.expand_scope(&doc, &text);
+
+        let outbox: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+        let pending_splices: Rc<RefCell<Vec<Splice>>> = Rc::default();
+        // yrs callbacks only push into these queues; they never touch the session, which is
+        // borrowed while yrs runs them.
+        {
+            let outbox = outbox.clone();
+            let remote = Origin::from(REMOTE);
+            doc.observe_update_v1(
+                OBSERVER,
+                move |txn: &yrs::TransactionMut, event: &yrs::UpdateEvent| {
+                    if txn.origin() != Some(&remote) {
+                        outbox.borrow_mut().push(event.update.clone());
+                    }
+                },
+            )
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        }
+        {
+            let pending = pending_splices.clone();
+            let input = Origin::from(INPUT);
+            text.observe(OBSERVER, move |txn, event| {
+                if txn.origin() == Some(&input) {
+                    return;
+                }
+                let runs: Vec<DeltaRun> = event
+                    .delta(txn)
+                    .iter()
+                    .map(|delta| match delta {
+                        Delta::Retain(len, _) => DeltaRun::Retain(*len),
+                        Delta::Deleted(len) => DeltaRun::Delete(*len),
+                        Delta::Inserted(Out::Any(Any::String(s)), _) => {
+                            DeltaRun::Insert(s.to_string())
+                        }
+                        // Embeds (never made by a textarea) count one unit, like in Yjs.
+                        Delta::Inserted(_, _) => DeltaRun::Insert("\u{fffc}".into()),
+                    })
+                    .collect();
+                pending
+                    .borrow_mut()
+                    .extend(binding::splices_from_delta(runs));
+            });
+        }
+
+        view.textarea.set_read_only(options.readonly);
+        view.textarea.set_placeholder(&options.placeholder);
+        let (state, effects) = State::start();
+        let shared = Rc::new_cyclic(|me| {
+            RefCell::new(Session {
+                host,
+                options,
+                view,
+                doc,
+                text,
+                client_id,
+                undo,
+                outbox,
+                pending_splices,
+                shown: Vec::new(),
+                composing: false,
+                held_updates: Vec::new(),
+                state,
+                socket: None,
+                socket_generation: 0,
+                sent_messages: 0,
+                unsaved: VecDeque::new(),
+                saved_at: None,
+                peers: Peers::default(),
+                awareness_clock: 0,
+                awareness_sent_at: 0.0,
+                sent_cursor: None,
+                listeners: Vec::new(),
+                debounce: None,
+                retry: None,
+                ticker: None,
+                resize: None,
+                last_status: None,
+                last_save: None,
+                events: Vec::new(),
+                me: me.clone(),
+                unmounted: false,
+            })
+        });
+        let me = Rc::downgrade(&shared);
+        with(&me, |session| {
+            session.listen();
+            session.run(effects);
+            session.refresh();
+            session.emit_presence();
+        });
+        Ok(shared)
+    }
+
+    /// Registers every DOM listener, the ticker and the resize observer.
+    fn listen(&mut self) {
+        let textarea: &web_sys::EventTarget = self.view.textarea.as_ref();
+        let me = self.me.clone();
+        let on = |target: &web_sys::EventTarget,
+                  name: &'static str,
+                  f: fn(&mut Session, &web_sys::Event)| {
+            // Not passive: some handlers cancel the browser's default (native undo, unload).
+            let me = me.clone();
+            EventListener::new_with_options(
+                target,
+                name,
+                EventListenerOptions::enable_prevent_default(),
+                move |event| with(&me, |s| f(s, event)),
+            )
+        };
+        let mut listeners = vec![
+            on(textarea, "input", |s, _| s.on_input()),
+            on(textarea, "compositionstart", |s, _| s.composing = true),
+            on(textarea, "compositionend", |s, _| {
+                s.composing = false;
+                s.on_input();
+                let held = std::mem::take(&mut s.held_updates);
+                for update in held {
+                    s.apply_remote(&update);
+                }
+            }),
+            on(textarea, "keydown", |s, e| s.on_keydown(e)),
+            // Undo from the browser's menu or a gesture: ours, not the textarea's native one
+            // (which would also revert other people's edits).
+            on(textarea, "beforeinput", |s, e| {
+                let kind = js_sys::Reflect::get(e, &"inputType".into())
+                    .ok()
+                    .and_then(|v| v.as_string());
+                match kind.as_deref() {
+                    Some("historyUndo") => {
+                        e.prevent_default();
+                        s.undo_or_redo(true);
+                    }
+                    Some("historyRedo") => {
+                        e.prevent_default();
+                        s.undo_or_redo(false);
+                    }
+                    _ => {}
+                }
+            }),
+            on(textarea, "select", |s, _| s.send_cursor()),
+            on(textarea, "keyup", |s, _| s.send_cursor()),
+            on(textarea, "mouseup", |s, _| s.send_cursor()),
+            on(textarea, "focus", |s, _| s.send_cursor()),
+            on(textarea, "blur", |s, _| s.send_cursor()),
+            on(textarea, "scroll", |s, _| s.draw_cursors()),
+            on(self.view.retry.as_ref(), "click", |s, _| {
+                let effects = s.transition(Event::RetryNow);
+                s.run(effects);
+            }),
+        ];
+        if let Some(window) = web_sys::window() {
+            listeners.push(on(window.as_ref(), "online", |s, _| {
+                let effects = s.transition(Event::RetryNow);
+                s.run(effects);
+            }));
+            // Leaving the page with edits the server has not confirmed: let the browser ask.
+            listeners.push(on(window.as_ref(), "beforeunload", |s, e| {
+                if !s.unsaved.is_empty() {
+                    e.prevent_default();
+                }
+            }));
+        }
+        self.listeners = listeners;
+
+        let me = self.me.clone();
+        self.ticker = Some(Interval::new(TICK_MS, move || with(&me, Session::tick)));
+
+        let me = self.me.clone();
+        let on_resize = Closure::<dyn FnMut(js_sys::Array)>::new(move |_entries: js_sys::Array| {
+            with(&me, Session::draw_cursors)
+        });
+        if let Ok(observer) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) {
+            observer.observe(&self.view.textarea);
+            self.resize = Some((observer, on_resize));
+        }
+    }
+
+    // ----- connection --------------------------------------------------------------------
+
+    fn transition(&mut self, event: Event) -> Vec<Effect> {
+        let (state, effects) = connection::step(&self.state, event, js_sys::Math::random());
+        self.state = state;
+        effects
+    }
+
+    fn run(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::OpenSocket => self.open_socket(),
+                Effect::CloseSocket => self.socket = None,
+                Effect::ScheduleRetry { delay_ms } => {
+                    let me = self.me.clone();
+                    self.retry = Some(Timeout::new(delay_ms, move || {
+                        with(&me, |s| {
+                            s.retry = None;
+                            let effects = s.transition(Event::RetryDue);
+                            s.run(effects);
+                        })
+                    }));
+                }
+                Effect::CancelRetry => self.retry = None,
+            }
+        }
+        self.refresh();
+    }
+
+    fn open_socket(&mut self) {
+        self.socket = None;
+        self.socket_generation += 1;
+        let generation = self.socket_generation;
+        let me = self.me.clone();
+        let on_event = move |event: SocketEvent| {
+            with(&me, |s| {
+                if s.socket_generation == generation {
+                    s.on_socket(event);
+                }
+            })
+        };
+        match Socket::open(&self.options.url(), on_event) {
+            Ok(socket) => self.socket = Some(socket),
+            Err(err) => {
+                web_sys::console::error_2(&"collab-textarea: cannot open WebSocket".into(), &err);
+                let effects = self.transition(Event::SocketClosed);
+                self.run(effects);
+            }
+        }
+    }
+
+    fn on_socket(&mut self, event: SocketEvent) {
+        match event {
+            SocketEvent::Open => {
+                self.sent_messages = 0;
+                let state_vector = self.doc.transact().state_vector();
+                self.send(Message::Sync(SyncMessage::SyncStep1(state_vector)));
+                self.send_awareness();
+            }
+            SocketEvent::Message(bytes) => self.on_message(&bytes),
+            SocketEvent::Closed { code, reason } => {
+                if code != 1000 && code != 1001 && code != 1006 {
+                    web_sys::console::warn_1(
+                        &format!("collab-textarea: connection closed ({code}) {reason}").into(),
+                    );
+                }
+                self.socket = None;
+                // Nothing sent on that socket is known to be durable: it will be re-sent by
+                // the next handshake (SyncStep2 carries whatever the server lacks).
+                self.unsaved.iter_mut().for_each(|entry| *entry = None);
+                self.outbox.borrow_mut().clear();
+                if self.peers.clear() {
+                    self.emit_presence();
+                    self.draw_cursors();
+                }
+                let effects = self.transition(Event::SocketClosed);
+                self.run(effects);
+            }
+        }
+    }
+
+    fn on_message(&mut self, bytes: &[u8]) {
+        let mut decoder = DecoderV1::from(bytes);
+        let messages: Vec<_> = yrs::sync::MessageReader::new(&mut decoder).collect();
+        for message in messages {
+            match message {
+                Ok(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
+                    let update = self.doc.transact().encode_state_as_update_v1(&state_vector);
+                    self.outbox.borrow_mut().clear();
+                    if self.send(Message::Sync(SyncMessage::SyncStep2(update))) {
+                        self.sent_messages += 1;
+                        let carried = self.sent_messages;
+                        self.unsaved
+                            .iter_mut()
+                            .for_each(|entry| *entry = Some(carried));
+                    }
+                }
+                Ok(Message::Sync(SyncMessage::SyncStep2(update))) => {
+                    self.receive_update(update);
+                    let effects = self.transition(Event::Synced);
+                    self.run(effects);
+                    self.send_cursor();
+                }
+                Ok(Message::Sync(SyncMessage::Update(update))) => self.receive_update(update),
+                Ok(Message::Awareness(update)) => {
+                    let now = now_ms();
+                    let mut changed = false;
+                    for (client, entry) in update.clients {
+                        if client.get() != self.client_id {
+                            changed |=
+                                self.peers
+                                    .apply(client.get(), entry.clock, &entry.json, now);
+                        }
+                    }
+                    if changed {
+                        self.emit_presence();
+                        self.draw_cursors();
+                    }
+                }
+                Ok(Message::Custom(MSG_ACK, payload)) => {
+                    let count = DecoderV1::from(payload.as_slice()).read_var::<u64>();
+                    if let Ok(count) = count {
+                        self.on_ack(count);
+                    }
+                }
+                Ok(Message::Auth(Some(reason))) => {
+                    web_sys::console::warn_1(
+                        &format!("collab-textarea: permission denied: {reason}").into(),
+                    );
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    web_sys::console::warn_1(
+                        &format!("collab-textarea: unreadable message: {err}").into(),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    fn receive_update(&mut self, update: Vec<u8>) {
+        if self.composing {
+            self.held_updates.push(update);
+        } else {
+            self.apply_remote(&update);
+        }
+    }
+
+    fn apply_remote(&mut self, update: &[u8]) {
+        match Update::decode_v1(update) {
+            Ok(update) => {
+                let result = self.doc.transact_mut_with(REMOTE).apply_update(update);
+                if let Err(err) = result {
+                    web_sys::console::warn_1(
+                        &format!("collab-textarea: update not applied: {err}").into(),
+                    );
+                }
+            }
+            Err(err) => {
+                web_sys::console::warn_1(
+                    &format!("collab-textarea: undecodable update: {err}").into(),
+                );
+            }
+        }
+        self.patch_textarea(false);
+    }
+
+    fn on_ack(&mut self, count: u64) {
+        let before = self.unsaved.len();
+        while matches!(self.unsaved.front(), Some(Some(carried)) if *carried <= count) {
+            self.unsaved.pop_front();
+        }
+        if self.unsaved.len() != before && self.unsaved.is_empty() {
+            self.saved_at = Some(now_ms());
+        }
+        self.refresh();
+    }
+
+    /// Encodes and sends one message; `false` when there is no open socket.
+    fn send(&self, message: Message) -> bool {
+        self.socket
+            .as_ref()
+            .is_some_and(|socket| socket.send(&message.encode_v1()))
+    }
+
+    // ----- local edits -------------------------------------------------------------------
+
+    fn on_input(&mut self) {
+        if self.composing || self.options.readonly {
+            return;
+        }
+        let value: Vec<u16> = self.view.textarea.value().encode_utf16().collect();
+        let caret = self.view.textarea.selection_end().ok().flatten();
+        let Some(splice) = binding::diff(&self.shown, &value, caret) else {
+            return;
+        };
+        {
+            let mut txn = self.doc.transact_mut_with(INPUT);
+            if splice.delete > 0 {
+                self.text
+                    .remove_range(&mut txn, splice.index, splice.delete);
+            }
+            if !splice.insert.is_empty() {
+                self.text.insert(&mut txn, splice.index, &splice.insert);
+            }
+        }
+        self.shown = value;
+        self.local_change();
+        self.send_cursor();
+    }
+
+    fn on_keydown(&mut self, event: &web_sys::Event) {
+        let Some(key) = event.dyn_ref::<KeyboardEvent>() else {
+            return;
+        };
+        if !(key.ctrl_key() || key.meta_key()) || key.alt_key() || self.options.readonly {
+            return;
+        }
+        let undo = key.key().eq_ignore_ascii_case("z") && !key.shift_key();
+        let redo = (key.key().eq_ignore_ascii_case("z") && key.shift_key())
+            || (key.key().eq_ignore_ascii_case("y") && key.ctrl_key());
+        if !(undo || redo) {
+            return;
+        }
+        event.prevent_default();
+        self.undo_or_redo(undo);
+    }
+
+    fn undo_or_redo(&mut self, undo: bool) {
+        if self.options.readonly {
+            return;
+        }
+        let changed = if undo {
+            self.undo.undo_blocking()
+        } else {
+            self.undo.redo_blocking()
+        };
+        if changed {
+            self.patch_textarea(true);
+            self.local_change();
+        }
+    }
+
+    /// A local change was made (typing, undo, redo): count it and schedule sending it.
+    fn local_change(&mut self) {
+        self.unsaved.push_back(None);
+        self.events.push(("collab-text", to_js(&Empty {})));
+        if self.options.debounce_ms == 0 {
+            self.flush();
+        } else if self.debounce.is_none() {
+            let me = self.me.clone();
+            self.debounce = Some(Timeout::new(self.options.debounce_ms, move || {
+                with(&me, Session::flush)
+            }));
+        }
+        self.refresh();
+    }
+
+    /// Sends every local update made since the last flush, merged into one message.
+    fn flush(&mut self) {
+        self.debounce = None;
+        let updates = std::mem::take(&mut *self.outbox.borrow_mut());
+        if updates.is_empty() {
+            return;
+        }
+        // Offline, there is nothing to do: the next handshake sends all of it.
+        if !self.socket.as_ref().is_some_and(Socket::is_open) {
+            return;
+        }
+        let update = match yrs::merge_updates_v1(&updates) {
+            Ok(update) => update,
+            Err(_) => updates.concat(),
+        };
+        if self.send(Message::Sync(SyncMessage::Update(update))) {
+            self.sent_messages += 1;
+            let carried = self.sent_messages;
+            for entry in self.unsaved.iter_mut().filter(|e| e.is_none()) {
+                *entry = Some(carried);
+            }
+        }
+        self.refresh();
+    }
+
+    /// Applies text changes that did not come from typing to the textarea, keeping the
+    /// local selection where the user left it — or, for our own undo/redo
+    /// (`caret_to_change`), putting the caret at the end of the change, as editors do.
+    fn patch_textarea(&mut self, caret_to_change: bool) {
+        let splices = std::mem::take(&mut *self.pending_splices.borrow_mut());
+        if !splices.is_empty() {
+            let textarea = &self.view.textarea;
+            let start = textarea.selection_start().ok().flatten().unwrap_or(0);
+            let end = textarea.selection_end().ok().flatten().unwrap_or(start);
+            let direction = textarea.selection_direction().ok().flatten();
+            let mut selection = (start, end);
+            for splice in &splices {
+                let range_end = splice.index + splice.delete;
+                let _ = textarea.set_range_text_with_start_and_end(
+                    &splice.insert,
+                    splice.index,
+                    range_end,
+                );
+                binding::apply(&mut self.shown, splice);
+                selection = binding::map_selection(selection, splice);
+                if caret_to_change {
+                    let end = splice.index + splice.insert_len();
+                    selection = (end, end);
+                }
+            }
+            let _ = match direction.as_deref() {
+                Some(direction) => {
+                    textarea.set_selection_range_with_direction(selection.0, selection.1, direction)
+                }
+                None => textarea.set_selection_range(selection.0, selection.1),
+            };
+            self.events.push(("collab-text", to_js(&Empty {})));
+        }
+        // Guard: if the textarea ever disagrees with the document, reset it (keeping the caret).
+        let truth: Vec<u16> = self
+            .text
+            .get_string(&self.doc.transact())
+            .encode_utf16()
+            .collect();
+        if truth != self.shown {
+            if let Some(splice) = binding::diff(&self.shown, &truth, None) {
+                self.pending_splices.borrow_mut().push(splice);
+                self.patch_textarea(false);
+                return;
+            }
+        }
+        self.draw_cursors();
+    }
+
+    // ----- presence ----------------------------------------------------------------------
+
+    fn local_cursor(&self) -> Option<(serde_json::Value, serde_json::Value)> {
+        let (anchor, head) = self.sent_cursor?;
+        let txn = self.doc.transact();
+        Some((
+            presence::sticky_to_json(&presence::sticky_at(&self.text, &txn, anchor)),
+            presence::sticky_to_json(&presence::sticky_at(&self.text, &txn, head)),
+        ))
+    }
+
+    fn current_selection(&self) -> Option<(u32, u32)> {
+        let textarea = &self.view.textarea;
+        let focused = self
+            .host
+            .shadow_root()
+            .and_then(|root| root.active_element())
+            .is_some_and(|active| active == ***textarea);
+        if !focused {
+            return None;
+        }
+        let start = textarea.selection_start().ok().flatten()?;
+        let end = textarea.selection_end().ok().flatten()?;
+        let backward = textarea.selection_direction().ok().flatten().as_deref() == Some("backward");
+        Some(if backward { (end, start) } else { (start, end) })
+    }
+
+    fn send_cursor(&mut self) {
+        let selection = self.current_selection();
+        if selection != self.sent_cursor {
+            self.sent_cursor = selection;
+            self.send_awareness();
+        }
+    }
+
+    fn send_awareness(&mut self) {
+        self.awareness_clock += 1;
+        self.awareness_sent_at = now_ms();
+        let state =
+            presence::local_state(&self.options.name, &self.options.color, self.local_cursor());
+        let bytes = encode_awareness(self.client_id, self.awareness_clock, &state);
+        if let Some(socket) = &self.socket {
+            socket.send(&bytes);
+        }
+    }
+
+    fn emit_presence(&mut self) {
+        let mut users: Vec<User> = self
+            .peers
+            .iter()
+            .map(|(client_id, peer)| User {
+                client_id,
+                name: peer.name.clone(),
+                color: peer.color.clone(),
+                is_self: false,
+            })
+            .collect();
+        users.push(User {
+            client_id: self.client_id,
+            name: self.options.name.clone(),
+            color: self.options.color.clone(),
+            is_self: true,
+        });
+        let _ = self.view.set_users(&users);
+        self.events
+            .push(("collab-presence", to_js(&PresenceDetail { users })));
+    }
+
+    fn draw_cursors(&mut self) {
+        let now = now_ms();
+        let txn = self.doc.transact();
+        let len = self.shown.len() as u32;
+        let cursors: Vec<RemoteCursor> = self
+            .peers
+            .iter()
+            .filter_map(|(client_id, peer)| {
+                let (anchor, head) = peer.cursor.as_ref()?;
+                let offset = |json| {
+                    presence::sticky_from_json(json)
+                        .and_then(|sticky| sticky.get_offset(&txn))
+                        .map(|offset| offset.index.min(len))
+                };
+                Some(RemoteCursor {
+                    client_id,
+                    name: peer.name.clone(),
+                    color: peer.color.clone(),
+                    idle: now - peer.moved_at_ms > LABEL_IDLE_MS,
+                    anchor: offset(anchor)?,
+                    head: offset(head)?,
+                })
+            })
+            .collect();
+        drop(txn);
+        if let Err(err) = self.view.draw_cursors(&self.shown, &cursors) {
+            web_sys::console::warn_2(&"collab-textarea: cannot draw cursors".into(), &err);
+        }
+    }
+
+    // ----- status and save line ----------------------------------------------------------
+
+    fn tick(&mut self) {
+        let now = now_ms();
+        if self.peers.sweep(now) {
+            self.emit_presence();
+            self.draw_cursors();
+        } else if self
+            .peers
+            .labels_going_idle(now, LABEL_IDLE_MS, f64::from(TICK_MS))
+        {
+            self.draw_cursors();
+        }
+        if now - self.awareness_sent_at >= presence::RENEW_EVERY_MS {
+            self.send_awareness();
+        }
+        self.refresh();
+    }
+
+    /// Brings the status dot and save line up to date, queueing events for what changed.
+    fn refresh(&mut self) {
+        let status = self.state.status();
+        let attempt = self.state.attempt();
+        if self.last_status != Some((status, attempt)) {
+            self.last_status = Some((status, attempt));
+            self.events.push((
+                "collab-status",
+                to_js(&StatusDetail {
+                    status: status.as_str(),
+                    attempt,
+                }),
+            ));
+        }
+        let words = match (&self.state, attempt) {
+            (State::Connected, _) => "Connected".to_owned(),
+            (State::Connecting { .. }, 0) => "Connecting…".to_owned(),
+            (State::Connecting { .. }, _) => "Reconnecting…".to_owned(),
+            (State::Waiting { delay_ms, .. }, _) => format!(
+                "Disconnected — retrying in {} s",
+                (f64::from(*delay_ms) / 1000.0).ceil().max(1.0)
+            ),
+            (State::Stopped, _) => "Disconnected".to_owned(),
+        };
+        self.view.set_status(status, &words);
+
+        let unsaved = self.unsaved.len();
+        let online = self.socket.as_ref().is_some_and(Socket::is_open);
+        let (state, line) = if unsaved == 0 {
+            let line = match (status, self.saved_at) {
+                // Say why the dot is not green, in words, not only in colour.
+                (Status::Connecting | Status::Disconnected, _) => words.clone(),
+                (Status::Connected, None) => "All changes saved".to_owned(),
+                (Status::Connected, Some(at)) => saved_ago(now_ms() - at),
+            };
+            ("saved", line)
+        } else if online {
+            ("saving", "Saving…".to_owned())
+        } else {
+            let noun = if unsaved == 1 { "change" } else { "changes" };
+            (
+                "offline",
+                format!("Offline — {unsaved} unsaved {noun} kept"),
+            )
+        };
+        self.view.set_save(state, &line);
+        let detail = SaveDetail {
+            state,
+            unsaved,
+            saved_at: self.saved_at,
+        };
+        if self.last_save.as_ref() != Some(&detail) {
+            self.events.push(("collab-save", to_js(&detail)));
+            self.last_save = Some(detail);
+        }
+    }
+
+    // ----- the JavaScript API ------------------------------------------------------------
+
+    pub fn text(&self) -> String {
+        self.text.get_string(&self.doc.transact())
+    }
+
+    pub fn status(&self) -> Status {
+        self.state.status()
+    }
+
+    pub fn unsaved(&self) -> usize {
+        self.unsaved.len()
+    }
+
+    pub fn retry_now(&mut self) {
+        let effects = self.transition(Event::RetryNow);
+        self.run(effects);
+    }
+
+    pub fn set_name(&mut self, name: &str) {
+        self.options.name = clean_name(Some(name));
+        self.send_awareness();
+        self.emit_presence();
+    }
+
+    pub fn set_color(&mut self, color: &str) {
+        if presence::is_safe_color(color) {
+            self.options.color = color.to_owned();
+            self.send_awareness();
+            self.emit_presence();
+        }
+    }
+
+    pub fn set_readonly(&mut self, readonly: bool) {
+        self.options.readonly = readonly;
+        self.view.textarea.set_read_only(readonly);
+    }
+
+    pub fn set_placeholder(&mut self, placeholder: &str) {
+        self.view.textarea.set_placeholder(placeholder);
+    }
+
+    /// Says goodbye to peers, closes the socket, and removes every listener, timer and node.
+    pub fn unmount(&mut self) {
+        if self.unmounted {
+            return;
+        }
+        self.flush();
+        if let Some(socket) = &self.socket {
+            self.awareness_clock += 1;
+            socket.send(&encode_awareness_removal(
+                self.client_id,
+                self.awareness_clock,
+            ));
+        }
+        let effects = self.transition(Event::Stop);
+        for effect in effects {
+            if effect == Effect::CloseSocket {
+                self.socket = None;
+            }
+        }
+        self.listeners.clear();
+        self.debounce = None;
+        self.retry = None;
+        self.ticker = None;
+        if let Some((observer, _closure)) = self.resize.take() {
+            observer.disconnect();
+        }
+        let _ = self.doc.unobserve_update_v1(OBSERVER);
+        self.text.unobserve(OBSERVER);
+        self.view.unmount();
+        self.events.clear();
+        self.unmounted = true;
+    }
+}
+
+fn to_js<T: Serialize>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
+}
+
+fn saved_ago(elapsed_ms: f64) -> String {
+    let seconds = (elapsed_ms / 1000.0).floor().max(0.0) as u64;
+    match seconds {
+        0..=2 => "Saved just now".to_owned(),
+        3..=59 => format!("Saved {seconds}s ago"),
+        60..=3599 => format!("Saved {} min ago", seconds / 60),
+        _ => format!("Saved {} h ago", seconds / 3600),
+    }
+}
+
+/// An awareness message carrying one client's state.
+fn encode_awareness(client: u64, clock: u32, json: &str) -> Vec<u8> {
+    use yrs::encoding::write::Write;
+    let mut payload = Vec::new();
+    payload.write_var(1u32);
+    payload.write_var(client);
+    payload.write_var(clock);
+    payload.write_string(json);
+    let mut message = Vec::with_capacity(payload.len() + 4);
+    message.write_var(1u32);
+    message.write_buf(payload);
+    message
+}
+
+fn encode_awareness_removal(client: u64, clock: u32) -> Vec<u8> {
+    encode_awareness(client, clock, "null")
+}
+
+impl Drop for Session {
+    /// Freed without `unmount()`: at least stop the observer whose callback is going away
+    /// (listeners, timers and the socket remove themselves when dropped).
+    fn drop(&mut self) {
+        if let Some((observer, _callback)) = self.resize.take() {
+            observer.disconnect();
+        }
+    }
+}
