@@ -1,0 +1,187 @@
+// Types for collab-textarea: the `<collab-textarea>` custom element and `mount()`.
+
+/** Options for {@link mount}; the custom element takes the same as attributes. */
+export interface MountOptions {
+  /**
+   * WebSocket base URL of the sync server, e.g. `"ws://127.0.0.1:8787/sync"`; the document is
+   * at `{server}/{doc}`. Default: `ws(s)://<page host>/sync`.
+   */
+  server?: string;
+  /** Document name: 1–128 of `A-Z a-z 0-9 . _ -`. */
+  doc: string;
+  /** Shown to others. Default `"Anonymous"`. */
+  name?: string;
+  /** CSS colour of your caret and avatar. Default: picked from the name. */
+  color?: string;
+  /** Milliseconds to batch local edits before sending. Default 300; 0 sends at once. */
+  debounce?: number;
+  /** Default false. */
+  readonly?: boolean;
+  placeholder?: string;
+}
+
+/** `connected` means connected *and* synced. */
+export type ConnectionStatus = "connecting" | "connected" | "disconnected";
+
+/** `saved`: every local change is on the server's disk. */
+export type SaveState = "saved" | "saving" | "offline";
+
+/** `detail` of `collab-status`. */
+export interface StatusDetail {
+  status: ConnectionStatus;
+  /** Reconnection attempt (0 on the first connection). */
+  attempt: number;
+}
+
+/** `detail` of `collab-save`. */
+export interface SaveDetail {
+  state: SaveState;
+  /** Local changes not yet acknowledged as durable. */
+  unsaved: number;
+  /** Milliseconds since the epoch of the last acknowledgement, or null if none yet. */
+  savedAt: number | null;
+}
+
+/** One person in the document. */
+export interface PresenceUser {
+  clientId: number;
+  name: string;
+  color: string;
+  /** This widget's own entry. */
+  self: boolean;
+}
+
+/** `detail` of `collab-presence`. */
+export interface PresenceDetail {
+  users: PresenceUser[];
+}
+
+/** `detail` of `collab-text`: empty; read the text with `text()`. */
+export type TextDetail = Record<string, never>;
+
+/** The widget's events, dispatched on the host element (not bubbling). */
+export interface CollabEventMap {
+  "collab-status": CustomEvent<StatusDetail>;
+  "collab-save": CustomEvent<SaveDetail>;
+  "collab-presence": CustomEvent<PresenceDetail>;
+  "collab-text": CustomEvent<TextDetail>;
+}
+
+/** Short names accepted by {@link MountHandle.on}, and the events they stand for. */
+export interface CollabEventShortNames {
+  status: "collab-status";
+  save: "collab-save";
+  presence: "collab-presence";
+  text: "collab-text";
+}
+
+export type CollabEventName = keyof CollabEventMap | keyof CollabEventShortNames;
+
+/** The event type an event name (short or full) stands for. */
+export type CollabEventOf<K extends CollabEventName> = K extends keyof CollabEventShortNames
+  ? CollabEventMap[CollabEventShortNames[K]]
+  : K extends keyof CollabEventMap
+    ? CollabEventMap[K]
+    : never;
+
+/** What {@link mount} resolves with. */
+export interface MountHandle {
+  /** The element the widget is mounted in. */
+  readonly element: HTMLElement;
+  /** False once `unmount()` has run. */
+  readonly mounted: boolean;
+  /**
+   * Removes the widget's nodes, listeners, timers and socket, and releases the wasm object.
+   * Idempotent. Afterwards `text()` and `unsaved()` answer what they did at that moment,
+   * `status()` answers `"disconnected"`, and the setters do nothing.
+   */
+  unmount(): void;
+  /** The current text. */
+  text(): string;
+  status(): ConnectionStatus;
+  /** Local changes not yet acknowledged as durable. */
+  unsaved(): number;
+  /** Reconnect now (what the Retry button does). */
+  retry(): void;
+  setName(name: string): void;
+  setColor(color: string): void;
+  setReadonly(readonly: boolean): void;
+  setPlaceholder(text: string): void;
+  /**
+   * Listens to one of the widget's events: `status`, `save`, `presence`, `text` (or the full
+   * `collab-*` names). The listener gets the event's `detail`, then the event. Returns a
+   * function that stops listening; `unmount()` stops every listener added here.
+   */
+  on<K extends CollabEventName>(
+    eventName: K,
+    listener: (detail: CollabEventOf<K>["detail"], event: CollabEventOf<K>) => void,
+  ): () => void;
+}
+
+/**
+ * Mounts a collaborative textarea into `element` (inside an open shadow root). Loads the wasm
+ * on first use. Rejects if the options are invalid (e.g. a bad document name) or the wasm
+ * cannot be loaded.
+ */
+export function mount(element: HTMLElement, options: MountOptions): Promise<MountHandle>;
+
+/**
+ * Starts loading the wasm module if nothing has yet, and resolves once it is ready. Optional:
+ * `mount()` and the element call it themselves. A failed load is retried by the next call.
+ */
+export function ready(): Promise<void>;
+
+/**
+ * `<collab-textarea doc="notes" name="Ada" server="ws://127.0.0.1:8787/sync">`.
+ *
+ * Mounts when it is in the document and has a `doc`; unmounts when removed. Changing
+ * `server`, `doc` or `debounce` reconnects; `name`, `color`, `readonly` and `placeholder`
+ * apply in place. Properties mirror the attributes.
+ */
+export class CollabTextareaElement extends HTMLElement {
+  static readonly observedAttributes: readonly [
+    "server",
+    "doc",
+    "name",
+    "color",
+    "debounce",
+    "readonly",
+    "placeholder",
+  ];
+  /** The mounted widget's handle; null before the wasm has loaded, without `doc`, or when removed. */
+  readonly handle: MountHandle | null;
+  /** Why the last mount failed (bad attributes, wasm not loaded), or null. */
+  readonly error: unknown;
+  /** The current text; `""` while nothing is mounted. */
+  text(): string;
+  /** `"connecting"` while the wasm loads, `"disconnected"` while nothing is mounted. */
+  status(): ConnectionStatus;
+  unsaved(): number;
+  /** Reconnects now; when the last mount failed (e.g. the wasm did not load), mounts again. */
+  retry(): void;
+
+  /** Attribute `server`; `""` when absent (the default server). Setting null removes it. */
+  server: string;
+  /** Attribute `doc`. */
+  doc: string;
+  /** Attribute `name`. */
+  name: string;
+  /** Attribute `color`. */
+  color: string;
+  /** Attribute `placeholder`. */
+  placeholder: string;
+  /** Attribute `debounce` in ms; null when absent or not a whole number ≥ 0. */
+  debounce: number | null;
+  /** Boolean attribute `readonly`. */
+  readonly: boolean;
+  /** Same as `readonly`, in the DOM's spelling. */
+  readOnly: boolean;
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    "collab-textarea": CollabTextareaElement;
+  }
+  /** The widget dispatches these on whatever element it is mounted in. */
+  interface HTMLElementEventMap extends CollabEventMap {}
+}
