@@ -34,3 +34,107 @@ ensure_npm_deps() {
         (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     fi
 }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "setup: need root to run '$*' (and sudo is missing)" >&2
+        exit 1
+    fi
+}
+
+# Installs the Debian packages among PKG... that are not installed yet. `apt-get update` runs
+# at most once per run of a script, and only when something is missing.
+SETUP_APT_UPDATED=${SETUP_APT_UPDATED:-}
+ensure_apt() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "setup: missing ${missing[*]}, and this is not a Debian-like system: install them by hand" >&2
+        exit 1
+    fi
+    # Another apt (an unattended upgrade, a parallel job) may hold the lock: wait for it.
+    local wait_lock=(-o DPkg::Lock::Timeout=600)
+    if [ -z "$SETUP_APT_UPDATED" ]; then
+        echo "setup: apt-get update" >&2
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get "${wait_lock[@]}" update -qq
+        export SETUP_APT_UPDATED=1
+    fi
+    echo "setup: apt-get install ${missing[*]}" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get "${wait_lock[@]}" install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# The wasm-bindgen version the widget links against, read from Cargo.lock: the CLI must match
+# it exactly, or the generated glue and the wasm disagree.
+wasm_bindgen_version() {
+    local root
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' \
+        "$root/Cargo.lock"
+}
+
+# What building the widget needs: the wasm32 target, wasm-bindgen-cli at the Cargo.lock
+# version, wasm-opt, and brotli to report the compressed size. Sets WASM_OPT.
+#
+# wasm-opt: Debian 12's binaryen (108) is too old for wasm-bindgen's output. It rewrites the
+# export of wasm-bindgen's externref table to point at the function table, and the module then
+# fails to start ("WebAssembly.Table.set(): Argument 1 is invalid for table"). So we take
+# binaryen from npm (a wasm build of the same tools, pinned in scripts/tools/package-lock.json).
+# Set WASM_OPT to use another wasm-opt (version 116 or newer).
+ensure_wasm_tools() {
+    ensure_rust
+    ensure_node
+    if command -v rustup >/dev/null 2>&1 &&
+        ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+        echo "setup: adding the wasm32-unknown-unknown target" >&2
+        rustup target add wasm32-unknown-unknown
+    fi
+    # cargo install puts binaries here; rustup normally has it on PATH already.
+    case ":$PATH:" in
+        *":${CARGO_HOME:-$HOME/.cargo}/bin:"*) ;;
+        *) export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" ;;
+    esac
+    local want have=""
+    want=$(wasm_bindgen_version)
+    if [ -z "$want" ]; then
+        echo "setup: no wasm-bindgen in Cargo.lock" >&2
+        exit 1
+    fi
+    if command -v wasm-bindgen >/dev/null 2>&1; then
+        have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')
+    fi
+    if [ "$have" != "$want" ]; then
+        echo "setup: cargo install wasm-bindgen-cli $want (was: ${have:-none}); this takes a few minutes" >&2
+        # --locked first (the versions its authors tested). A crate in its lock file can vanish
+        # from the registry (yanked, or a mirror that lacks it); then resolve afresh.
+        if ! cargo install wasm-bindgen-cli --version "=$want" --locked; then
+            echo "setup: the locked install failed; retrying with freshly resolved dependencies" >&2
+            cargo install wasm-bindgen-cli --version "=$want"
+        fi
+    fi
+    if [ -z "${WASM_OPT:-}" ]; then
+        local tools
+        tools="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tools"
+        ensure_npm_deps "$tools"
+        WASM_OPT="$tools/node_modules/.bin/wasm-opt"
+    fi
+    export WASM_OPT
+    if ! command -v brotli >/dev/null 2>&1; then
+        ensure_apt brotli
+    fi
+}
+
+# Chromium and its WebDriver, for the browser tests (/usr/bin/chromium, /usr/bin/chromedriver).
+ensure_chromium() {
+    ensure_apt chromium chromium-driver
+}

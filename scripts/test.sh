@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Sets up whatever is missing, then runs every test: format and lint checks, Rust unit and
-# integration tests (real server, real SQLite, real WebSockets), and the compatibility test
-# with stock Yjs clients from npm. `.ci/run` calls this.
+# integration tests (real server, real SQLite, real WebSockets), the compatibility test with
+# stock Yjs clients from npm, the widget's wasm build (printing its size), the Vite example's
+# check, and the browser tests (headless Chromium against the server binary). `.ci/run` calls
+# this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+root=$PWD
 
 ensure_rust
 ensure_node
@@ -19,4 +22,30 @@ cargo test --workspace --locked
 echo "== stock Yjs clients against sync-server" >&2
 cargo build --locked -p sync-server
 ensure_npm_deps tests/yjs-compat
-(cd tests/yjs-compat && SYNC_SERVER_BIN="$PWD/../../target/debug/sync-server" node --test)
+(cd tests/yjs-compat && SYNC_SERVER_BIN="$root/target/debug/sync-server" node --test)
+
+echo "== widget: wasm build, size, demo web root" >&2
+ensure_wasm_tools
+bash scripts/build-widget.sh
+
+# The Vite example builds from the packed package; the browser tests open its dist/ too, so
+# it runs first.
+if [ -f examples/vite-app/check.sh ]; then
+    echo "== examples/vite-app: pack, install, vite build, dev server" >&2
+    bash examples/vite-app/check.sh
+elif [ -d examples/vite-app ]; then
+    echo "== examples/vite-app: no check.sh, skipped" >&2
+fi
+
+if [ -d tests/browser ]; then
+    echo "== browser tests (headless Chromium)" >&2
+    ensure_chromium
+    ensure_npm_deps tests/browser
+    mkdir -p target/artifacts
+    (cd tests/browser &&
+        SYNC_SERVER_BIN="$root/target/debug/sync-server" \
+        WEB_ROOT="$root/target/web" \
+        CHROME_BIN=/usr/bin/chromium \
+        ARTIFACTS="$root/target/artifacts" \
+        node --test)
+fi
