@@ -52,8 +52,10 @@ pub mod close_code {
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The document could not be loaded from storage.
     pub const INTERNAL_ERROR: u16 = 1011;
-    /// An update that yrs refused to decode or apply.
+    /// An update that failed validation, or that yrs refused to decode or apply.
     pub const UPDATE_REJECTED: u16 = 4400;
+    /// An update writing new items under a client id another connection owns.
+    pub const NOT_YOUR_CLIENT_ID: u16 = 4403;
     /// No pong or other traffic within the liveness timeout.
     pub const TIMEOUT: u16 = 4408;
     /// The connection's send queue overflowed: it reads too slowly.

@@ -19,6 +19,7 @@ use crate::conn::{close_code, Conn, ConnId};
 use crate::doc_name::DocName;
 use crate::protocol::message::{encode_sync_step1, encode_sync_step2, encode_update};
 use crate::protocol::presence::encode_entries;
+use crate::protocol::validate::{validate_update_v1, ClientRange};
 use crate::protocol::{decode_frame, Incoming, Presence};
 use crate::storage::{Ack, StorageError, StorageWriter, StoredDoc, Write};
 
@@ -67,6 +68,8 @@ pub struct Room {
     state: State,
     presence: Presence,
     members: HashMap<ConnId, Member>,
+    /// Which connection may write new items under which client id.
+    client_ids: ClientIds,
     /// When the last member left; `None` while anyone is here.
     idle_since: Option<Instant>,
     generation: u64,
@@ -120,6 +123,7 @@ impl Room {
             state: State::Loading { queue: Vec::new() },
             presence: Presence::default(),
             members: HashMap::new(),
+            client_ids: ClientIds::default(),
             idle_since: Some(Instant::now()),
             generation: 0,
         };
@@ -247,6 +251,7 @@ impl Room {
             });
         }
         self.members.remove(&id);
+        self.client_ids.release(id);
         let removed = self.presence.remove_owner(id);
         if !removed.is_empty() {
             self.broadcast(encode_entries(&removed));
@@ -351,6 +356,23 @@ impl Room {
         let State::Ready(loaded) = &mut self.state else {
             return false;
         };
+        // Check the bytes before yrs sees them, and who may write under which client id.
+        let mut ranges = Vec::new();
+        if let Err(err) = validate_update_v1(&update, |range| ranges.push(range)) {
+            let reason = format!("invalid update: {err}");
+            tracing::warn!(doc = %self.name, conn = %id, %reason, "refused update");
+            self.close_member(id, close_code::UPDATE_REJECTED, &reason);
+            return false;
+        }
+        if let Err(client) = self.client_ids.claim(id, &ranges, &loaded.doc) {
+            tracing::warn!(doc = %self.name, conn = %id, client, "refused an update writing under another connection's client id");
+            self.close_member(
+                id,
+                close_code::NOT_YOUR_CLIENT_ID,
+                &format!("client id {client} belongs to another connection"),
+            );
+            return false;
+        }
         match apply_update(&loaded.doc, &update) {
             Applied::Changed => {
                 loaded.exists = true;
@@ -478,6 +500,43 @@ impl Room {
     }
 }
 
+/// Client-id ownership: a connection may only introduce items under client ids it owns. An id
+/// is bound to the first connection that writes new items under it and freed when that
+/// connection leaves, so nobody can write ahead of an honest client's clock ("clock squatting")
+/// while it is connected.
+#[derive(Debug, Default)]
+struct ClientIds {
+    owners: HashMap<u64, ConnId>,
+}
+
+impl ClientIds {
+    /// Binds the ids `ranges` introduce new items under to `conn`; `Err(client)` when one is
+    /// owned by another connection. Ranges the document already holds (a resend) need no claim.
+    fn claim(&mut self, conn: ConnId, ranges: &[ClientRange], doc: &Doc) -> Result<(), u64> {
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        let known = doc.transact().state_vector();
+        let introduces =
+            |range: &&ClientRange| range.end > known.get(&yrs::ClientID::new(range.client));
+        for range in ranges.iter().filter(introduces) {
+            if let Some(&owner) = self.owners.get(&range.client) {
+                if owner != conn {
+                    return Err(range.client);
+                }
+            }
+        }
+        for range in ranges.iter().filter(introduces) {
+            self.owners.insert(range.client, conn);
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, conn: ConnId) {
+        self.owners.retain(|_, owner| *owner != conn);
+    }
+}
+
 /// Builds a document from its stored snapshot and log. Rows yrs refuses are logged and
 /// skipped; a panic fails the load.
 fn build_doc(name: &DocName, stored: &StoredDoc) -> Result<(Doc, TextRef), String> {
@@ -513,6 +572,9 @@ fn apply_update(doc: &Doc, bytes: &[u8]) -> Applied {
         let mut txn = doc.transact_mut();
         match txn.apply_update(update) {
             Ok(()) => {
+                // The document must still encode what this update changed; a panic here means
+                // it is poisoned, and the caller reloads it.
+                let _ = txn.encode_update_v1();
                 let changed = txn.before_state() != txn.after_state()
                     || !txn.delete_set().is_empty()
                     || txn.has_missing_updates();

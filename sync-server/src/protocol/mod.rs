@@ -8,6 +8,7 @@
 
 pub mod message;
 pub mod presence;
+pub mod validate;
 
 pub use message::{decode_frame, AwarenessEntry, Incoming, ProtocolError};
 pub use presence::Presence;

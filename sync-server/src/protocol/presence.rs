@@ -54,6 +54,16 @@ impl Presence {
             if !newer {
                 continue;
             }
+            // A live state belongs to the connection that set it: nobody else may change or
+            // clear it (it goes when that connection closes or falls silent).
+            let held_by_other = self
+                .clients
+                .get(&entry.client)
+                .is_some_and(|c| c.owner != owner && c.state.is_some());
+            if held_by_other {
+                tracing::warn!(conn = %owner, client = entry.client, "awareness: refused a change to another connection's state");
+                continue;
+            }
             let owns_already = self
                 .clients
                 .get(&entry.client)
@@ -65,7 +75,6 @@ impl Presence {
                 tracing::warn!(conn = %owner, client = entry.client, "awareness: too many clients on one connection, entry ignored");
                 continue;
             }
-            // A client that reconnects on a new socket takes its id with it.
             self.clients.insert(
                 entry.client,
                 ClientPresence {
@@ -193,10 +202,33 @@ mod tests {
         presence.apply(b, vec![entry(2, 1, Some("{}"))], now);
         assert_eq!(presence.remove_owner(a), vec![entry(1, 2, None)]);
         assert_eq!(presence.live_len(), 1);
-        // A client that moved to a new socket is not removed when the old one closes.
-        presence.apply(b, vec![entry(1, 3, Some("{}"))], now);
+        // Once a's state is gone, its client id can come back on a new socket.
+        assert_eq!(
+            presence.apply(b, vec![entry(1, 3, Some("{}"))], now).len(),
+            1
+        );
         assert!(presence.remove_owner(a).is_empty());
         assert_eq!(presence.live_len(), 2);
+    }
+
+    #[test]
+    fn nobody_may_change_or_clear_another_connections_state() {
+        let (a, b, now) = (ConnId::next(), ConnId::next(), Instant::now());
+        let mut presence = Presence::default();
+        presence.apply(
+            a,
+            vec![entry(1, 1, Some(r#"{"user":{"name":"Ada"}}"#))],
+            now,
+        );
+        assert!(presence
+            .apply(
+                b,
+                vec![entry(1, 2, Some(r#"{"user":{"name":"Eve"}}"#))],
+                now
+            )
+            .is_empty());
+        assert!(presence.apply(b, vec![entry(1, 2, None)], now).is_empty());
+        assert_eq!(presence.live_len(), 1);
     }
 
     #[test]

@@ -85,7 +85,6 @@ fn valid_update(text: &str) -> Vec<u8> {
 }
 
 /// A valid one-insert update whose client id is replaced by `client`.
-#[cfg(debug_assertions)]
 fn update_with_client_id(client: u64) -> Vec<u8> {
     let doc = Doc::with_client_id(5);
     let shared = doc.get_or_insert_text("content");
@@ -98,6 +97,41 @@ fn update_with_client_id(client: u64) -> Vec<u8> {
     patched.write_var(client);
     patched.extend_from_slice(&update[3..]);
     patched
+}
+
+/// The v1 head of an update with one struct by client 5 at `clock`: clients, structs, id.
+fn update_head(clock: u64) -> Vec<u8> {
+    let mut out = vec![1, 1, 5];
+    out.write_var(clock);
+    out
+}
+
+/// A root-level item in "content" whose content is `content` (kind byte first).
+fn root_item(clock: u64, kind: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = update_head(clock);
+    out.push(kind);
+    out.push(1);
+    out.write_string("content");
+    out.extend_from_slice(content);
+    out.push(0); // empty delete set
+    out
+}
+
+fn update_at_clock(clock: u64) -> Vec<u8> {
+    root_item(clock, 4, &[5, b'I', b'N', b'J', b'E', b'C'])
+}
+
+fn deeply_nested_update(depth: usize) -> Vec<u8> {
+    let mut content = vec![1]; // one Any value…
+    for _ in 0..depth {
+        content.extend([117, 1]); // …an array holding one…
+    }
+    content.push(126); // …null
+    root_item(0, 8, &content)
+}
+
+fn subdocument_update() -> Vec<u8> {
+    root_item(0, 9, &[4, b'g', b'u', b'i', b'd', 118, 0])
 }
 
 fn awareness_frame(entries: &[(u64, u32, &str)]) -> Vec<u8> {
@@ -141,7 +175,6 @@ async fn hostile_frames_are_refused_and_harm_nobody() {
         Message::Sync(SyncMessage::Update(valid_update("INJECTED"))).encode_v1();
     valid_then_truncated.extend_from_slice(&[0, 2, 0x80]);
 
-    #[allow(unused_mut)]
     let mut cases: Vec<(&str, WsMessage, Expect)> = vec![
         ("an empty frame", bin(vec![]), Expect::Close(1007)),
         ("a truncated varint", bin(vec![0x80]), Expect::Close(1007)),
@@ -226,16 +259,30 @@ async fn hostile_frames_are_refused_and_harm_nobody() {
             Expect::Ignore,
         ),
     ];
-    // yrs asserts (in debug builds, which tests use) that client ids fit in 53 bits, so this
-    // update makes it panic mid-decode: the panic must stay inside the room, which closes the
-    // sender and reloads the document from storage.
-    #[cfg(debug_assertions)]
-    cases.push((
-        "an update that makes yrs panic",
-        bin(Message::Sync(SyncMessage::Update(update_with_client_id(1 << 53))).encode_v1()),
-        Expect::Close(4400),
-    ));
-    assert!(cases.len() >= 15);
+    // Updates that decode but that yrs mishandles: refused by validation before yrs sees them.
+    let crafted = [
+        (
+            "an update under a client id past 2^53",
+            update_with_client_id(1 << 53),
+        ),
+        (
+            "an update with a clock near u32::MAX",
+            update_at_clock(u64::from(u32::MAX) - 2),
+        ),
+        (
+            "an update nesting values 5000 levels deep",
+            deeply_nested_update(5000),
+        ),
+        ("an update with a subdocument", subdocument_update()),
+    ];
+    for (name, update) in crafted {
+        cases.push((
+            name,
+            bin(Message::Sync(SyncMessage::Update(update)).encode_v1()),
+            Expect::Close(4400),
+        ));
+    }
+    assert!(cases.len() >= 20);
 
     for (case, frame, expect) in cases {
         eprintln!("hostile case: {case}");
@@ -365,4 +412,75 @@ async fn connections_that_never_finish_a_request_are_closed() {
     a.push("served").await;
     a.wait_saved().await;
     server.stop().await;
+}
+
+#[tokio::test]
+async fn nobody_can_write_under_a_connected_clients_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut victim = Victim::start(dir.path()).await;
+    // Clock squatting: the attacker sends an item under a's client id at a's next clock,
+    // hoping the server drops a's real edit as a duplicate.
+    let a_client = victim.a.doc.client_id();
+    let next_clock = victim.a.state_vector().get(&a_client);
+    let squat = {
+        // One root-level string item under a's id at a's next clock, with no origin.
+        let mut update = vec![1, 1];
+        update.write_var(a_client.get());
+        update.write_var(next_clock);
+        update.extend([4, 1]);
+        update.write_string("content");
+        update.write_string("INJECTED");
+        update.push(0);
+        update
+    };
+    let mut attacker = Client::connect_raw(&victim.server.url("victim")).await;
+    attacker
+        .send_message(Message::Sync(SyncMessage::Update(squat)))
+        .await;
+    assert_eq!(attacker.expect_close().await, 4403);
+    victim.assert_unharmed("clock squatting").await;
+    assert!(!victim.b.text().contains("INJECTED"));
+    victim.server.stop().await;
+}
+
+#[tokio::test]
+async fn nobody_can_change_or_clear_another_connections_presence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut victim = Victim::start(dir.path()).await;
+    let a_client = victim.a.doc.client_id().get();
+    victim.a.set_presence(1, r#"{"user":{"name":"Ada"}}"#).await;
+    within(
+        "b to see Ada",
+        victim.b.pump_until(|c| c.present_names() == ["Ada"]),
+    )
+    .await;
+    let mut attacker = Client::connect(&victim.server.url("victim")).await;
+    attacker
+        .send_bytes(awareness_frame(&[(
+            a_client,
+            5,
+            r#"{"user":{"name":"Mallory"}}"#,
+        )]))
+        .await;
+    attacker
+        .send_bytes(awareness_frame(&[(a_client, 6, "null")]))
+        .await;
+    // The attacker's own presence still goes through, so we know its messages were handled.
+    let attacker_client = attacker.doc.client_id().get();
+    attacker
+        .send_bytes(awareness_frame(&[(
+            attacker_client,
+            1,
+            r#"{"user":{"name":"Zed"}}"#,
+        )]))
+        .await;
+    within(
+        "b to see Zed",
+        victim
+            .b
+            .pump_until(|c| c.present_names().contains(&"Zed".to_owned())),
+    )
+    .await;
+    assert_eq!(victim.b.present_names(), ["Ada", "Zed"]);
+    victim.server.stop().await;
 }
