@@ -138,3 +138,24 @@ ensure_wasm_tools() {
 ensure_chromium() {
     ensure_apt chromium chromium-driver
 }
+
+# What building and testing the desktop app (desktop/, Tauri v2) needs: WebKitGTK 4.1 and GTK 3
+# headers (the app links them), librsvg (icons), and for the end-to-end test Xvfb (WebKitGTK has
+# no headless mode), a D-Bus session bus (single-instance), WebKitWebDriver (apt
+# webkit2gtk-driver) and tauri-driver, which proxies WebDriver to it (cargo install, about a
+# minute; only when missing). DESKTOP_BUILD_ONLY=1 skips the test tools.
+ensure_desktop_deps() {
+    ensure_rust
+    ensure_apt build-essential pkg-config file libwebkit2gtk-4.1-dev libgtk-3-dev \
+        libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
+    [ -n "${DESKTOP_BUILD_ONLY:-}" ] && return 0
+    ensure_apt xvfb xauth dbus-daemon webkit2gtk-driver
+    case ":$PATH:" in
+        *":${CARGO_HOME:-$HOME/.cargo}/bin:"*) ;;
+        *) export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" ;;
+    esac
+    if ! command -v tauri-driver >/dev/null 2>&1; then
+        echo "setup: cargo install tauri-driver --locked (about a minute)" >&2
+        cargo install tauri-driver --locked
+    fi
+}

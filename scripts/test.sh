@@ -11,6 +11,9 @@ root=$PWD
 
 ensure_rust
 ensure_node
+# The workspace holds the desktop app, which links WebKitGTK: clippy and the tests compile it,
+# so its system packages come first (the test tools too: see ensure_desktop_deps).
+ensure_desktop_deps
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
@@ -49,3 +52,25 @@ if [ -d tests/browser ]; then
         ARTIFACTS="$root/target/artifacts" \
         node --test)
 fi
+
+# The desktop app (desktop/, Tauri v2): built like any crate (the same target dir, so the
+# server's crates are reused), then driven end to end under Xvfb through tauri-driver and
+# WebKitWebDriver, with a colleague in headless Chromium on its Share on LAN address.
+echo "== desktop app: cargo build -p desktop" >&2
+cargo build --locked -p desktop
+echo "== desktop app end to end (Xvfb, tauri-driver, WebKitWebDriver, Chromium)" >&2
+ensure_chromium
+ensure_npm_deps tests/desktop
+mkdir -p target/artifacts/desktop
+(cd tests/desktop &&
+    DESKTOP_BIN="$root/target/debug/desktop" \
+    WEB_ROOT="$root/target/web" \
+    CHROME_BIN=/usr/bin/chromium \
+    ARTIFACTS="$root/target/artifacts" \
+    dbus-run-session -- xvfb-run --auto-servernum --server-args="-screen 0 1280x800x24" \
+    node --test)
+
+# The benchmark instrument (issue 6) in smoke mode, so it cannot rot: about a minute, tiny N, no
+# thresholds. It fails only if the report is not complete for every server (ours and each peer).
+echo "== bench: smoke mode (complete report for every server)" >&2
+bash scripts/bench.sh smoke

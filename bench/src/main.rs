@@ -1,0 +1,448 @@
+//! `sync-bench`: our sync server against the y-websocket reference server and Hocuspocus, in one
+//! run on one machine, over raw y-protocols frames (no CRDT in the clients, so every server pays
+//! the same client cost). `scripts/bench.sh` installs the peers and runs it; see BENCHMARKS.md.
+
+mod report;
+mod scenarios;
+mod servers;
+mod trace;
+mod wire;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use serde_json::{json, Value};
+
+use scenarios::Shape;
+use servers::Target;
+use wire::Framing;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// About a minute: tiny N, one step per shape (the test command runs it).
+    Smoke,
+    /// A few minutes: every scenario at its real size, short steps.
+    Quick,
+    /// Longer steps, finer ramp.
+    Full,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "sync-bench")]
+struct Args {
+    #[arg(long, value_enum, default_value = "quick")]
+    mode: Mode,
+    /// Our server's binary (build it with `cargo build --release -p sync-server`).
+    #[arg(long, default_value = "target/release/sync-server")]
+    ours: PathBuf,
+    /// Directory with the peers' launchers and their node_modules (`bench/peers`).
+    #[arg(long, default_value = "bench/peers")]
+    peers_dir: PathBuf,
+    /// Servers to measure, comma-separated: ours, y-websocket, hocuspocus.
+    #[arg(
+        long,
+        default_value = "ours,y-websocket,hocuspocus",
+        value_delimiter = ','
+    )]
+    targets: Vec<String>,
+    /// Scenarios to run, comma-separated: fanout, throughput, memory, load.
+    #[arg(
+        long,
+        default_value = "fanout,throughput,memory,load",
+        value_delimiter = ','
+    )]
+    scenarios: Vec<String>,
+    #[arg(long, default_value = "bench/data/automerge-paper.json.gz")]
+    trace: PathBuf,
+    /// Where the JSON results, the Markdown table, server logs and the update cache go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Also write the Markdown report here (scripts/bench.sh: BENCHMARKS.md).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Hand-written notes (profiles, what each optimisation bought) included in the report.
+    #[arg(long)]
+    notes: Option<PathBuf>,
+    /// Override the mode's fan-out reader counts (e.g. `--fanout 1000` for profiling).
+    #[arg(long, value_delimiter = ',')]
+    fanout: Vec<usize>,
+    /// Override the mode's throughput ramp (updates/s, e.g. `--rates 22782` for profiling).
+    #[arg(long, value_delimiter = ',')]
+    rates: Vec<f64>,
+    /// Override the mode's idle-connection count for the memory scenario.
+    #[arg(long)]
+    memory_connections: Option<usize>,
+    /// The widget's npm package directory (its wasm + JS are weighed when built).
+    #[arg(long, default_value = "npm")]
+    widget_dir: PathBuf,
+    /// Render the Markdown from an earlier results JSON instead of measuring.
+    #[arg(long)]
+    render: Option<PathBuf>,
+}
+
+struct Plan {
+    fanout: Vec<usize>,
+    fanout_seconds: f64,
+    rates: Vec<f64>,
+    step_seconds: f64,
+    memory_connections: usize,
+    memory_shapes: Vec<bool>,
+    raw_log: usize,
+}
+
+fn plan(mode: Mode) -> Plan {
+    let steps = |from: f64, factor: f64, to: f64| {
+        std::iter::successors(Some(from), |r| Some((r * factor).round()))
+            .take_while(|r| *r <= to)
+            .collect()
+    };
+    match mode {
+        Mode::Smoke => Plan {
+            fanout: vec![10, 50],
+            fanout_seconds: 1.5,
+            rates: vec![1000.0],
+            step_seconds: 1.0,
+            memory_connections: 100,
+            memory_shapes: vec![false],
+            raw_log: 5_000,
+        },
+        Mode::Quick => Plan {
+            fanout: vec![10, 100, 1000],
+            fanout_seconds: 5.0,
+            rates: steps(2000.0, 1.5, 80_000.0),
+            step_seconds: 2.0,
+            memory_connections: 10_000,
+            memory_shapes: vec![false, true],
+            raw_log: usize::MAX,
+        },
+        Mode::Full => Plan {
+            fanout: vec![10, 100, 1000],
+            fanout_seconds: 10.0,
+            rates: steps(1000.0, 1.25, 128_000.0),
+            step_seconds: 5.0,
+            memory_connections: 10_000,
+            memory_shapes: vec![false, true],
+            raw_log: usize::MAX,
+        },
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(path) = &args.render {
+        let results: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+        return write_reports(&args, &results);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+fn write_reports(args: &Args, results: &Value) -> anyhow::Result<()> {
+    let notes = match &args.notes {
+        Some(p) => std::fs::read_to_string(p).ok(),
+        None => None,
+    };
+    let md = report::markdown(results, notes.as_deref());
+    std::fs::create_dir_all(&args.out)?;
+    let mode = results["mode"].as_str().unwrap_or("run");
+    std::fs::write(args.out.join(format!("results-{mode}.md")), &md)?;
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &md)?;
+        eprintln!("wrote {}", path.display());
+    }
+    println!("{}", report::tables(results));
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let began = Instant::now();
+    scenarios::now_ns();
+    let mut plan = plan(args.mode);
+    if !args.fanout.is_empty() {
+        plan.fanout = args.fanout.clone();
+    }
+    if let Some(n) = args.memory_connections {
+        plan.memory_connections = n;
+    }
+    if !args.rates.is_empty() {
+        plan.rates = args.rates.clone();
+    }
+    let tmp = args.out.join(format!("tmp-{}", std::process::id()));
+    let cache = args.out.join("cache");
+    let peers_dir = std::fs::canonicalize(&args.peers_dir)
+        .with_context(|| format!("{} (run scripts/bench.sh)", args.peers_dir.display()))?;
+    let ours_bin = std::fs::canonicalize(&args.ours).with_context(|| {
+        format!(
+            "{} (cargo build --release -p sync-server)",
+            args.ours.display()
+        )
+    })?;
+    let mut targets = Vec::new();
+    for name in &args.targets {
+        targets.push(match name.as_str() {
+            "ours" => Target::ours(&ours_bin),
+            "y-websocket" => Target::node(name, Framing::Yjs, &peers_dir, "y-websocket-server.mjs"),
+            "hocuspocus" => Target::node(
+                name,
+                Framing::Hocuspocus,
+                &peers_dir,
+                "hocuspocus-server.mjs",
+            ),
+            other => anyhow::bail!("unknown target {other}"),
+        });
+    }
+
+    eprintln!("== trace: generating (or loading cached) per-keystroke updates with yrs");
+    let t = Instant::now();
+    let trace = trace::load(&args.trace)?;
+    let primary = trace::updates(&trace, trace::CLIENT_BASE, usize::MAX, &cache)?;
+    let rate_max = plan.rates.iter().copied().fold(0.0, f64::max);
+    let hot_need = ((rate_max / 4.0) * plan.step_seconds).ceil() as usize + 1;
+    let mut streams = vec![Arc::new(primary.updates.clone())];
+    for w in 1..4 {
+        streams.push(Arc::new(
+            trace::updates(&trace, trace::CLIENT_BASE + w, hot_need, &cache)?.updates,
+        ));
+    }
+    eprintln!(
+        "   {} updates ({} bytes compacted) from {} in {:.1} s; cache {}",
+        primary.updates.len(),
+        primary.compacted.len(),
+        args.trace.display(),
+        t.elapsed().as_secs_f64(),
+        trace::cache_path(&cache, trace::CLIENT_BASE).display()
+    );
+
+    let wants = |s: &str| args.scenarios.iter().any(|x| x == s);
+    let mut results = json!({
+        "mode": format!("{:?}", args.mode).to_lowercase(),
+        "machine": report::machine(),
+        "targets": targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+        "trace": { "updates": primary.updates.len(), "compacted_bytes": primary.compacted.len() },
+    });
+    for s in ["fanout", "throughput", "memory", "load"] {
+        if wants(s) {
+            results[s] = json!({});
+        }
+    }
+
+    if wants("fanout") {
+        for target in &targets {
+            eprintln!("== (a) fan-out, {}", target.name);
+            let server = servers::start(target, &tmp, None, &[]).await?;
+            let mut rows = Vec::new();
+            for &n in &plan.fanout {
+                let shape = Shape {
+                    rooms: 1,
+                    writers: 1,
+                    readers: n,
+                    rate: 50.0,
+                    seconds: plan.fanout_seconds,
+                    ext: false,
+                };
+                match scenarios::run_shape(&server, target, shape, &streams).await {
+                    Ok(r) => {
+                        eprintln!(
+                            "   N={n}: p50 {:.2} ms p99 {:.2} ms, {:.0} deliveries/s, lost {}",
+                            r.latency.p50_ms, r.latency.p99_ms, r.deliveries_per_s, r.lost
+                        );
+                        rows.push(json!({ "readers": n, "result": r }));
+                    }
+                    Err(e) => {
+                        eprintln!("   N={n}: failed: {e:#}");
+                        rows.push(json!({ "readers": n, "error": format!("{e:#}") }));
+                    }
+                }
+            }
+            server.kill().await;
+            results["fanout"][&target.name] = json!(rows);
+        }
+    }
+
+    if wants("throughput") {
+        let shapes = [
+            ("hot room: 4 writers, 16 readers", 1, 4, 16),
+            ("100 rooms: 1 writer, 2 readers each", 100, 1, 2),
+        ];
+        for target in &targets {
+            let variants: &[bool] = if target.ours {
+                &[false, true]
+            } else {
+                &[false]
+            };
+            for &ext in variants {
+                let name = if ext {
+                    format!("{} (durable acks)", target.name)
+                } else {
+                    target.name.clone()
+                };
+                for (label, rooms, writers, readers) in shapes {
+                    eprintln!("== (b) max sustained updates/s, {name}, {label}");
+                    let server = servers::start(target, &tmp, None, &[]).await?;
+                    let base = Shape {
+                        rooms,
+                        writers,
+                        readers,
+                        rate: 0.0,
+                        seconds: plan.step_seconds,
+                        ext,
+                    };
+                    let steps = scenarios::ramp(&server, target, base, &plan.rates, &streams).await;
+                    server.kill().await;
+                    for s in &steps {
+                        eprintln!(
+                            "   {:>7.0}/s: sent {:.0}/s, p99 {:.2} ms, ack p99 {}, lost {}, errors {}, client CPU {:.0}%",
+                            s.target_rate,
+                            s.sent_per_s,
+                            s.latency.p99_ms,
+                            s.ack_latency.as_ref().map_or("-".into(), |a| format!("{:.2} ms", a.p99_ms)),
+                            s.lost,
+                            s.errors,
+                            100.0 * s.client_cpu_s / (s.deliveries as f64 / s.deliveries_per_s.max(1.0)).max(1e-9)
+                        );
+                    }
+                    results["throughput"][label][&name] = json!(steps);
+                }
+            }
+        }
+    }
+
+    if wants("memory") {
+        for target in &targets {
+            for &each in &plan.memory_shapes {
+                let label = if each {
+                    "one room per connection"
+                } else {
+                    "one room"
+                };
+                eprintln!(
+                    "== (c) memory per idle connection, {}, {} connections, {label}",
+                    target.name, plan.memory_connections
+                );
+                let r = scenarios::memory(target, &tmp, plan.memory_connections, each).await;
+                match r {
+                    Ok(r) => {
+                        eprintln!("   {:.0} bytes per connection", r.bytes_per_connection);
+                        results["memory"][label][&target.name] = json!(r);
+                    }
+                    Err(e) => {
+                        eprintln!("   failed: {e:#}");
+                        results["memory"][label][&target.name] =
+                            json!({ "error": format!("{e:#}") });
+                    }
+                }
+            }
+        }
+    }
+
+    if wants("load") {
+        let raw_n = plan.raw_log.min(primary.updates.len());
+        let raw_label = format!("raw log of {raw_n} updates");
+        for target in &targets {
+            eprintln!("== (d) cold load, {}", target.name);
+            let r = scenarios::cold_load(target, &tmp, &primary.compacted, None).await;
+            report_load(&mut results, "compacted", &target.name, r);
+            if target.ours {
+                eprintln!("== (d) cold load, {}, {raw_label}", target.name);
+                let r = scenarios::cold_load(
+                    target,
+                    &tmp,
+                    &primary.compacted,
+                    Some(&primary.updates[..raw_n]),
+                )
+                .await;
+                report_load(&mut results, &raw_label, &target.name, r);
+            }
+        }
+    }
+
+    results["widget"] = widget_size(&args.widget_dir);
+
+    results["seconds"] = json!(began.elapsed().as_secs_f64());
+    results["loadavg_end"] = json!(report::loadavg());
+    results["complete"] = report::completeness(&results);
+    std::fs::create_dir_all(&args.out)?;
+    let mode = results["mode"].as_str().unwrap_or("run").to_owned();
+    let json_path = args.out.join(format!("results-{mode}.json"));
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&results)?)?;
+    eprintln!("wrote {}", json_path.display());
+    write_reports(&args, &results)?;
+    if std::env::var_os("SYNC_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    let incomplete: Vec<_> = results["complete"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| v != &&json!(true))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !incomplete.is_empty() {
+        anyhow::bail!("incomplete report for: {}", incomplete.join(", "));
+    }
+    Ok(())
+}
+
+fn report_load(
+    results: &mut Value,
+    label: &str,
+    name: &str,
+    r: anyhow::Result<scenarios::LoadResult>,
+) {
+    match r {
+        Ok(r) => {
+            eprintln!(
+                "   first join {:.1} ms, loaded {:.1} ms, SyncStep2 {} bytes ({})",
+                r.first_ms, r.loaded_ms, r.step2_bytes, r.how
+            );
+            results["load"][label][name] = json!(r);
+        }
+        Err(e) => {
+            eprintln!("   failed: {e:#}");
+            results["load"][label][name] = json!({ "error": format!("{e:#}") });
+        }
+    }
+}
+
+/// (e), the part that needs no browser: what the widget ships (wasm + JS), raw, gzip -9 and
+/// brotli -q 11 (when the `brotli` tool is there). Null when the widget is not built.
+fn widget_size(dir: &std::path::Path) -> Value {
+    use std::io::Write as _;
+    let files = [
+        "index.js",
+        "wasm/collab_textarea_widget.js",
+        "wasm/collab_textarea_widget_bg.wasm",
+    ];
+    let (mut raw, mut gz, mut br) = (0u64, 0u64, Some(0u64));
+    let mut each = Vec::new();
+    for f in files {
+        let path = dir.join(f);
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Value::Null;
+        };
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        if enc.write_all(&bytes).is_err() {
+            return Value::Null;
+        }
+        let g = enc.finish().map_or(0, |v| v.len() as u64);
+        let b = std::process::Command::new("brotli")
+            .args(["-q", "11", "-c"])
+            .arg(&path)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| o.stdout.len() as u64);
+        raw += bytes.len() as u64;
+        gz += g;
+        br = br.zip(b).map(|(a, b)| a + b);
+        each.push(json!({ "file": f, "raw": bytes.len(), "gzip": g, "brotli": b }));
+    }
+    json!({ "files": each, "raw": raw, "gzip": gz, "brotli": br })
+}
