@@ -109,10 +109,6 @@ impl Peers {
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Peer)> {
         self.peers.iter().map(|(&id, peer)| (id, peer))
     }
-
-    pub fn remove(&mut self, client: u64) {
-        self.peers.remove(&client);
-    }
 }
 
 fn parse_peer(state: &Value, clock: u32, now_ms: f64) -> Peer {

@@ -3,7 +3,7 @@
 //! positions measured with a hidden mirror of the textarea.
 
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Document, Element, HtmlElement, HtmlTextAreaElement, ShadowRoot};
+use web_sys::{Document, HtmlElement, HtmlTextAreaElement, ShadowRoot};
 
 use crate::connection::Status;
 use crate::presence::{initials, User};
@@ -317,11 +317,6 @@ impl View {
             y: layout.origin_y + f64::from(marker.offset_top()),
             height: f64::from(marker.offset_height()).max(layout.line_height * 0.8),
         })
-    }
-
-    /// The host element's shadow root, for tests and `::part` theming.
-    pub fn root_element(&self) -> &Element {
-        &self.root
     }
 }
 
