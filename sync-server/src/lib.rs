@@ -13,10 +13,12 @@
 //! - [`protocol`]: sans-IO wire format: frames to messages and back; presence bookkeeping.
 //! - [`storage`]: the `Store` trait, SQLite, and the group-committing writer thread.
 //! - [`doc_name`]: validated document names.
+//! - [`crash_guard`]: the journal of the update being applied, and quarantine at start-up.
 
 pub mod assets;
 pub mod config;
 pub mod conn;
+pub mod crash_guard;
 pub mod doc_name;
 pub mod http;
 pub mod protocol;

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::conn::{Conn, ConnId};
+use crate::crash_guard::Journal;
 use crate::doc_name::DocName;
 use crate::room::{Keep, LoadResult, Room, RoomContext, RoomSettings};
 use crate::storage::StorageWriter;
@@ -63,11 +64,12 @@ pub struct RoomThreads {
 pub struct RegistryStopped;
 
 impl Registry {
-    /// Starts `count` room threads.
+    /// Starts `count` room threads, each with its crash journal beside the database `data`.
     pub fn start(
         count: usize,
         storage: StorageWriter,
         settings: RoomSettings,
+        data: &std::path::Path,
     ) -> std::io::Result<(Registry, RoomThreads)> {
         let settings = Arc::new(settings);
         let mut senders = Vec::new();
@@ -79,6 +81,7 @@ impl Registry {
                 storage: storage.clone(),
                 loaded,
                 settings: settings.clone(),
+                journal: Arc::new(Journal::create(data, index)?),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("rooms-{index}"))

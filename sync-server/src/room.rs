@@ -16,6 +16,7 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update};
 
 use crate::conn::{close_code, Conn, ConnId};
+use crate::crash_guard::Journal;
 use crate::doc_name::DocName;
 use crate::protocol::message::{encode_sync_step1, encode_sync_step2, encode_update};
 use crate::protocol::presence::encode_entries;
@@ -33,6 +34,8 @@ pub struct RoomContext {
     /// Where load results go: the owning room thread's event queue.
     pub loaded: mpsc::UnboundedSender<LoadResult>,
     pub settings: Arc<RoomSettings>,
+    /// This thread's record of the update being applied (the crash-loop guard).
+    pub journal: Arc<Journal>,
 }
 
 /// Tunables of a room, from the server's `Config`.
@@ -44,6 +47,9 @@ pub struct RoomSettings {
     pub awareness_timeout: Duration,
     /// How long an empty room stays loaded.
     pub unload_after: Duration,
+    /// Debug builds only, for testing the crash-loop guard: let updates reach yrs without
+    /// the pre-validator (`SYNC_SERVER_TESTING_SKIP_VALIDATION`).
+    pub skip_validation: bool,
 }
 
 /// A storage load, delivered back to the room that asked for it.
@@ -90,6 +96,8 @@ struct LoadedDoc {
     exists: bool,
     /// Updates appended to the log since the last snapshot.
     log_len: usize,
+    /// Updates that once killed the process while being applied: refused if sent again.
+    quarantine: Quarantine,
 }
 
 enum Deferred {
@@ -181,6 +189,7 @@ impl Room {
                     text,
                     exists: stored.exists(),
                     log_len: stored.updates.len(),
+                    quarantine: Quarantine::new(stored.quarantined),
                 });
                 tracing::debug!(doc = %self.name, log_len = stored.updates.len(), elapsed = ?started.elapsed(), "document loaded");
             }
@@ -358,10 +367,23 @@ impl Room {
         };
         // Check the bytes before yrs sees them, and who may write under which client id.
         let mut ranges = Vec::new();
-        if let Err(err) = validate_update_v1(&update, |range| ranges.push(range)) {
+        let valid = match self.context.settings.skip_validation {
+            false => validate_update_v1(&update, |range| ranges.push(range)),
+            true => Ok(()),
+        };
+        if let Err(err) = valid {
             let reason = format!("invalid update: {err}");
             tracing::warn!(doc = %self.name, conn = %id, %reason, "refused update");
             self.close_member(id, close_code::UPDATE_REJECTED, &reason);
+            return false;
+        }
+        if loaded.quarantine.holds(&update, &ranges) {
+            tracing::warn!(doc = %self.name, conn = %id, "refused a quarantined update");
+            self.close_member(
+                id,
+                close_code::UPDATE_REJECTED,
+                "update is quarantined: it crashed the server before",
+            );
             return false;
         }
         if let Err(client) = self.client_ids.claim(id, &ranges, &loaded.doc) {
@@ -373,7 +395,11 @@ impl Room {
             );
             return false;
         }
-        match apply_update(&loaded.doc, &update) {
+        let applied = {
+            let _in_flight = self.context.journal.begin(&self.name, &update);
+            apply_update(&loaded.doc, &update)
+        };
+        match applied {
             Applied::Changed => {
                 loaded.exists = true;
                 loaded.log_len += 1;
@@ -537,6 +563,38 @@ impl ClientIds {
     }
 }
 
+/// Updates that killed the process while being applied, found by the crash-loop guard. One is
+/// refused when sent again byte for byte, or when it writes any clock range one of them wrote
+/// (a reconnecting client resends its items as part of a differently encoded diff).
+#[derive(Debug, Default)]
+struct Quarantine {
+    updates: Vec<Vec<u8>>,
+    ranges: Vec<ClientRange>,
+}
+
+impl Quarantine {
+    fn new(updates: Vec<Vec<u8>>) -> Quarantine {
+        let mut ranges = Vec::new();
+        for update in &updates {
+            // One the validator refuses cannot get in again anyway; its ranges don't matter.
+            let mut found = Vec::new();
+            if validate_update_v1(update, |range| found.push(range)).is_ok() {
+                ranges.extend(found);
+            }
+        }
+        Quarantine { updates, ranges }
+    }
+
+    fn holds(&self, update: &[u8], ranges: &[ClientRange]) -> bool {
+        self.updates.iter().any(|q| q.as_slice() == update)
+            || ranges.iter().any(|r| {
+                self.ranges
+                    .iter()
+                    .any(|q| q.client == r.client && q.start < r.end && r.start < q.end)
+            })
+    }
+}
+
 /// Builds a document from its stored snapshot and log. Rows yrs refuses are logged and
 /// skipped; a panic fails the load.
 fn build_doc(name: &DocName, stored: &StoredDoc) -> Result<(Doc, TextRef), String> {
@@ -630,7 +688,9 @@ mod tests {
                     compact_after: 1000,
                     awareness_timeout: Duration::from_secs(30),
                     unload_after: Duration::from_secs(10),
+                    skip_validation: false,
                 }),
+                journal: Arc::new(Journal::create(&dir.path().join("room.sqlite3"), 0).unwrap()),
             };
             let room = Room::load(DocName::parse("doc").unwrap(), &context);
             Harness {

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::registry::{Registry, RoomThreads};
 use crate::room::RoomSettings;
 use crate::storage::writer::WriterThread;
-use crate::storage::{SqliteStore, StorageError, StorageWriter};
+use crate::storage::{SqliteStore, StorageError, StorageWriter, Store as _, Write};
 
 /// Why a server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,11 @@ pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot use the crash journal beside {path}: {source}")]
+    Journal {
+        path: std::path::PathBuf,
         source: std::io::Error,
     },
     #[error("cannot start a thread: {0}")]
@@ -77,10 +82,11 @@ impl Server {
             })?)),
             None => None,
         };
-        let store = SqliteStore::open(&config.data).map_err(|source| ServerError::Storage {
+        let mut store = SqliteStore::open(&config.data).map_err(|source| ServerError::Storage {
             path: config.data.clone(),
             source,
         })?;
+        quarantine_killers(&mut store, &config.data)?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -94,10 +100,15 @@ impl Server {
             compact_after: config.compact_after.max(1),
             awareness_timeout: config.awareness_timeout,
             unload_after: config.unload_after,
+            skip_validation: skip_validation_for_tests(),
         };
         let (registry, room_threads) =
-            Registry::start(config.room_threads, storage.clone(), settings)
-                .map_err(ServerError::Thread)?;
+            Registry::start(config.room_threads, storage.clone(), settings, &config.data).map_err(
+                |source| ServerError::Journal {
+                    path: config.data.clone(),
+                    source,
+                },
+            )?;
         let app = AppState {
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
             config: Arc::new(config),
@@ -161,4 +172,53 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The crash-loop guard at start-up: an update the previous process was applying when it died
+/// is recorded in storage as quarantined, so its room refuses it instead of dying again.
+fn quarantine_killers(store: &mut SqliteStore, data: &std::path::Path) -> Result<(), ServerError> {
+    let killers = crate::crash_guard::recover(data).map_err(|source| ServerError::Journal {
+        path: data.to_path_buf(),
+        source,
+    })?;
+    if killers.is_empty() {
+        return Ok(());
+    }
+    let writes: Vec<Write> = killers
+        .into_iter()
+        .map(|killer| {
+            tracing::error!(
+                doc = %killer.doc,
+                bytes = killer.update.len(),
+                "the previous process died applying an update to this document; it is quarantined and will be refused"
+            );
+            Write::Quarantine {
+                doc: killer.doc,
+                update: killer.update,
+                reason: "the process died while applying it".into(),
+            }
+        })
+        .collect();
+    store
+        .commit(&writes, crate::storage::now_ms())
+        .map_err(|source| ServerError::Storage {
+            path: data.to_path_buf(),
+            source,
+        })
+}
+
+/// `SYNC_SERVER_TESTING_SKIP_VALIDATION=1` turns the update pre-validator off, in debug builds
+/// only, so tests can send an update that really kills the process. Release builds ignore it.
+fn skip_validation_for_tests() -> bool {
+    let asked = std::env::var_os("SYNC_SERVER_TESTING_SKIP_VALIDATION").is_some_and(|v| v == "1");
+    if asked && cfg!(debug_assertions) {
+        tracing::warn!(
+            "SYNC_SERVER_TESTING_SKIP_VALIDATION=1: updates reach yrs unchecked (test builds only)"
+        );
+        return true;
+    }
+    if asked {
+        tracing::warn!("SYNC_SERVER_TESTING_SKIP_VALIDATION is ignored in release builds");
+    }
+    false
 }

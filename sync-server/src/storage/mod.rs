@@ -14,13 +14,16 @@ pub mod writer;
 use crate::doc_name::DocName;
 
 pub use sqlite::SqliteStore;
-pub use writer::{Ack, StorageWriter};
+pub use writer::{now_ms, Ack, StorageWriter};
 
 /// A document as stored: a snapshot and the updates appended after it, oldest first.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct StoredDoc {
     pub snapshot: Option<Vec<u8>>,
     pub updates: Vec<Vec<u8>>,
+    /// Updates that killed the process while being applied (see `crash_guard`); never part
+    /// of the document, kept so the room can refuse them if they are sent again.
+    pub quarantined: Vec<Vec<u8>>,
 }
 
 impl StoredDoc {
@@ -57,6 +60,12 @@ pub enum Write {
         doc: DocName,
         snapshot: Vec<u8>,
         text_bytes: u64,
+    },
+    /// Records an update that killed the process while it was being applied.
+    Quarantine {
+        doc: DocName,
+        update: Vec<u8>,
+        reason: String,
     },
 }
 

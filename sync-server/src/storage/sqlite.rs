@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS updates (
     created_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS updates_by_doc ON updates (doc, id);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc        TEXT NOT NULL,
+    data       BLOB NOT NULL,
+    reason     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS quarantine_by_doc ON quarantine (doc);
 PRAGMA user_version = 1;
 ";
 
@@ -104,6 +112,16 @@ impl SqliteStore {
                     tx.prepare_cached("DELETE FROM updates WHERE doc = ?1")?
                         .execute(params![doc.as_str()])?;
                 }
+                Write::Quarantine {
+                    doc,
+                    update,
+                    reason,
+                } => {
+                    tx.prepare_cached(
+                        "INSERT INTO quarantine (doc, data, reason, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![doc.as_str(), update, reason, now_ms])?;
+                }
             }
         }
         tx.commit()?;
@@ -162,7 +180,15 @@ impl Store for SqliteStore {
             .prepare_cached("SELECT data FROM updates WHERE doc = ?1 ORDER BY id")?
             .query_map(params![doc.as_str()], |row| row.get(0))?
             .collect::<Result<Vec<Vec<u8>>, _>>()?;
-        Ok(StoredDoc { snapshot, updates })
+        let quarantined = conn
+            .prepare_cached("SELECT data FROM quarantine WHERE doc = ?1 ORDER BY id")?
+            .query_map(params![doc.as_str()], |row| row.get(0))?
+            .collect::<Result<Vec<Vec<u8>>, _>>()?;
+        Ok(StoredDoc {
+            snapshot,
+            updates,
+            quarantined,
+        })
     }
 
     fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {

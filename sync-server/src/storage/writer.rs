@@ -242,7 +242,8 @@ fn send_acks(acks: Vec<Ack>) {
     }
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, as stored in `created_at` columns.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

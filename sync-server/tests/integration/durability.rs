@@ -118,3 +118,45 @@ async fn sigkill_right_after_acknowledgements_loses_no_acknowledged_update() {
     let status = server.terminate().await;
     assert!(status.success(), "SIGTERM exits 0, got {status}");
 }
+
+/// An update that takes the whole process down (here a real stack overflow in yrs, reached by
+/// switching the pre-validator off in this debug build) is quarantined by the crash-loop
+/// guard: after the restart the same update is refused and the server stays up.
+#[tokio::test]
+async fn an_update_that_killed_the_process_is_refused_after_the_restart() {
+    use yrs::sync::{Message, SyncMessage};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("collab.sqlite3");
+    let flags = ["--max-message-size", "33554432"];
+    let unchecked = [("SYNC_SERVER_TESTING_SKIP_VALIDATION", "1")];
+    let killer = crate::hostile::deeply_nested_update(8_000_000);
+
+    let server = ServerProcess::start_with(&data, &flags, &unchecked).await;
+    let url = format!("ws://{}/sync/poisoned", server.addr);
+    let mut honest = Client::connect(&url).await;
+    honest.push("saved before the crash").await;
+    honest.wait_saved().await;
+    let mut attacker = Client::connect_raw(&url).await;
+    attacker
+        .send_message(Message::Sync(SyncMessage::Update(killer.clone())))
+        .await;
+    let status = server.wait_exit().await;
+    assert!(!status.success(), "the update killed the process: {status}");
+    drop((honest, attacker));
+
+    let mut server = ServerProcess::start_with(&data, &flags, &unchecked).await;
+    let url = format!("ws://{}/sync/poisoned", server.addr);
+    let mut attacker = Client::connect_raw(&url).await;
+    attacker
+        .send_message(Message::Sync(SyncMessage::Update(killer)))
+        .await;
+    assert_eq!(attacker.expect_close().await, 4400);
+    assert!(server.is_running());
+    let mut honest = Client::connect(&url).await;
+    assert_eq!(honest.text(), "saved before the crash");
+    honest.push(", and after").await;
+    honest.wait_saved().await;
+    let fresh = Client::connect(&url).await;
+    assert_eq!(fresh.text(), "saved before the crash, and after");
+    server.terminate().await;
+}

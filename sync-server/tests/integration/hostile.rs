@@ -121,7 +121,7 @@ fn update_at_clock(clock: u64) -> Vec<u8> {
     root_item(clock, 4, &[5, b'I', b'N', b'J', b'E', b'C'])
 }
 
-fn deeply_nested_update(depth: usize) -> Vec<u8> {
+pub(crate) fn deeply_nested_update(depth: usize) -> Vec<u8> {
     let mut content = vec![1]; // one Any value…
     for _ in 0..depth {
         content.extend([117, 1]); // …an array holding one…

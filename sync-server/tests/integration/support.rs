@@ -94,10 +94,17 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(data: &Path) -> ServerProcess {
+        ServerProcess::start_with(data, &[], &[]).await
+    }
+
+    /// Starts the binary with extra flags and environment variables.
+    pub async fn start_with(data: &Path, args: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-server"))
             .args(["--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(args)
+            .envs(envs.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -115,6 +122,18 @@ impl ServerProcess {
             .parse()
             .unwrap();
         ServerProcess { addr, child }
+    }
+
+    /// Waits for the process to end by itself; its exit status.
+    pub async fn wait_exit(mut self) -> std::process::ExitStatus {
+        within("the server to exit", self.child.wait())
+            .await
+            .unwrap()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// SIGKILL: no shutdown code runs.
