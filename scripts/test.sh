@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 root=$PWD
+started=$SECONDS
+# Prints a step's heading with the time since the start, so slow steps show in CI logs.
+step() { printf '== [%02d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$1" >&2; }
 
 ensure_rust
 ensure_node
@@ -15,33 +18,33 @@ ensure_node
 # so its system packages come first (the test tools too: see ensure_desktop_deps).
 ensure_desktop_deps
 
-echo "== cargo fmt --check" >&2
+step "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy" >&2
+step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test" >&2
+step "cargo test"
 cargo test --workspace --locked
 
-echo "== stock Yjs clients against sync-server" >&2
+step "stock Yjs clients against sync-server"
 cargo build --locked -p sync-server
 ensure_npm_deps tests/yjs-compat
 (cd tests/yjs-compat && SYNC_SERVER_BIN="$root/target/debug/sync-server" node --test)
 
-echo "== widget: wasm build, size, demo web root" >&2
+step "widget: wasm build, size, demo web root"
 ensure_wasm_tools
 bash scripts/build-widget.sh
 
 # The Vite example builds from the packed package; the browser tests open its dist/ too, so
 # it runs first.
 if [ -f examples/vite-app/check.sh ]; then
-    echo "== examples/vite-app: pack, install, vite build, dev server" >&2
+    step "examples/vite-app: pack, install, vite build, dev server"
     bash examples/vite-app/check.sh
 elif [ -d examples/vite-app ]; then
-    echo "== examples/vite-app: no check.sh, skipped" >&2
+    step "examples/vite-app: no check.sh, skipped"
 fi
 
 if [ -d tests/browser ]; then
-    echo "== browser tests (headless Chromium)" >&2
+    step "browser tests (headless Chromium)"
     ensure_chromium
     ensure_npm_deps tests/browser
     mkdir -p target/artifacts
@@ -56,9 +59,9 @@ fi
 # The desktop app (desktop/, Tauri v2): built like any crate (the same target dir, so the
 # server's crates are reused), then driven end to end under Xvfb through tauri-driver and
 # WebKitWebDriver, with a colleague in headless Chromium on its Share on LAN address.
-echo "== desktop app: cargo build -p desktop" >&2
+step "desktop app: cargo build -p desktop"
 cargo build --locked -p desktop
-echo "== desktop app end to end (Xvfb, tauri-driver, WebKitWebDriver, Chromium)" >&2
+step "desktop app end to end (Xvfb, tauri-driver, WebKitWebDriver, Chromium)"
 ensure_chromium
 ensure_npm_deps tests/desktop
 mkdir -p target/artifacts/desktop
@@ -72,5 +75,6 @@ mkdir -p target/artifacts/desktop
 
 # The benchmark instrument (issue 6) in smoke mode, so it cannot rot: about a minute, tiny N, no
 # thresholds. It fails only if the report is not complete for every server (ours and each peer).
-echo "== bench: smoke mode (complete report for every server)" >&2
+step "bench: smoke mode (complete report for every server)"
 bash scripts/bench.sh smoke
+step "all tests passed"
