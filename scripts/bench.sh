@@ -35,8 +35,14 @@ if [ "$mode" != smoke ] && [ ! -f npm/wasm/collab_textarea_widget_bg.wasm ]; the
     bash scripts/build-widget.sh
 fi
 
-echo "== bench: cargo build --release (sync-server, sync-bench)" >&2
-cargo build --release --locked -p sync-server -p sync-bench
+# BENCH_BIN_DIR: run the sync-server and sync-bench binaries already built there instead of
+# building release ones (the test command's smoke run uses its debug build: it checks that the
+# instrument works, and its figures mean nothing anyway).
+bin_dir=${BENCH_BIN_DIR:-target/release}
+if [ -z "${BENCH_BIN_DIR:-}" ]; then
+    echo "== bench: cargo build --release (sync-server, sync-bench)" >&2
+    cargo build --release --locked -p sync-server -p sync-bench
+fi
 
 # 10,000 idle connections: the bench client and each server hold one descriptor per socket.
 hard=$(ulimit -Hn)
@@ -46,10 +52,10 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
 fi
 ulimit -n "$want"
 
-args=(--mode "$mode" --ours target/release/sync-server --peers-dir bench/peers
+args=(--mode "$mode" --ours "$bin_dir/sync-server" --peers-dir bench/peers
     --trace bench/data/automerge-paper.json.gz --widget-dir npm --out target/bench --notes bench/NOTES.md)
 if [ "$mode" != smoke ]; then
     args+=(--markdown BENCHMARKS.md)
 fi
 echo "== bench: sync-bench ${args[*]} $*" >&2
-target/release/sync-bench "${args[@]}" "$@"
+"$bin_dir/sync-bench" "${args[@]}" "$@"

@@ -22,11 +22,15 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# One build of every crate, binary and test target with one feature set: the binaries the later
+# steps run (target/debug/sync-server, desktop, sync-bench) come from it, so nothing is compiled
+# twice. (`cargo build -p X` would unify features differently and rebuild half the graph.)
+step "cargo build (workspace, all targets)"
+cargo build --workspace --all-targets --locked
 step "cargo test"
 cargo test --workspace --locked
 
 step "stock Yjs clients against sync-server"
-cargo build --locked -p sync-server
 ensure_npm_deps tests/yjs-compat
 (cd tests/yjs-compat && SYNC_SERVER_BIN="$root/target/debug/sync-server" node --test)
 
@@ -56,11 +60,9 @@ if [ -d tests/browser ]; then
         node --test)
 fi
 
-# The desktop app (desktop/, Tauri v2): built like any crate (the same target dir, so the
-# server's crates are reused), then driven end to end under Xvfb through tauri-driver and
-# WebKitWebDriver, with a colleague in headless Chromium on its Share on LAN address.
-step "desktop app: cargo build -p desktop"
-cargo build --locked -p desktop
+# The desktop app (desktop/, Tauri v2), built with the workspace above, driven end to end under
+# Xvfb through tauri-driver and WebKitWebDriver, with a colleague in headless Chromium on its
+# Share on LAN address.
 step "desktop app end to end (Xvfb, tauri-driver, WebKitWebDriver, Chromium)"
 ensure_chromium
 ensure_npm_deps tests/desktop
@@ -76,5 +78,5 @@ mkdir -p target/artifacts/desktop
 # The benchmark instrument (issue 6) in smoke mode, so it cannot rot: about a minute, tiny N, no
 # thresholds. It fails only if the report is not complete for every server (ours and each peer).
 step "bench: smoke mode (complete report for every server)"
-bash scripts/bench.sh smoke
+BENCH_BIN_DIR=target/debug bash scripts/bench.sh smoke
 step "all tests passed"
