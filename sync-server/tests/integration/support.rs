@@ -289,10 +289,6 @@ impl Client {
             .expect("send to server");
     }
 
-    pub async fn send_ws(&mut self, message: WsMessage) {
-        self.socket.send(message).await.expect("send to server");
-    }
-
     /// Sends, tolerating a server that already closed or reset the connection (it may refuse
     /// a message before reading all of it); `false` if the send failed.
     pub async fn try_send_ws(&mut self, message: WsMessage) -> bool {
