@@ -479,6 +479,7 @@ fn cases() -> Vec<Case> {
             parent_is_a_character,
         ),
         script("clock squatting", clock_squatting),
+        script("an item whose two origins are the same", same_origins),
         script("500 concurrent siblings at one origin", concurrent_siblings),
         script("a half-open socket", half_open_socket),
         script("slowloris request heads", slowloris),
@@ -556,6 +557,23 @@ fn clock_squatting(scene: &mut Scene) -> BoxFuture<'_, ()> {
         let mut attacker = Client::connect_raw(&scene.url()).await;
         attacker.send_bytes(update_frame(squat)).await;
         assert_eq!(attacker.expect_close().await, 4403);
+    })
+}
+
+/// Left and right origin both the honest client's sixth character: yrs integrated it one
+/// way live and another way after encoding and reloading (found by the `apply` fuzz target).
+fn same_origins(scene: &mut Scene) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let mut update = vec![1, 1, 5, 0, 0x80 | 0x40 | 4];
+        for _ in 0..2 {
+            update.write_var(scene.honest_id());
+            update.push(5);
+        }
+        update.write_string("INJECTED");
+        update.push(0);
+        let mut attacker = Client::connect_raw(&scene.url()).await;
+        attacker.send_bytes(update_frame(update)).await;
+        assert_eq!(attacker.expect_close().await, 4400);
     })
 }
 
