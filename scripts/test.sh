@@ -22,6 +22,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test" >&2
 cargo test --workspace --locked
 
+# The update validator's fuzz targets, 20 s each (the build takes about a minute).
+echo "== fuzz: validator targets, 20 s each" >&2
+bash scripts/fuzz.sh 20
+
 echo "== stock Yjs clients against sync-server" >&2
 cargo build --locked -p sync-server
 ensure_npm_deps tests/yjs-compat
