@@ -15,7 +15,7 @@ const DOC: &str = "converge";
 
 /// A client is online (a connected `Client`) or offline (just its document).
 enum Peer {
-    Online(Client),
+    Online(Box<Client>),
     Offline(Doc),
 }
 
@@ -35,7 +35,7 @@ async fn random_concurrent_edits_converge_and_survive_sigkill() {
 
     let mut peers = Vec::new();
     for _ in 0..CLIENTS {
-        peers.push(Peer::Online(Client::connect(&url).await));
+        peers.push(Peer::Online(Box::new(Client::connect(&url).await)));
     }
     let (mut edits, mut reconnects) = (0, 0);
     for _ in 0..STEPS {
@@ -62,7 +62,7 @@ async fn random_concurrent_edits_converge_and_survive_sigkill() {
                 }
                 edits += 1;
                 // Now and then, read what the others sent (otherwise it waits in the socket).
-                if roll % 4 == 0 {
+                if roll.is_multiple_of(4) {
                     let sent = client.sent;
                     within("acks", client.pump_until(|c| c.acked >= sent)).await;
                 }
@@ -70,7 +70,7 @@ async fn random_concurrent_edits_converge_and_survive_sigkill() {
             }
             Peer::Offline(doc) if roll < 30 => {
                 reconnects += 1;
-                Peer::Online(Client::connect_with_doc(&url, doc).await)
+                Peer::Online(Box::new(Client::connect_with_doc(&url, doc).await))
             }
             Peer::Offline(doc) => {
                 offline_edit(&doc, &mut rng);
@@ -85,7 +85,7 @@ async fn random_concurrent_edits_converge_and_survive_sigkill() {
     let mut clients = Vec::new();
     for peer in peers {
         let mut client = match peer {
-            Peer::Online(client) => client,
+            Peer::Online(client) => *client,
             Peer::Offline(doc) => Client::connect_with_doc(&url, doc).await,
         };
         client.wait_saved().await;
