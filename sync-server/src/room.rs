@@ -569,11 +569,6 @@ fn apply_update(doc: &Doc, bytes: &[u8]) -> Applied {
         if update.is_empty() {
             return Applied::Unchanged;
         }
-        if let Some(client) = deletes_ahead(doc, &update) {
-            return Applied::Refused(format!(
-                "update deletes clocks of client {client} that the document does not hold"
-            ));
-        }
         let mut txn = doc.transact_mut();
         match txn.apply_update(update) {
             Ok(()) => {
@@ -594,23 +589,6 @@ fn apply_update(doc: &Doc, bytes: &[u8]) -> Applied {
     }));
     outcome
         .unwrap_or_else(|panic| Applied::Broken(format!("yrs panicked: {}", panic_message(&panic))))
-}
-
-/// The first client whose delete ranges reach past what the document and the update itself
-/// hold for it. yrs keeps such deletes pending and applies them to whatever is written at those
-/// clocks later, so they would silently delete an honest client's next edits ("delete
-/// squatting"). Clients only delete what they have seen, and they see it from this server, so
-/// honest updates never do this.
-fn deletes_ahead(doc: &Doc, update: &Update) -> Option<u64> {
-    let known = doc.transact().state_vector();
-    let incoming = update.state_vector();
-    update.delete_set().iter().find_map(|(client, ranges)| {
-        let held = known.get(client).max(incoming.get(client));
-        ranges
-            .iter()
-            .any(|range| range.end > held)
-            .then(|| client.get())
-    })
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
