@@ -30,6 +30,10 @@ cargo build --workspace --all-targets --locked
 step "cargo test"
 cargo test --workspace --locked
 
+# The update validator's fuzz targets, 20 s each (the build takes about a minute).
+step "fuzz: validator targets, 20 s each"
+bash scripts/fuzz.sh 20
+
 step "stock Yjs clients against sync-server"
 ensure_npm_deps tests/yjs-compat
 (cd tests/yjs-compat && SYNC_SERVER_BIN="$root/target/debug/sync-server" node --test)

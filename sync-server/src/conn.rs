@@ -114,7 +114,10 @@ impl Conn {
         match self.outbox.try_send(frame) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(conn = %self.id, "send queue full, disconnecting slow client");
+                // Once: a room may keep sending to it until it learns the connection left.
+                if !self.close.token.is_cancelled() {
+                    tracing::warn!(conn = %self.id, "send queue full, disconnecting slow client");
+                }
                 self.close(
                     close_code::TOO_SLOW,
                     "send queue overflow: reading too slowly",

@@ -51,7 +51,15 @@ pub async fn serve(
             () = app.shutdown.cancelled() => break Some(reason(close_code::GOING_AWAY, "server shutting down")),
             closing = close.closed() => break Some(closing),
             Some(frame) = outbox.recv() => {
-                if let Err(err) = sink.send(Message::Binary(frame)).await {
+                // A client that stops reading blocks this write once its TCP window is full:
+                // the close signal (its send queue overflowed) and shutdown must still end it.
+                let sent = tokio::select! {
+                    biased;
+                    () = app.shutdown.cancelled() => break Some(reason(close_code::GOING_AWAY, "server shutting down")),
+                    closing = close.closed() => break Some(closing),
+                    sent = sink.send(Message::Binary(frame)) => sent,
+                };
+                if let Err(err) = sent {
                     tracing::debug!(conn = %id, error = %err, "send failed");
                     break None;
                 }

@@ -151,7 +151,7 @@ async fn an_update_that_killed_the_process_is_refused_after_the_restart() {
         .send_message(Message::Sync(SyncMessage::Update(killer)))
         .await;
     assert_eq!(attacker.expect_close().await, 4400);
-    assert!(server.is_running());
+    server.assert_running("a quarantined update was sent again");
     let mut honest = Client::connect(&url).await;
     assert_eq!(honest.text(), "saved before the crash");
     honest.push(", and after").await;

@@ -4,8 +4,10 @@
 mod support;
 
 mod assets;
+mod convergence;
 mod durability;
 mod hostile;
 mod http_api;
+mod load;
 mod replay;
 mod sync;

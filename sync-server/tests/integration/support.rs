@@ -131,9 +131,20 @@ impl ServerProcess {
             .unwrap()
     }
 
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+    pub fn url(&self, doc: &str) -> String {
+        format!("ws://{}/sync/{doc}", self.addr)
+    }
+
+    /// The process id (the same for the life of this value: it is never restarted).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server process is running")
+    }
+
+    /// Panics unless the process is still running (it has not exited or crashed).
+    pub fn assert_running(&mut self, after: &str) {
+        if let Some(status) = self.child.try_wait().expect("query the server process") {
+            panic!("the server process exited ({status}) after {after}");
+        }
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -286,8 +297,16 @@ impl Client {
             .expect("send to server");
     }
 
-    pub async fn send_ws(&mut self, message: WsMessage) {
-        self.socket.send(message).await.expect("send to server");
+    /// Sends, tolerating a server that already closed or reset the connection (it may refuse
+    /// a message before reading all of it); `false` if the send failed.
+    pub async fn try_send_ws(&mut self, message: WsMessage) -> bool {
+        match self.socket.send(message).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::debug!(error = %err, "send failed");
+                false
+            }
+        }
     }
 
     /// Reads and handles messages until `done(self)` holds. Panics if the connection ends
@@ -358,9 +377,12 @@ impl Client {
             match message {
                 Message::Sync(SyncMessage::SyncStep1(sv)) => {
                     let update = self.doc.transact().encode_state_as_update_v1(&sv);
-                    self.send_message(Message::Sync(SyncMessage::SyncStep2(update)))
-                        .await;
-                    self.record_sent();
+                    let reply = Message::Sync(SyncMessage::SyncStep2(update)).encode_v1();
+                    // The server may already be closing this connection (an attacker's): the
+                    // close, not the failed reply, is what the caller is waiting for.
+                    if self.try_send_ws(WsMessage::Binary(reply.into())).await {
+                        self.record_sent();
+                    }
                 }
                 Message::Sync(SyncMessage::SyncStep2(update)) => {
                     self.apply(&update);
