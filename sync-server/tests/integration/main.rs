@@ -7,5 +7,7 @@ mod assets;
 mod durability;
 mod hostile;
 mod http_api;
+mod limits;
+mod metrics;
 mod replay;
 mod sync;
