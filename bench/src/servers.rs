@@ -38,6 +38,14 @@ impl Target {
                 "127.0.0.1:0".into(),
                 "--max-connections".into(),
                 "30000".into(),
+                // Every bench client connects from 127.0.0.1, up to 10,000 of them to one
+                // document, and writers send far above a typist's rate: lift those limits.
+                "--max-connections-per-ip".into(),
+                "30000".into(),
+                "--max-connections-per-doc".into(),
+                "30000".into(),
+                "--max-messages-per-second".into(),
+                "0".into(),
                 "--log".into(),
                 "warn".into(),
             ],

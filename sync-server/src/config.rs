@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::limits::Limits;
+
 /// How a server is set up. `main.rs` fills it from flags and environment; tests and the
 /// desktop app build it directly.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct Config {
     pub send_queue: usize,
     /// Open WebSocket connections allowed at once; more are refused with 503.
     pub max_connections: usize,
+    /// Per-address and per-document connection caps and per-connection rate limits.
+    pub limits: Limits,
     /// Threads holding rooms (documents are spread over them by name).
     pub room_threads: usize,
     /// Directory of static files (the demo page and the widget's package files) served at
@@ -56,6 +60,7 @@ impl Default for Config {
             compact_after: 500,
             send_queue: 1024,
             max_connections: 10_000,
+            limits: Limits::default(),
             room_threads: std::thread::available_parallelism()
                 .map(usize::from)
                 .unwrap_or(2),

@@ -58,7 +58,9 @@ pub mod close_code {
     pub const NOT_YOUR_CLIENT_ID: u16 = 4403;
     /// No pong or other traffic within the liveness timeout.
     pub const TIMEOUT: u16 = 4408;
-    /// The connection's send queue overflowed: it reads too slowly.
+    /// The client sent messages or sync requests faster than its rate limits allow.
+    pub const RATE_LIMITED: u16 = 4420;
+    /// The connection's send queue overflowed, or a write to it stalled: it reads too slowly.
     pub const TOO_SLOW: u16 = 4429;
 }
 
@@ -114,10 +116,11 @@ impl Conn {
         match self.outbox.try_send(frame) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                // Once: a room may keep sending to it until it learns the connection left.
-                if !self.close.token.is_cancelled() {
-                    tracing::warn!(conn = %self.id, "send queue full, disconnecting slow client");
+                if self.close.token.is_cancelled() {
+                    // Already being closed: say so once, not on every broadcast.
+                    return;
                 }
+                tracing::warn!(conn = %self.id, "send queue full, disconnecting slow client");
                 self.close(
                     close_code::TOO_SLOW,
                     "send queue overflow: reading too slowly",

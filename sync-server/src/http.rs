@@ -2,11 +2,12 @@
 //! `/sync/{doc}`, `/healthz`, the REST endpoints `/api/docs` and `/api/docs/{doc}/text`, and,
 //! for every other path, static files from the web root (see `assets`).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::assets::{self, Lookup};
 use crate::doc_name::DocName;
+use crate::metrics::{readiness, Refusal};
 use crate::server::AppState;
 use crate::transport;
 
@@ -40,10 +42,10 @@ pub async fn serve(listener: TcpListener, app: AppState, stop: CancellationToken
         .timer(TokioTimer::new())
         .header_read_timeout(request_timeout);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     tracing::warn!(error = %err, "accept failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -54,7 +56,12 @@ pub async fn serve(listener: TcpListener, app: AppState, stop: CancellationToken
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(error = %err, "cannot set TCP_NODELAY");
         }
-        let service = TowerToHyperService::new(router.clone());
+        // The peer address, for the per-address connection cap (`ConnectInfo` in handlers).
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))),
+        );
         let connection = http1
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
@@ -86,6 +93,8 @@ pub async fn serve(listener: TcpListener, app: AppState, stop: CancellationToken
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/docs", get(list_docs))
         .route("/api/docs/{doc}/text", get(doc_text))
         .route("/sync/{*doc}", get(sync))
@@ -104,6 +113,7 @@ struct SyncParams {
 
 async fn sync(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(doc): Path<String>,
     Query(params): Query<SyncParams>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -117,16 +127,22 @@ async fn sync(
         Err(rejection) => return rejection.into_response(),
     };
     if app.shutdown.is_cancelled() {
+        app.metrics.refused(Refusal::ShuttingDown);
         return (StatusCode::SERVICE_UNAVAILABLE, "server shutting down\n").into_response();
     }
-    let Ok(slot) = app.connection_slots.clone().try_acquire_owned() else {
-        tracing::warn!("refused a connection: connection limit reached");
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    let admission = match app.admissions.admit(peer.ip(), &doc) {
+        Ok(admission) => admission,
+        Err(refused) => {
+            tracing::warn!(%doc, ip = %peer.ip(), "refused a connection: {refused}");
+            let status = StatusCode::from_u16(refused.http_status())
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return (status, format!("{refused}\n")).into_response();
+        }
     };
     let wants_ext = params.ext.as_deref() == Some("1");
     let sockets = app.sockets.clone();
     transport::configure(upgrade, app.config.max_message_size).on_upgrade(move |socket| {
-        sockets.track_future(transport::serve(socket, doc, wants_ext, app, slot))
+        sockets.track_future(transport::serve(socket, doc, wants_ext, app, admission))
     })
 }
 
@@ -163,6 +179,34 @@ async fn healthz(State(app): State<AppState>) -> Response {
         .into_response(),
         Err(_) => unavailable(),
     }
+}
+
+/// Readiness: 200 while the server takes traffic; 503 with the reason while it is shutting
+/// down or its storage writer has stopped or cannot commit. (`/healthz` is liveness.)
+async fn readyz(State(app): State<AppState>) -> Response {
+    let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    match readiness(app.shutdown.is_cancelled(), app.storage.health()) {
+        Ok(()) => (plain, "ready\n").into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            plain,
+            format!("{reason}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Prometheus text exposition format, version 0.0.4.
+async fn metrics(State(app): State<AppState>) -> Response {
+    let documents = app.registry.stats().await.ok().map(|stats| stats.rooms);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(documents),
+    )
+        .into_response()
 }
 
 #[derive(Serialize)]

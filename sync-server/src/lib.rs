@@ -3,10 +3,12 @@
 //! # Layout
 //! - [`server`]: `Server::bind(config) -> local_addr() -> run(shutdown)`, and shutdown order.
 //! - [`config`]: every tunable, with defaults.
-//! - [`http`]: routes: `/sync/{doc}`, `/healthz`, `/api/docs`, `/api/docs/{doc}/text`, and
-//!   static files as the fallback.
+//! - [`http`]: routes: `/sync/{doc}`, `/healthz`, `/readyz`, `/metrics`, `/api/docs`,
+//!   `/api/docs/{doc}/text`, and static files as the fallback.
 //! - [`assets`]: static files from the web root: path containment, MIME types, revalidation.
 //! - [`transport`]: one WebSocket connection: read, write, ping, close codes.
+//! - [`limits`]: connection caps (total, per IP, per document) and per-connection rate limits.
+//! - [`metrics`]: counters and histograms for `/metrics`; readiness for `/readyz`.
 //! - [`conn`]: the handle rooms hold on a connection (outbox, close signal, close codes).
 //! - [`registry`]: rooms by document name, spread over room threads; load and unload.
 //! - [`room`]: one document: yrs `Doc`, presence, members, protocol rules.
@@ -21,6 +23,8 @@ pub mod conn;
 pub mod crash_guard;
 pub mod doc_name;
 pub mod http;
+pub mod limits;
+pub mod metrics;
 pub mod protocol;
 pub mod registry;
 pub mod room;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use sync_server::limits::Limits;
 use sync_server::{Config, Server};
 
 /// Yjs-compatible collaborative sync server: WebSocket sync at ws://ADDR/sync/{doc}, documents
@@ -51,6 +52,33 @@ struct Args {
     #[arg(long, env = "SYNC_SERVER_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
 
+    /// Open WebSocket connections allowed from one IP address; more are refused with HTTP 429.
+    /// Loopback is not exempt. Behind a reverse proxy every client shares its address.
+    #[arg(long, env = "SYNC_SERVER_MAX_CONNECTIONS_PER_IP", default_value_t = Limits::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+
+    /// Open WebSocket connections allowed to one document; more are refused with HTTP 503.
+    #[arg(long, env = "SYNC_SERVER_MAX_CONNECTIONS_PER_DOC", default_value_t = Limits::default().max_connections_per_doc)]
+    max_connections_per_doc: usize,
+
+    /// Messages per second one connection may send, sustained (0: unlimited); a connection
+    /// over it (after its burst) is closed with 4420.
+    #[arg(long, env = "SYNC_SERVER_MAX_MESSAGES_PER_SECOND", default_value_t = Limits::default().max_messages_per_second)]
+    max_messages_per_second: f64,
+
+    /// Messages one connection may send at once above --max-messages-per-second.
+    #[arg(long, env = "SYNC_SERVER_MESSAGE_BURST", default_value_t = Limits::default().message_burst)]
+    message_burst: u32,
+
+    /// Sync requests (SyncStep1, answered with a diff of the whole document) per minute one
+    /// connection may send, sustained (0: unlimited); over it, the connection is closed (4420).
+    #[arg(long, env = "SYNC_SERVER_MAX_SYNC_REQUESTS_PER_MINUTE", default_value_t = Limits::default().max_sync_requests_per_minute)]
+    max_sync_requests_per_minute: f64,
+
+    /// Sync requests one connection may send at once above --max-sync-requests-per-minute.
+    #[arg(long, env = "SYNC_SERVER_SYNC_REQUEST_BURST", default_value_t = Limits::default().sync_request_burst)]
+    sync_request_burst: u32,
+
     /// Directory of static files to serve: `/` is its index.html, and every path not taken by
     /// /sync/, /api/ or /healthz is a file under it (`./scripts/demo.sh` builds `target/web`).
     /// Without it, `/` shows a page saying the demo is not built.
@@ -60,6 +88,16 @@ struct Args {
     /// Log filter, e.g. `info` or `sync_server=debug` (also read from RUST_LOG).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+
+    /// Log line format on stderr: `text` (human-readable) or `json` (one JSON object a line).
+    #[arg(long, env = "SYNC_SERVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -69,13 +107,33 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?;
+    // No request URI is ever logged (a query string may carry an access token).
+    match args.log_format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
+    for (flag, rate) in [
+        ("max-messages-per-second", args.max_messages_per_second),
+        (
+            "max-sync-requests-per-minute",
+            args.max_sync_requests_per_minute,
+        ),
+    ] {
+        anyhow::ensure!(
+            rate.is_finite() && rate >= 0.0,
+            "--{flag} must be 0 or more"
+        );
+    }
     let config = Config {
         listen: args.listen,
         data: args.data,
@@ -85,6 +143,14 @@ fn main() -> anyhow::Result<()> {
         unload_after: seconds(args.unload_after, "unload-after")?,
         compact_after: args.compact_after,
         max_connections: args.max_connections,
+        limits: Limits {
+            max_connections_per_ip: args.max_connections_per_ip,
+            max_connections_per_doc: args.max_connections_per_doc,
+            max_messages_per_second: args.max_messages_per_second,
+            message_burst: args.message_burst,
+            max_sync_requests_per_minute: args.max_sync_requests_per_minute,
+            sync_request_burst: args.sync_request_burst,
+        },
         web_root: args.web_root,
         ..Config::default()
     };

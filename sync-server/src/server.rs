@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::assets::WebRoot;
 use crate::config::Config;
+use crate::limits::Admissions;
+use crate::metrics::Metrics;
 use crate::registry::{Registry, RoomThreads};
 use crate::room::RoomSettings;
 use crate::storage::writer::WriterThread;
@@ -56,7 +57,9 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every socket task, so shutdown can wait for them.
     pub sockets: TaskTracker,
-    pub connection_slots: Arc<Semaphore>,
+    /// Connection caps: total, per IP address, per document.
+    pub admissions: Arc<Admissions>,
+    pub metrics: Arc<Metrics>,
     /// Where static files come from (`config.web_root`, resolved), if anywhere.
     pub web_root: Option<Arc<WebRoot>>,
 }
@@ -95,7 +98,9 @@ impl Server {
                     source,
                 })?;
         let local_addr = listener.local_addr().map_err(ServerError::Serve)?;
-        let (storage, writer_thread) = StorageWriter::start(store).map_err(ServerError::Thread)?;
+        let metrics = Arc::new(Metrics::default());
+        let (storage, writer_thread) = StorageWriter::start_with_metrics(store, metrics.clone())
+            .map_err(ServerError::Thread)?;
         let settings = RoomSettings {
             compact_after: config.compact_after.max(1),
             awareness_timeout: config.awareness_timeout,
@@ -110,7 +115,12 @@ impl Server {
                 },
             )?;
         let app = AppState {
-            connection_slots: Arc::new(Semaphore::new(config.max_connections)),
+            admissions: Admissions::new(
+                config.limits.clone(),
+                config.max_connections,
+                metrics.clone(),
+            ),
+            metrics,
             config: Arc::new(config),
             registry,
             storage,

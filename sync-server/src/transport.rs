@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::conn::{close_code, CloseReason, Conn, ConnId};
 use crate::doc_name::DocName;
+use crate::limits::{Admission, FrameLimiter};
+use crate::metrics::Refusal;
 use crate::registry::DocCommand;
 use crate::server::AppState;
 
@@ -26,7 +27,7 @@ pub async fn serve(
     doc: DocName,
     wants_ext: bool,
     app: AppState,
-    _slot: OwnedSemaphorePermit,
+    _admission: Admission,
 ) {
     let id = ConnId::next();
     let (conn, mut outbox, close) = Conn::new(id, wants_ext, app.config.send_queue);
@@ -44,6 +45,7 @@ pub async fn serve(
     let mut ping =
         tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     let mut last_heard = Instant::now();
+    let mut limiter = FrameLimiter::new(&config.limits, std::time::Instant::now());
 
     let ending: Option<CloseReason> = loop {
         tokio::select! {
@@ -51,17 +53,27 @@ pub async fn serve(
             () = app.shutdown.cancelled() => break Some(reason(close_code::GOING_AWAY, "server shutting down")),
             closing = close.closed() => break Some(closing),
             Some(frame) = outbox.recv() => {
-                // A client that stops reading blocks this write once its TCP window is full:
-                // the close signal (its send queue overflowed) and shutdown must still end it.
-                let sent = tokio::select! {
+                // A client that stops reading fills its TCP window and this write blocks: keep
+                // watching the close signal (the room closes us when the outbox overflows),
+                // and give up on a write stalled for the idle timeout.
+                let len = frame.len();
+                let write = tokio::time::timeout(config.idle_timeout, sink.send(Message::Binary(frame)));
+                let written = tokio::select! {
                     biased;
                     () = app.shutdown.cancelled() => break Some(reason(close_code::GOING_AWAY, "server shutting down")),
                     closing = close.closed() => break Some(closing),
-                    sent = sink.send(Message::Binary(frame)) => sent,
+                    written = write => written,
                 };
-                if let Err(err) = sent {
-                    tracing::debug!(conn = %id, error = %err, "send failed");
-                    break None;
+                match written {
+                    Ok(Ok(())) => app.metrics.sent(len),
+                    Ok(Err(err)) => {
+                        tracing::debug!(conn = %id, error = %err, "send failed");
+                        break None;
+                    }
+                    Err(_) => {
+                        tracing::warn!(conn = %id, "closing a connection whose writes stalled");
+                        break Some(reason(close_code::TOO_SLOW, "write stalled: reading too slowly"));
+                    }
                 }
             }
             incoming = stream.next() => {
@@ -73,6 +85,12 @@ pub async fn serve(
                 last_heard = Instant::now();
                 match message {
                     Message::Binary(frame) => {
+                        app.metrics.received(frame.len());
+                        if let Err(limited) = limiter.check(&frame, std::time::Instant::now()) {
+                            tracing::warn!(%doc, conn = %id, "closing a connection over its rate limit: {limited}");
+                            app.metrics.refused(limited.refusal());
+                            break Some(reason(close_code::RATE_LIMITED, &limited.to_string()));
+                        }
                         let sent = app.registry.send(doc.clone(), DocCommand::Frame(id, frame)).await;
                         if sent.is_err() {
                             break Some(reason(close_code::GOING_AWAY, "server shutting down"));
@@ -101,6 +119,9 @@ pub async fn serve(
     // Leave first, so the room stops sending to a socket that is going away.
     let _ = app.registry.send(doc.clone(), DocCommand::Leave(id)).await;
     if let Some(ending) = ending {
+        if ending.code == close_code::TOO_SLOW {
+            app.metrics.refused(Refusal::TooSlow);
+        }
         let frame = CloseFrame {
             code: ending.code,
             reason: truncate_reason(&ending.reason).into(),

@@ -214,6 +214,50 @@ fn remaining(payload: &[u8], cursor: &Cursor<'_>) -> usize {
     payload.len() - cursor.next
 }
 
+/// How many messages an incoming frame holds, and how many of them are sync requests
+/// (SyncStep1). Only tags and lengths are read, nothing is allocated: rate limits charge
+/// frames by this before the room decodes them. Counting stops at the first malformed
+/// message (the room refuses such a frame whole).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameShape {
+    pub messages: usize,
+    pub sync_requests: usize,
+}
+
+pub fn frame_shape(frame: &[u8]) -> FrameShape {
+    let mut shape = FrameShape::default();
+    let mut cursor = Cursor::new(frame);
+    while cursor.has_content() {
+        let Ok(is_sync_request) = skip_message(&mut cursor) else {
+            break;
+        };
+        shape.messages += 1;
+        shape.sync_requests += usize::from(is_sync_request);
+    }
+    shape
+}
+
+/// Skips one message; says whether it was a SyncStep1.
+fn skip_message(cursor: &mut Cursor<'_>) -> Result<bool, ProtocolError> {
+    match read_tag(cursor)? {
+        MSG_SYNC => {
+            let kind = read_tag(cursor)?;
+            cursor.read_buf()?;
+            return Ok(kind == SYNC_STEP1);
+        }
+        MSG_AUTH => {
+            if read_tag(cursor)? == AUTH_PERMISSION_DENIED {
+                cursor.read_buf()?;
+            }
+        }
+        MSG_QUERY_AWARENESS => {}
+        _ => {
+            cursor.read_buf()?;
+        }
+    }
+    Ok(false)
+}
+
 /// `SyncStep1`: our state vector, asking the client for what we lack.
 pub fn encode_sync_step1(state_vector: &StateVector) -> Bytes {
     use yrs::updates::encoder::Encode;

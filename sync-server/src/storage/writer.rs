@@ -9,13 +9,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::{DocSummary, StorageError, Store, StoredDoc, Write};
 use crate::conn::{Conn, ConnId};
 use crate::doc_name::DocName;
+use crate::metrics::{Metrics, StorageHealth};
 use crate::protocol::message::encode_ack;
 
 /// Most writes committed in one transaction; more wait for the next one.
@@ -40,6 +41,8 @@ enum Request {
     Write {
         write: Option<Write>,
         ack: Option<Ack>,
+        /// When it was queued, for the acknowledgement latency.
+        queued: Instant,
     },
     Load {
         doc: DocName,
@@ -58,7 +61,15 @@ enum Request {
 #[derive(Clone)]
 pub struct StorageWriter {
     queue: mpsc::UnboundedSender<Request>,
-    shutting_down: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+}
+
+/// What the writer thread and its handles share.
+struct Shared {
+    shutting_down: AtomicBool,
+    /// Whether the last commit attempt failed (cleared when one succeeds).
+    failing: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 /// Joins the writer thread once it has committed everything queued.
@@ -78,26 +89,47 @@ impl WriterThread {
 impl StorageWriter {
     /// Starts the writer thread over `store`.
     pub fn start(store: impl Store) -> std::io::Result<(StorageWriter, WriterThread)> {
+        StorageWriter::start_with_metrics(store, Arc::new(Metrics::default()))
+    }
+
+    /// Starts the writer thread over `store`, recording commits and acks in `metrics`.
+    pub fn start_with_metrics(
+        store: impl Store,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(StorageWriter, WriterThread)> {
         let (queue, rx) = mpsc::unbounded_channel();
-        let shutting_down = Arc::new(AtomicBool::new(false));
-        let flag = shutting_down.clone();
+        let shared = Arc::new(Shared {
+            shutting_down: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
+            metrics,
+        });
+        let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("storage-writer".into())
-            .spawn(move || run(store, rx, &flag))?;
-        Ok((
-            StorageWriter {
-                queue,
-                shutting_down,
-            },
-            WriterThread { handle },
-        ))
+            .spawn(move || run(store, rx, &thread_shared))?;
+        Ok((StorageWriter { queue, shared }, WriterThread { handle }))
+    }
+
+    /// Whether the writer is running and committing (for `/readyz`).
+    pub fn health(&self) -> StorageHealth {
+        if self.queue.is_closed() || self.shared.shutting_down.load(Ordering::SeqCst) {
+            StorageHealth::Stopped
+        } else if self.shared.failing.load(Ordering::SeqCst) {
+            StorageHealth::Failing
+        } else {
+            StorageHealth::Ok
+        }
     }
 
     /// Queues `write`; `ack` is sent once it is committed.
     pub fn write(&self, write: Write, ack: Option<Ack>) {
+        if matches!(write, Write::Append { .. }) {
+            self.shared.metrics.update_applied();
+        }
         self.send(Request::Write {
             write: Some(write),
             ack,
+            queued: Instant::now(),
         });
     }
 
@@ -107,6 +139,7 @@ impl StorageWriter {
         self.send(Request::Write {
             write: None,
             ack: Some(ack),
+            queued: Instant::now(),
         });
     }
 
@@ -136,7 +169,7 @@ impl StorageWriter {
 
     /// Asks the writer to commit what is queued and stop.
     pub fn shutdown(&self) {
-        self.shutting_down.store(true, Ordering::SeqCst);
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
         self.send(Request::Shutdown);
     }
 
@@ -151,62 +184,67 @@ impl StorageWriter {
 #[derive(Default)]
 struct Batch {
     writes: Vec<Write>,
-    acks: Vec<Ack>,
+    /// Each with the time its request was queued.
+    acks: Vec<(Ack, Instant)>,
 }
 
-fn run(
-    mut store: impl Store,
-    mut rx: mpsc::UnboundedReceiver<Request>,
-    shutting_down: &AtomicBool,
-) {
+fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: &Shared) {
     let mut batch = Batch::default();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
-                Request::Write { write, ack } => {
+                Request::Write { write, ack, queued } => {
                     batch.writes.extend(write);
-                    batch.acks.extend(ack);
+                    batch.acks.extend(ack.map(|ack| (ack, queued)));
                     if batch.writes.len() >= MAX_BATCH {
-                        commit(&mut store, &mut batch, shutting_down);
+                        commit(&mut store, &mut batch, shared);
                     }
                 }
                 Request::Load { doc, reply } => {
-                    commit(&mut store, &mut batch, shutting_down);
+                    commit(&mut store, &mut batch, shared);
                     reply(store.load(&doc));
                 }
                 Request::List { reply } => {
-                    commit(&mut store, &mut batch, shutting_down);
+                    commit(&mut store, &mut batch, shared);
                     let _ = reply.send(store.list());
                 }
                 Request::Flush { reply } => {
-                    commit(&mut store, &mut batch, shutting_down);
+                    commit(&mut store, &mut batch, shared);
                     let _ = reply.send(());
                 }
                 Request::Shutdown => {
-                    commit(&mut store, &mut batch, shutting_down);
+                    commit(&mut store, &mut batch, shared);
                     tracing::debug!("storage writer stopped");
                     return;
                 }
             }
             next = rx.try_recv().ok();
         }
-        commit(&mut store, &mut batch, shutting_down);
+        commit(&mut store, &mut batch, shared);
     }
-    commit(&mut store, &mut batch, shutting_down);
+    commit(&mut store, &mut batch, shared);
 }
 
 /// Commits the batch, retrying with backoff until it succeeds, then sends its acks.
-fn commit(store: &mut impl Store, batch: &mut Batch, shutting_down: &AtomicBool) {
+fn commit(store: &mut impl Store, batch: &mut Batch, shared: &Shared) {
     if !batch.writes.is_empty() {
         let mut delay = RETRY_FIRST;
         let mut attempts_at_shutdown = 0;
         loop {
+            let started = Instant::now();
             match store.commit(&batch.writes, now_ms()) {
-                Ok(()) => break,
+                Ok(()) => {
+                    shared.failing.store(false, Ordering::SeqCst);
+                    let metrics = &shared.metrics;
+                    metrics.commit_seconds.observe_duration(started.elapsed());
+                    metrics.commit_batch_size.observe(batch.writes.len() as f64);
+                    break;
+                }
                 Err(err) => {
+                    shared.failing.store(true, Ordering::SeqCst);
                     tracing::error!(error = %err, writes = batch.writes.len(), "commit failed; will retry");
-                    if shutting_down.load(Ordering::SeqCst) {
+                    if shared.shutting_down.load(Ordering::SeqCst) {
                         attempts_at_shutdown += 1;
                         if attempts_at_shutdown >= RETRIES_AT_SHUTDOWN {
                             tracing::error!(
@@ -225,16 +263,21 @@ fn commit(store: &mut impl Store, batch: &mut Batch, shutting_down: &AtomicBool)
         }
         batch.writes.clear();
     }
-    send_acks(std::mem::take(&mut batch.acks));
+    send_acks(std::mem::take(&mut batch.acks), &shared.metrics);
 }
 
 /// Sends each connection its highest count (counts only grow, so the last one wins).
-fn send_acks(acks: Vec<Ack>) {
+/// Every ack's latency is recorded, including those a later one supersedes.
+fn send_acks(acks: Vec<(Ack, Instant)>, metrics: &Metrics) {
     if acks.is_empty() {
         return;
     }
+    let now = Instant::now();
     let mut latest: HashMap<ConnId, Ack> = HashMap::with_capacity(acks.len());
-    for ack in acks {
+    for (ack, queued) in acks {
+        metrics
+            .ack_seconds
+            .observe_duration(now.saturating_duration_since(queued));
         latest.insert(ack.conn.id, ack);
     }
     for ack in latest.into_values() {

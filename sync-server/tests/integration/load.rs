@@ -23,7 +23,16 @@ use crate::support::{http_get, within, ServerProcess};
 const CONNECTIONS: usize = 5_000;
 /// Extra flags for the server under load. Connection caps (total, and per IP or per document
 /// where the server has them) must allow every connection of this test from 127.0.0.1.
-const LOAD_SERVER_ARGS: &[&str] = &["--max-connections", "20000"];
+const LOAD_SERVER_ARGS: &[&str] = &[
+    "--max-connections",
+    "20000",
+    // Every connection comes from 127.0.0.1.
+    "--max-connections-per-ip",
+    "20000",
+    // The writers send as fast as they can, well over a typist's rate limit.
+    "--max-messages-per-second",
+    "0",
+];
 /// Connections opened concurrently while connecting.
 const CONNECT_BATCH: usize = 250;
 /// Idle documents the bulk of the connections are spread over.

@@ -8,6 +8,8 @@ mod convergence;
 mod durability;
 mod hostile;
 mod http_api;
+mod limits;
 mod load;
+mod metrics;
 mod replay;
 mod sync;

@@ -90,26 +90,53 @@ impl TestServer {
 pub struct ServerProcess {
     pub addr: SocketAddr,
     child: tokio::process::Child,
+    /// Everything it writes to stderr, once it has exited (only with `start_logging`).
+    stderr: Option<JoinHandle<Vec<u8>>>,
 }
 
 impl ServerProcess {
     pub async fn start(data: &Path) -> ServerProcess {
-        ServerProcess::start_with(data, &[], &[]).await
+        ServerProcess::spawn(data, &[], &[], false).await
     }
 
     /// Starts the binary with extra flags and environment variables.
     pub async fn start_with(data: &Path, args: &[&str], envs: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::spawn(data, args, envs, false).await
+    }
+
+    /// Starts it with extra flags, collecting its stderr (see `terminate_and_read_logs`).
+    pub async fn start_logging(data: &Path, args: &[&str]) -> ServerProcess {
+        ServerProcess::spawn(data, args, &[], true).await
+    }
+
+    async fn spawn(
+        data: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        capture_stderr: bool,
+    ) -> ServerProcess {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-server"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-server"));
+        command
             .args(["--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(args)
             .envs(envs.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("sync-server binary starts");
+            .kill_on_drop(true);
+        if capture_stderr {
+            command.stderr(std::process::Stdio::piped());
+        }
+        let mut child = command.spawn().expect("sync-server binary starts");
+        // Read stderr as it comes, so a full pipe never blocks the server.
+        let stderr = child.stderr.take().map(|mut pipe| {
+            tokio::spawn(async move {
+                let mut all = Vec::new();
+                let _ = pipe.read_to_end(&mut all).await;
+                all
+            })
+        });
         let stdout = child.stdout.take().unwrap();
         let mut lines = tokio::io::BufReader::new(stdout).lines();
         let line = within("the listening line", lines.next_line())
@@ -121,7 +148,18 @@ impl ServerProcess {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .unwrap();
-        ServerProcess { addr, child }
+        ServerProcess {
+            addr,
+            child,
+            stderr,
+        }
+    }
+
+    /// SIGTERM, then everything it wrote to stderr (started with `start_logging`).
+    pub async fn terminate_and_read_logs(mut self) -> String {
+        let stderr = self.stderr.take().expect("started with start_logging");
+        assert!(self.terminate().await.success());
+        String::from_utf8(within("stderr to close", stderr).await.unwrap()).expect("logs are UTF-8")
     }
 
     /// Waits for the process to end by itself; its exit status.
@@ -213,6 +251,32 @@ impl Client {
         let (socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        Client::from_socket(socket)
+    }
+
+    /// Connects (without syncing) over a TCP socket bound to `local_ip` (any 127.x.y.z works
+    /// on Linux loopback), with its receive buffer set to `recv_buffer` bytes if given.
+    pub async fn connect_from(
+        server: SocketAddr,
+        local_ip: &str,
+        recv_buffer: Option<u32>,
+        url: &str,
+    ) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if let Some(size) = recv_buffer {
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        socket
+            .bind(SocketAddr::new(local_ip.parse().unwrap(), 0))
+            .unwrap();
+        let stream = socket.connect(server).await.unwrap();
+        let (socket, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap_or_else(|e| panic!("connect {url} from {local_ip}: {e}"));
+        Client::from_socket(socket)
+    }
+
+    fn from_socket(socket: Socket) -> Client {
         let doc = Doc::new();
         let text = doc.get_or_insert_text("content");
         Client {
@@ -309,6 +373,18 @@ impl Client {
         }
     }
 
+    /// Sends a frame; `false` if the connection is already gone.
+    pub async fn try_send_bytes(&mut self, bytes: Vec<u8>) -> bool {
+        self.socket
+            .send(WsMessage::Binary(bytes.into()))
+            .await
+            .is_ok()
+    }
+
+    pub async fn send_ws(&mut self, message: WsMessage) {
+        self.socket.send(message).await.expect("send to server");
+    }
+
     /// Reads and handles messages until `done(self)` holds. Panics if the connection ends
     /// first.
     pub async fn pump_until(&mut self, mut done: impl FnMut(&Client) -> bool) {
@@ -329,6 +405,26 @@ impl Client {
         })
         .await;
         self.closed_with.expect("the server sent a close frame")
+    }
+
+    /// Reads without handling or answering anything until the server closes the connection;
+    /// returns the binary frames received and the close code.
+    pub async fn drain_until_close(&mut self) -> (Vec<Vec<u8>>, u16) {
+        let mut frames = Vec::new();
+        let code = within("the server to close the connection", async {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(WsMessage::Binary(frame))) => frames.push(frame.to_vec()),
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        break frame.map(|f| u16::from(f.code));
+                    }
+                    Some(Ok(_)) => {}
+                    None | Some(Err(_)) => break None,
+                }
+            }
+        })
+        .await;
+        (frames, code.expect("the server sent a close frame"))
     }
 
     /// Waits until every update-carrying message sent so far is acknowledged as durable.
@@ -454,6 +550,74 @@ pub fn encode_awareness(client: u64, clock: u32, json: Option<&str>) -> Vec<u8> 
     let mut out = vec![1u8];
     Write::write_buf(&mut out, payload);
     out
+}
+
+/// Polls `check` until it holds (for state the server changes asynchronously, such as a
+/// slot freed after a disconnect); fails the test after `PATIENCE`.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    within(what, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+/// The status and body of a WebSocket upgrade request for `path` (101 if accepted).
+pub async fn try_upgrade(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_request(addr, &upgrade_request(addr, path)).await
+}
+
+/// `GET /metrics`, checked to be well-formed Prometheus text: every sample belongs to a family
+/// announced by `# TYPE`, and every value is a number. Returns sample (with labels) -> value.
+pub async fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
+    let response = http_get_with(addr, "/metrics", &[]).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let mut families: Vec<String> = Vec::new();
+    let mut samples = HashMap::new();
+    for line in response.text().lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            families.push(name.to_owned());
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        let (sample, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line:?}"));
+        let name = sample.split('{').next().unwrap();
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|base| families.iter().any(|f| f == base))
+            .unwrap_or(name);
+        assert!(
+            families.iter().any(|f| f == family),
+            "sample without # TYPE: {line:?}"
+        );
+        assert!(
+            samples.insert(sample.to_owned(), value).is_none(),
+            "duplicate sample {sample}"
+        );
+    }
+    samples
 }
 
 /// A minimal HTTP/1.1 GET; returns the status code and body.
