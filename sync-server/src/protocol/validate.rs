@@ -31,6 +31,10 @@ pub enum InvalidUpdate {
         claimed: u64,
         left: usize,
     },
+    #[error("items inside nested shared types are not accepted (root-level types only)")]
+    NestedParent,
+    #[error("client section {0} repeated or out of order (yrs and Yjs write each client once, highest first)")]
+    ClientsOutOfOrder(u64),
     #[error("client id {0} does not fit in 53 bits")]
     ClientIdTooLarge(u64),
     #[error("clock {0} is out of range")]
@@ -71,10 +75,18 @@ pub fn validate_update_v1(
     if clients > MAX_CLIENTS {
         return Err(InvalidUpdate::TooManyClients(clients));
     }
+    // Each client once, in descending order, as every Yjs and yrs encoder writes them: yrs
+    // merges repeated sections into one block list without ordering them, and then panics or
+    // misplaces blocks (a section at clock 155 followed by one at clock 1, say).
+    let mut previous_client = None;
     for _ in 0..clients {
         // Each struct is at least two bytes (info and a length or content).
         let structs = r.count("structs", 2)?;
         let client = r.client()?;
+        if previous_client.is_some_and(|previous| client >= previous) {
+            return Err(InvalidUpdate::ClientsOutOfOrder(client));
+        }
+        previous_client = Some(client);
         let start = r.clock()?;
         let mut clock = start;
         let mut written_end = start;
@@ -148,11 +160,14 @@ fn struct_len(r: &mut Reader<'_>) -> Result<(u64, bool), InvalidUpdate> {
         return Err(InvalidUpdate::SameOrigins);
     }
     if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
-        if r.var()? == 1 {
-            r.string()?; // the root type's name
-        } else {
-            r.id()?; // the parent item
+        if r.var()? != 1 {
+            // The parent is an item, i.e. a nested shared type. Documents here hold root-level
+            // types only (the textarea's `content` text). yrs accepts a "parent" that is a text
+            // character and then writes a snapshot that no longer loads, which would lose the
+            // whole document on its next load (found by the `apply` fuzz target).
+            return Err(InvalidUpdate::NestedParent);
         }
+        r.string()?; // the root type's name
         if info & HAS_PARENT_SUB != 0 {
             r.string()?;
         }
@@ -473,6 +488,14 @@ mod tests {
             out
         };
         assert!(ranges(&any_nested(MAX_ANY_DEPTH)).is_ok());
+        let two_clients = |first: u64, second: u64| {
+            let mut u = vec![2];
+            u.extend(&string_item(first, 0)[1..]);
+            u.truncate(u.len() - 1); // the delete set comes after both sections
+            u.extend(&string_item(second, 0)[1..]);
+            u
+        };
+        assert!(ranges(&two_clients(6, 5)).is_ok(), "highest client first");
         let cases: Vec<(&str, Vec<u8>, InvalidUpdate)> = vec![
             (
                 "client id past 2^53",
@@ -488,6 +511,33 @@ mod tests {
                 "clock + len past i32::MAX",
                 string_item(5, MAX_CLOCK - 1),
                 InvalidUpdate::ClockOutOfRange(MAX_CLOCK + 1),
+            ),
+            (
+                // Found by the apply fuzz target: yrs panics merging the repeated sections.
+                "the same client in four sections, clocks going backwards",
+                vec![
+                    4, 1, 1, 155, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                    1, 1, 1, 1, 37, 1, 1, 69, 1, 3, 0,
+                ],
+                InvalidUpdate::ClientsOutOfOrder(1),
+            ),
+            (
+                // Found by the apply fuzz target: a deleted item whose parent is a character.
+                "an item whose parent is another item",
+                vec![
+                    1, 2, 1, 0, 33, 0, 235, 1, 33, 3, 1, 0, 0, 235, 1, 33, 3, 1, 0, 0, 71, 0,
+                ],
+                InvalidUpdate::NestedParent,
+            ),
+            (
+                "client sections in ascending order",
+                two_clients(5, 6),
+                InvalidUpdate::ClientsOutOfOrder(6),
+            ),
+            (
+                "one client in two sections",
+                two_clients(5, 5),
+                InvalidUpdate::ClientsOutOfOrder(5),
             ),
             (
                 "nesting past the limit",

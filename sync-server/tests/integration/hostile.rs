@@ -400,6 +400,14 @@ fn cases() -> Vec<Case> {
         ),
         refused_update("values nested 5000 levels deep", deeply_nested_update(5000)),
         refused_update("values nested 33 levels deep", deeply_nested_update(33)),
+        // Found by fuzzing: yrs panics merging one client's sections written out of order.
+        refused_update(
+            "one client in four sections, clocks going backwards",
+            vec![
+                4, 1, 1, 155, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                1, 1, 1, 37, 1, 1, 69, 1, 3, 0,
+            ],
+        ),
         refused_update("a million client sections in a few bytes", {
             let mut u = Vec::new();
             u.write_var(1_000_000u32);
@@ -482,7 +490,7 @@ fn cases() -> Vec<Case> {
         ),
         script("clock squatting", clock_squatting),
         script("an item whose two origins are the same", same_origins),
-        script("500 concurrent siblings at one origin", concurrent_siblings),
+        script("400 concurrent siblings at one origin", concurrent_siblings),
         script("a half-open socket", half_open_socket),
         script("slowloris request heads", slowloris),
         script("upgrades to invalid document names", bad_document_names),
@@ -607,16 +615,8 @@ fn parent_is_a_character(scene: &mut Scene) -> BoxFuture<'_, ()> {
         update.push(0);
         let mut attacker = Client::connect_raw(&scene.url()).await;
         attacker.send_bytes(update_frame(update)).await;
-        // Refused by yrs or kept out of the text; either way the connection may close.
-        let mut attacker_survives = true;
-        attacker.start_sync().await;
-        while !attacker.synced {
-            if !attacker.pump_one().await {
-                attacker_survives = false;
-                break;
-            }
-        }
-        tracing::info!(attacker_survives, "an item whose parent is a character");
+        // yrs would take it and then write a snapshot that no longer loads: refused up front.
+        assert_eq!(attacker.expect_close().await, 4400);
     })
 }
 
@@ -624,7 +624,8 @@ fn parent_is_a_character(scene: &mut Scene) -> BoxFuture<'_, ()> {
 /// one of them lands in a deterministic order, the honest text stays whole.
 fn concurrent_siblings(scene: &mut Scene) -> BoxFuture<'_, ()> {
     Box::pin(async move {
-        const SIBLINGS: u64 = 500;
+        // Under the message burst (500): more, sent this fast, are refused by the rate limit.
+        const SIBLINGS: u64 = 400;
         let mut attacker = Client::connect(&scene.url()).await;
         let base = attacker
             .doc
