@@ -397,7 +397,7 @@ impl Room {
         }
         let applied = {
             let _in_flight = self.context.journal.begin(&self.name, &update);
-            apply_update(&loaded.doc, &update)
+            apply_update(&loaded.doc, &update, &ranges)
         };
         match applied {
             Applied::Changed => {
@@ -617,8 +617,9 @@ fn build_doc(name: &DocName, stored: &StoredDoc) -> Result<(Doc, TextRef), Strin
     .map_err(|panic| format!("yrs panicked: {}", panic_message(&panic)))
 }
 
-/// Decodes and applies one v1 update from a client.
-fn apply_update(doc: &Doc, bytes: &[u8]) -> Applied {
+/// Decodes and applies one v1 update from a client; `ranges` are the clock ranges it writes,
+/// as the validator reported them.
+fn apply_update(doc: &Doc, bytes: &[u8], ranges: &[ClientRange]) -> Applied {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let update = match Update::decode_v1(bytes) {
             Ok(update) => update,
@@ -626,6 +627,11 @@ fn apply_update(doc: &Doc, bytes: &[u8]) -> Applied {
         };
         if update.is_empty() {
             return Applied::Unchanged;
+        }
+        if let Some(client) = deletes_ahead(doc, &update, ranges) {
+            return Applied::Refused(format!(
+                "update deletes clocks of client {client} that nobody has written yet"
+            ));
         }
         let mut txn = doc.transact_mut();
         match txn.apply_update(update) {
@@ -647,6 +653,28 @@ fn apply_update(doc: &Doc, bytes: &[u8]) -> Applied {
     }));
     outcome
         .unwrap_or_else(|panic| Applied::Broken(format!("yrs panicked: {}", panic_message(&panic))))
+}
+
+/// The first client whose delete ranges reach past what the document holds for it and what the
+/// update itself writes for it. yrs keeps such deletes pending and applies them to whatever is
+/// written at those clocks later, so they would silently delete another client's next edit
+/// ("delete squatting"). A client only deletes what it has seen, which came through this server
+/// or is in the same update, so honest updates never do this.
+fn deletes_ahead(doc: &Doc, update: &Update, ranges: &[ClientRange]) -> Option<u64> {
+    let known = doc.transact().state_vector();
+    update.delete_set().iter().find_map(|(client, deleted)| {
+        let written = ranges
+            .iter()
+            .filter(|range| range.client == client.get())
+            .map(|range| range.end)
+            .max()
+            .unwrap_or(0);
+        let held = known.get(client).max(written);
+        deleted
+            .iter()
+            .any(|range| range.end > held)
+            .then(|| client.get())
+    })
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

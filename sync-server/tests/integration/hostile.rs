@@ -471,19 +471,18 @@ fn cases() -> Vec<Case> {
             update_frame(item_with_origin(5, 0)),
             Ignore,
         ),
+        // Nobody has written these clocks: yrs would delete whatever client 99 writes there.
         frame(
             "deletes of an unknown client's ranges",
             update_frame(vec![0, 1, 99, 1, 0, 100]),
-            Ignore,
+            Close(4400),
         ),
         frame(
             "a lone skip block",
             update_frame(vec![1, 1, 5, 0, 10, 100, 0]),
             Ignore,
         ),
-        // Not yet: deletes past the honest client's clock stay pending in yrs and delete its
-        // next edit ("delete squatting", `deletes_past_clock`). Refusing deletes of clocks the
-        // server does not hold also refused honest updates in the convergence test; open issue.
+        script("delete squatting", deletes_past_clock),
         script(
             "an item whose parent is a text character",
             parent_is_a_character,
@@ -589,7 +588,6 @@ fn same_origins(scene: &mut Scene) -> BoxFuture<'_, ()> {
 
 /// Deletes of the honest client's clocks beyond what it wrote ("delete squatting"): yrs would
 /// keep them pending and delete the honest client's next edit, so they are refused.
-#[allow(dead_code)]
 fn deletes_past_clock(scene: &mut Scene) -> BoxFuture<'_, ()> {
     Box::pin(async move {
         let mut update = vec![0, 1];
