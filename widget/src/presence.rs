@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use serde_json::{json, Value};
 use yrs::{Assoc, ClientID, IndexScope, StickyIndex, ID};
 
@@ -14,13 +13,11 @@ pub const PEER_TIMEOUT_MS: f64 = 30_000.0;
 pub const RENEW_EVERY_MS: f64 = 15_000.0;
 
 /// A peer as the widget shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub client_id: u64,
     pub name: String,
     pub color: String,
-    #[serde(rename = "self")]
     pub is_self: bool,
 }
 
