@@ -6,12 +6,14 @@
 //! - [`binding`]: pure textarea ↔ `Y.Text` logic: diffs, caret mapping, UTF-16.
 //! - [`connection`]: the pure connection state machine and reconnect backoff.
 //! - [`presence`]: peers from awareness, colours, initials, relative-position JSON.
+//! - [`json`]: a small JSON value for awareness states.
 //! - [`options`]: checking what the page passed.
 //! - [`view`]: the DOM in the shadow root, cursor measurement.
 //! - [`socket`]: a WebSocket whose handlers go away with it.
 
 pub mod binding;
 pub mod connection;
+pub mod json;
 pub mod options;
 pub mod presence;
 pub mod socket;

@@ -665,7 +665,7 @@ impl Session {
 
     // ----- presence ----------------------------------------------------------------------
 
-    fn local_cursor(&self) -> Option<(serde_json::Value, serde_json::Value)> {
+    fn local_cursor(&self) -> Option<(crate::json::Json, crate::json::Json)> {
         let (anchor, head) = self.sent_cursor?;
         let txn = self.doc.transact();
         Some((
