@@ -6,12 +6,14 @@
 //! - [`binding`]: pure textarea ↔ `Y.Text` logic: diffs, caret mapping, UTF-16.
 //! - [`connection`]: the pure connection state machine and reconnect backoff.
 //! - [`presence`]: peers from awareness, colours, initials, relative-position JSON.
+//! - [`json`]: a small JSON value for awareness states.
 //! - [`options`]: checking what the page passed.
 //! - [`view`]: the DOM in the shadow root, cursor measurement.
 //! - [`socket`]: a WebSocket whose handlers go away with it.
 
 pub mod binding;
 pub mod connection;
+pub mod json;
 pub mod options;
 pub mod presence;
 pub mod socket;
@@ -34,7 +36,7 @@ impl Widget {
     /// Mounts into `host` (inside its shadow root) and connects.
     #[wasm_bindgen(constructor)]
     pub fn new(host: web_sys::HtmlElement, options: JsValue) -> Result<Widget, JsError> {
-        let raw: RawOptions = serde_wasm_bindgen::from_value(options)
+        let raw = read_options(&options)
             .map_err(|e| JsError::new(&format!("collab-textarea: bad options: {e}")))?;
         let options =
             Options::from_raw(raw, &page_server()).map_err(|e| JsError::new(&e.to_string()))?;
@@ -101,6 +103,40 @@ impl Widget {
     fn weak(&self) -> std::rc::Weak<std::cell::RefCell<Session>> {
         std::rc::Rc::downgrade(&self.session)
     }
+}
+
+/// Reads the options object the page passed: `null` and `undefined` fields count as absent,
+/// fields of another type are refused, unknown fields are ignored.
+fn read_options(options: &JsValue) -> Result<RawOptions, String> {
+    if !options.is_object() {
+        return Err("expected an object".into());
+    }
+    let field = |key: &str| -> Result<Option<JsValue>, String> {
+        let value = js_sys::Reflect::get(options, &JsValue::from_str(key))
+            .map_err(|_| format!("cannot read `{key}`"))?;
+        Ok((!value.is_null() && !value.is_undefined()).then_some(value))
+    };
+    let string = |key: &str| -> Result<Option<String>, String> {
+        field(key)?
+            .map(|v| {
+                v.as_string()
+                    .ok_or_else(|| format!("`{key}` must be a string"))
+            })
+            .transpose()
+    };
+    Ok(RawOptions {
+        server: string("server")?,
+        doc: string("doc")?,
+        name: string("name")?,
+        color: string("color")?,
+        debounce: field("debounce")?
+            .map(|v| v.as_f64().ok_or("`debounce` must be a number"))
+            .transpose()?,
+        readonly: field("readonly")?
+            .map(|v| v.as_bool().ok_or("`readonly` must be a boolean"))
+            .transpose()?,
+        placeholder: string("placeholder")?,
+    })
 }
 
 /// `ws(s)://<page host>/sync`, the default server.

@@ -1,15 +1,12 @@
 //! `Options`: what the page passes to `new Widget(host, options)`, checked and defaulted.
 
-use serde::Deserialize;
-
 use crate::presence::{color_for, is_safe_color};
 
 /// The default delay before local edits are sent, in milliseconds.
 pub const DEFAULT_DEBOUNCE_MS: u32 = 300;
 
 /// Options as JavaScript passes them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub struct RawOptions {
     pub server: Option<String>,
     pub doc: Option<String>,

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use serde_json::{json, Value};
+use crate::json::Json;
 use yrs::{Assoc, ClientID, IndexScope, StickyIndex, ID};
 
 /// How long a peer's state lives without renewal (y-protocols' outdated timeout).
@@ -14,13 +13,11 @@ pub const PEER_TIMEOUT_MS: f64 = 30_000.0;
 pub const RENEW_EVERY_MS: f64 = 15_000.0;
 
 /// A peer as the widget shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub client_id: u64,
     pub name: String,
     pub color: String,
-    #[serde(rename = "self")]
     pub is_self: bool,
 }
 
@@ -31,7 +28,7 @@ pub struct Peer {
     pub name: String,
     pub color: String,
     /// Anchor and head, as Yjs relative-position JSON.
-    pub cursor: Option<(Value, Value)>,
+    pub cursor: Option<(Json, Json)>,
     pub last_seen_ms: f64,
     /// When the cursor (or name) last changed: labels fade when it has been still a while.
     pub moved_at_ms: f64,
@@ -53,7 +50,7 @@ impl Peers {
             .get(&client)
             .map(|p| p.clock)
             .or_else(|| self.removed.get(&client).copied());
-        let state: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+        let state = Json::parse(json).unwrap_or(Json::Null);
         let newer = match current {
             None => true,
             Some(current) => current < clock || (current == clock && state.is_null()),
@@ -111,7 +108,7 @@ impl Peers {
     }
 }
 
-fn parse_peer(state: &Value, clock: u32, now_ms: f64) -> Peer {
+fn parse_peer(state: &Json, clock: u32, now_ms: f64) -> Peer {
     let user = &state["user"];
     let name = user["name"]
         .as_str()
@@ -127,7 +124,7 @@ fn parse_peer(state: &Value, clock: u32, now_ms: f64) -> Peer {
         .map(str::to_owned)
         .unwrap_or_else(|| color_for(&name));
     let cursor = match (&state["cursor"]["anchor"], &state["cursor"]["head"]) {
-        (Value::Object(_), Value::Object(_)) => Some((
+        (Json::Object(_), Json::Object(_)) => Some((
             state["cursor"]["anchor"].clone(),
             state["cursor"]["head"].clone(),
         )),
@@ -189,12 +186,18 @@ pub fn initials(name: &str) -> String {
 }
 
 /// Our awareness state as JSON.
-pub fn local_state(name: &str, color: &str, cursor: Option<(Value, Value)>) -> String {
-    let mut state = json!({
-        "user": { "name": name, "color": color, "colorLight": light_color(color) },
-    });
+pub fn local_state(name: &str, color: &str, cursor: Option<(Json, Json)>) -> String {
+    let user = Json::object([
+        ("name", name.into()),
+        ("color", color.into()),
+        ("colorLight", light_color(color).as_str().into()),
+    ]);
+    let mut state = Json::object([("user", user)]);
     if let Some((anchor, head)) = cursor {
-        state["cursor"] = json!({ "anchor": anchor, "head": head });
+        state.insert(
+            "cursor".into(),
+            Json::object([("anchor", anchor), ("head", head)]),
+        );
     }
     state.to_string()
 }
@@ -208,31 +211,31 @@ pub fn sticky_at<T: yrs::ReadTxn>(text: &yrs::TextRef, txn: &T, index: u32) -> S
 }
 
 /// A sticky index as Yjs `relativePositionToJSON` writes it.
-pub fn sticky_to_json(index: &StickyIndex) -> Value {
-    let assoc = match index.assoc {
-        Assoc::After => 0,
+pub fn sticky_to_json(index: &StickyIndex) -> Json {
+    let assoc = Json::from(match index.assoc {
+        Assoc::After => 0i64,
         Assoc::Before => -1,
+    });
+    let id = |id: &ID| {
+        Json::object([
+            ("client", id.client.get().into()),
+            ("clock", u64::from(id.clock).into()),
+        ])
     };
     match index.scope() {
-        IndexScope::Relative(id) => json!({
-            "item": { "client": id.client.get(), "clock": id.clock },
-            "assoc": assoc,
-        }),
-        IndexScope::Nested(id) => json!({
-            "type": { "client": id.client.get(), "clock": id.clock },
-            "assoc": assoc,
-        }),
-        IndexScope::Root(name) => json!({ "tname": &**name, "assoc": assoc }),
+        IndexScope::Relative(item) => Json::object([("item", id(item)), ("assoc", assoc)]),
+        IndexScope::Nested(item) => Json::object([("type", id(item)), ("assoc", assoc)]),
+        IndexScope::Root(name) => Json::object([("tname", (&**name).into()), ("assoc", assoc)]),
     }
 }
 
 /// A Yjs relative-position JSON as a sticky index; `None` if it is not one.
-pub fn sticky_from_json(value: &Value) -> Option<StickyIndex> {
+pub fn sticky_from_json(value: &Json) -> Option<StickyIndex> {
     let assoc = match value["assoc"].as_i64() {
         Some(a) if a < 0 => Assoc::Before,
         _ => Assoc::After,
     };
-    let id = |v: &Value| -> Option<ID> {
+    let id = |v: &Json| -> Option<ID> {
         let client = v["client"].as_u64().filter(|&c| c < (1 << 53))?;
         let clock = u32::try_from(v["clock"].as_u64()?).ok()?;
         Some(ID::new(ClientID::new(client), clock))
@@ -332,14 +335,25 @@ mod tests {
         }
         assert_eq!(
             sticky_to_json(&sticky_at(&text, &txn, 14)),
-            json!({"tname": "content", "assoc": 0})
+            Json::parse(r#"{"tname": "content", "assoc": 0}"#).unwrap()
         );
         // What Yjs writes for "inside the text".
         let sticky = text.sticky_index(&txn, 3, Assoc::After).unwrap();
         assert_eq!(
             sticky_to_json(&sticky),
-            json!({"item": {"client": 42, "clock": 3}, "assoc": 0})
+            Json::parse(r#"{"item": {"client": 42, "clock": 3}, "assoc": 0}"#).unwrap()
         );
-        assert_eq!(sticky_from_json(&json!({"nonsense": true})), None);
+        assert_eq!(
+            sticky_from_json(&Json::parse(r#"{"nonsense": true}"#).unwrap()),
+            None
+        );
+        let cursor = (
+            sticky_to_json(&sticky),
+            sticky_to_json(&sticky_at(&text, &txn, 14)),
+        );
+        assert_eq!(
+            local_state("Ada \"A\"", "#abc", Some(cursor)),
+            r##"{"cursor":{"anchor":{"assoc":0,"item":{"client":42,"clock":3}},"head":{"assoc":0,"tname":"content"}},"user":{"color":"#abc","colorLight":"#aabbcc33","name":"Ada \"A\""}}"##
+        );
     }
 }

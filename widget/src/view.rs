@@ -276,19 +276,19 @@ impl View {
             computed
                 .get_property_value(name)
                 .ok()
-                .and_then(|v| v.trim_end_matches("px").parse().ok())
+                .and_then(|v| parse_number(v.trim_end_matches("px")))
                 .unwrap_or(0.0)
         };
         let textarea: &HtmlElement = self.textarea.unchecked_ref();
         mirror.set_property("box-sizing", "border-box")?;
         mirror.set_property("width", &px(f64::from(textarea.client_width())))?;
-        let line_height = match computed
-            .get_property_value("line-height")?
-            .trim_end_matches("px")
-            .parse::<f64>()
-        {
-            Ok(height) => height,
-            Err(_) => number("font-size") * 1.2,
+        let line_height = match parse_number(
+            computed
+                .get_property_value("line-height")?
+                .trim_end_matches("px"),
+        ) {
+            Some(height) => height,
+            None => number("font-size") * 1.2,
         };
         Ok(Layout {
             origin_x: f64::from(textarea.offset_left()) + number("border-left-width")
@@ -347,6 +347,100 @@ fn selection_rects(from: Point, to: Point, layout: &Layout) -> Vec<(f64, f64, f6
     rects
 }
 
+/// `format!("{value:.1}px")` without Rust's float formatting (a large part of the wasm):
+/// rounded to tenths as it rounds, from the exact binary value, ties to even.
 fn px(value: f64) -> String {
-    format!("{value:.1}px")
+    let sign = if value.is_sign_negative() { "-" } else { "" };
+    if value.is_nan() {
+        return "NaNpx".into();
+    }
+    match tenths(value.abs()) {
+        Some(tenths) => format!("{sign}{}.{}px", tenths / 10, tenths % 10),
+        // Infinite, or 2^67 px and beyond: nothing a layout produces.
+        None if value.is_infinite() => format!("{sign}infpx"),
+        None => format!(
+            "{}px",
+            js_sys::Number::from(value).to_fixed(1).unwrap_or_default()
+        ),
+    }
+}
+
+/// `value` (finite, ≥ 0) × 10, rounded to an integer, ties to even; `None` from 2^67 on.
+fn tenths(value: f64) -> Option<u128> {
+    let bits = value.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let (mantissa, exponent) = match exponent {
+        0x7ff => return None,
+        0 => (bits & ((1 << 52) - 1), -1074),
+        _ => ((bits & ((1 << 52) - 1)) | (1 << 52), exponent - 1075),
+    };
+    // value = mantissa × 2^exponent, so value × 10 = mantissa × 10 / 2^-exponent.
+    let times_ten = u128::from(mantissa) * 10;
+    if exponent >= 0 {
+        return (exponent <= 14).then(|| times_ten << exponent);
+    }
+    let shift = -exponent;
+    if shift >= 64 {
+        return Some(0); // below 2^-8: rounds to 0.0
+    }
+    let quotient = times_ten >> shift;
+    let remainder = times_ten & ((1 << shift) - 1);
+    let half = 1u128 << (shift - 1);
+    let up = remainder > half || (remainder == half && quotient % 2 == 1);
+    Some(quotient + u128::from(up))
+}
+
+/// `text.parse::<f64>().ok()` without Rust's float parsing: the same syntax check, and the
+/// value from JavaScript's `Number()`, which rounds correctly too.
+fn parse_number(text: &str) -> Option<f64> {
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let negative = text.starts_with('-');
+    let special = match unsigned.to_ascii_lowercase().as_str() {
+        "inf" | "infinity" => Some(f64::INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => None,
+    };
+    if let Some(value) = special {
+        return Some(if negative { -value } else { value });
+    }
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+        None => (unsigned, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let valid = digits(whole)
+        && digits(fraction)
+        && !(whole.is_empty() && fraction.is_empty())
+        && exponent.is_none_or(|e| {
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            !e.is_empty() && digits(e)
+        });
+    valid.then(|| js_sys::Number::from(JsValue::from_str(text)).value_of())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn px_rounds_like_rust_formatting() {
+        let mut values = vec![
+            0.0, -0.0, 0.25, 0.35, 0.75, 1.25, 2.5, -0.04, -0.05, 0.05, 0.15,
+        ];
+        let mut x = 0.123_456_789_f64;
+        for i in 0..200_000 {
+            x = (x * 1103.515245 + 0.12345).fract();
+            values.push(x * 4000.0 - 1000.0);
+            values.push(f64::from(i) / 20.0);
+            values.push(f64::from(i) / 40.0 - 100.0);
+            values.push(f64::from(i) * 0.05);
+            values.push(f64::from(i) * 0.1 + 0.05);
+            values.push(x * 1e16);
+            values.push(x * 1e-3);
+        }
+        for value in values {
+            assert_eq!(px(value), format!("{value:.1}px"), "{value:e}");
+        }
+    }
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use gloo_events::{EventListener, EventListenerOptions};
 use gloo_timers::callback::{Interval, Timeout};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlElement, KeyboardEvent};
@@ -92,27 +91,12 @@ pub struct Session {
     unmounted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 struct SaveDetail {
     state: &'static str,
     unsaved: usize,
     saved_at: Option<f64>,
 }
-
-#[derive(Serialize)]
-struct StatusDetail {
-    status: &'static str,
-    attempt: u32,
-}
-
-#[derive(Serialize)]
-struct PresenceDetail {
-    users: Vec<User>,
-}
-
-#[derive(Serialize)]
-struct Empty {}
 
 /// Runs `f` on the session behind `me` (if it still exists), then dispatches the events it
 /// queued — after the borrow ends, so page listeners may call back into the widget.
@@ -591,7 +575,8 @@ impl Session {
     /// A local change was made (typing, undo, redo): count it and schedule sending it.
     fn local_change(&mut self) {
         self.unsaved.push_back(None);
-        self.events.push(("collab-text", to_js(&Empty {})));
+        self.events
+            .push(("collab-text", js_sys::Object::new().into()));
         if self.options.debounce_ms == 0 {
             self.flush();
         } else if self.debounce.is_none() {
@@ -659,7 +644,8 @@ impl Session {
                 }
                 None => textarea.set_selection_range(selection.0, selection.1),
             };
-            self.events.push(("collab-text", to_js(&Empty {})));
+            self.events
+                .push(("collab-text", js_sys::Object::new().into()));
         }
         // Guard: if the textarea ever disagrees with the document, reset it (keeping the caret).
         let truth: Vec<u16> = self
@@ -679,7 +665,7 @@ impl Session {
 
     // ----- presence ----------------------------------------------------------------------
 
-    fn local_cursor(&self) -> Option<(serde_json::Value, serde_json::Value)> {
+    fn local_cursor(&self) -> Option<(crate::json::Json, crate::json::Json)> {
         let (anchor, head) = self.sent_cursor?;
         let txn = self.doc.transact();
         Some((
@@ -742,7 +728,7 @@ impl Session {
         });
         let _ = self.view.set_users(&users);
         self.events
-            .push(("collab-presence", to_js(&PresenceDetail { users })));
+            .push(("collab-presence", presence_detail(&users)));
     }
 
     fn draw_cursors(&mut self) {
@@ -802,10 +788,10 @@ impl Session {
             self.last_status = Some((status, attempt));
             self.events.push((
                 "collab-status",
-                to_js(&StatusDetail {
-                    status: status.as_str(),
-                    attempt,
-                }),
+                object(&[
+                    ("status", status.as_str().into()),
+                    ("attempt", attempt.into()),
+                ]),
             ));
         }
         let words = match (&self.state, attempt) {
@@ -814,7 +800,7 @@ impl Session {
             (State::Connecting { .. }, _) => "Reconnecting…".to_owned(),
             (State::Waiting { delay_ms, .. }, _) => format!(
                 "Disconnected — retrying in {} s",
-                (f64::from(*delay_ms) / 1000.0).ceil().max(1.0)
+                delay_ms.div_ceil(1000).max(1)
             ),
             (State::Stopped, _) => "Disconnected".to_owned(),
         };
@@ -846,7 +832,15 @@ impl Session {
             saved_at: self.saved_at,
         };
         if self.last_save.as_ref() != Some(&detail) {
-            self.events.push(("collab-save", to_js(&detail)));
+            let saved_at = detail.saved_at.map_or(JsValue::NULL, JsValue::from);
+            self.events.push((
+                "collab-save",
+                object(&[
+                    ("state", detail.state.into()),
+                    ("unsaved", (detail.unsaved as f64).into()),
+                    ("savedAt", saved_at),
+                ]),
+            ));
             self.last_save = Some(detail);
         }
     }
@@ -927,10 +921,32 @@ impl Session {
     }
 }
 
-fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::NULL)
+/// A plain object with these properties, in this order.
+fn object(entries: &[(&str, JsValue)]) -> JsValue {
+    let object = js_sys::Object::new();
+    for (key, value) in entries {
+        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), value);
+    }
+    object.into()
+}
+
+/// `{ users: [{ clientId, name, color, self }] }`, or `null` if a client id is not a safe
+/// JavaScript integer (as JSON-compatible serialization did).
+fn presence_detail(users: &[User]) -> JsValue {
+    const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+    if users.iter().any(|user| user.client_id > MAX_SAFE_INTEGER) {
+        return JsValue::NULL;
+    }
+    let list = js_sys::Array::new();
+    for user in users {
+        list.push(&object(&[
+            ("clientId", (user.client_id as f64).into()),
+            ("name", user.name.as_str().into()),
+            ("color", user.color.as_str().into()),
+            ("self", user.is_self.into()),
+        ]));
+    }
+    object(&[("users", list.into())])
 }
 
 fn saved_ago(elapsed_ms: f64) -> String {
