@@ -172,7 +172,7 @@ impl Room {
         let State::Loading { queue } = &mut self.state else {
             return Keep::Yes;
         };
-        let queue = std::mem::take(queue);
+        let mut queue = std::mem::take(queue);
         let stored = match loaded.result {
             Ok(stored) => stored,
             Err(err) => {
@@ -181,6 +181,9 @@ impl Room {
                 return Keep::No;
             }
         };
+        if let (Some(snapshot), true) = (&stored.snapshot, stored.updates.is_empty()) {
+            queue = answer_from_snapshot(queue, snapshot);
+        }
         match build_doc(&self.name, &stored) {
             Ok((doc, text)) => {
                 let started = Instant::now();
@@ -595,6 +598,41 @@ impl Quarantine {
     }
 }
 
+/// The cold-load shortcut. While a document is loading, the usual first thing in its queue is
+/// clients joining and asking for everything (a SyncStep1 with an empty state vector). When the
+/// stored document is one snapshot (no log rows), that snapshot *is* the answer, so it is sent
+/// right away, before yrs decodes it (most of a cold load). Only the leading run of such joins
+/// and requests is answered: anything else (an update, say) might change the document before a
+/// later request, so from there on everything waits for the loaded document as usual. Returns
+/// the queue without the frames it answered.
+fn answer_from_snapshot(queue: Vec<Deferred>, snapshot: &[u8]) -> Vec<Deferred> {
+    let mut joined: HashMap<ConnId, Conn> = HashMap::new();
+    let mut rest = Vec::with_capacity(queue.len());
+    let mut answering = true;
+    let mut reply = None;
+    for deferred in queue {
+        if answering {
+            match &deferred {
+                Deferred::Join(conn) => {
+                    joined.insert(conn.id, conn.clone());
+                }
+                Deferred::Frame(id, frame) => match (joined.get(id), decode_frame(frame)) {
+                    (Some(conn), Ok(messages)) if matches!(&messages[..], [Incoming::SyncStep1(sv)] if sv.is_empty()) =>
+                    {
+                        let reply = reply.get_or_insert_with(|| encode_sync_step2(snapshot));
+                        conn.send(reply.clone());
+                        continue;
+                    }
+                    _ => answering = false,
+                },
+                Deferred::ReadText(_) => {}
+            }
+        }
+        rest.push(deferred);
+    }
+    rest
+}
+
 /// Builds a document from its stored snapshot and log. Rows yrs refuses are logged and
 /// skipped; a panic fails the load.
 fn build_doc(name: &DocName, stored: &StoredDoc) -> Result<(Doc, TextRef), String> {
@@ -705,9 +743,23 @@ mod tests {
 
     impl Harness {
         fn new() -> Harness {
+            Harness::stored(None)
+        }
+
+        /// A room whose document was stored as one snapshot holding `text`.
+        fn stored(text: Option<&str>) -> Harness {
             let dir = tempfile::tempdir().unwrap();
             let store = SqliteStore::open(&dir.path().join("room.sqlite3")).unwrap();
             let (storage, writer) = StorageWriter::start(store).unwrap();
+            if let Some(text) = text {
+                // Storage is FIFO: the room's load below sees this write.
+                let write = Write::Compact {
+                    doc: DocName::parse("doc").unwrap(),
+                    snapshot: insert_update(text),
+                    text_bytes: text.len() as u64,
+                };
+                storage.write(write, None);
+            }
             let (loaded_tx, loaded) = mpsc::unbounded_channel();
             let context = RoomContext {
                 storage: storage.clone(),
@@ -777,6 +829,66 @@ mod tests {
         let (reply, text) = oneshot::channel();
         h.room.read_text(reply);
         assert_eq!(text.await.unwrap().as_deref(), Some("early"));
+    }
+
+    fn text_of(update: &[u8]) -> String {
+        let doc = Doc::new();
+        let text = doc.get_or_insert_text(TEXT_NAME);
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(update).unwrap())
+            .unwrap();
+        let out = text.get_string(&doc.transact());
+        out
+    }
+
+    #[tokio::test]
+    async fn a_cold_request_for_everything_is_answered_from_the_snapshot_first() {
+        let mut h = Harness::stored(Some("stored text"));
+        let (conn, mut outbox) = member(false);
+        let id = conn.id;
+        h.room.join(conn);
+        let everything = Message::Sync(SyncMessage::SyncStep1(StateVector::default()));
+        h.room.frame(id, everything.encode_v1().into());
+        h.finish_loading().await;
+        // The answer comes before the room's own SyncStep1, which needs the loaded document.
+        match decode(&outbox.recv().await.unwrap()) {
+            Message::Sync(SyncMessage::SyncStep2(update)) => {
+                assert_eq!(text_of(&update), "stored text")
+            }
+            other => panic!("expected the snapshot first, got {other:?}"),
+        }
+        assert!(matches!(
+            decode(&outbox.recv().await.unwrap()),
+            Message::Sync(SyncMessage::SyncStep1(_))
+        ));
+        assert!(outbox.try_recv().is_err(), "answered once");
+    }
+
+    #[tokio::test]
+    async fn a_cold_request_queued_after_an_update_gets_the_updated_document() {
+        let mut h = Harness::stored(Some("stored"));
+        let (a, mut a_out) = member(false);
+        let (b, _b_out) = member(false);
+        let (a_id, b_id) = (a.id, b.id);
+        h.room.join(a);
+        h.room.join(b);
+        let update = Message::Sync(SyncMessage::Update(insert_update("new, ")));
+        h.room.frame(b_id, update.encode_v1().into());
+        let everything = Message::Sync(SyncMessage::SyncStep1(StateVector::default()));
+        h.room.frame(a_id, everything.encode_v1().into());
+        h.finish_loading().await;
+        let answer = loop {
+            match decode(&a_out.recv().await.unwrap()) {
+                Message::Sync(SyncMessage::SyncStep2(update)) => break update,
+                _ => continue,
+            }
+        };
+        // Both, in whichever order the two client ids put them.
+        let text = text_of(&answer);
+        assert!(
+            text.len() == "new, stored".len() && text.contains("new, ") && text.contains("stored"),
+            "{text:?}"
+        );
     }
 
     #[tokio::test]
