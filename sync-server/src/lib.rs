@@ -1,6 +1,8 @@
 //! A Yjs-compatible sync server: WebSocket sync and awareness, durable SQLite storage.
 //!
 //! # Layout
+//! - [`auth`]: HS256 access tokens: verify, mint, the identity they stamp on presence.
+//! - [`origin`]: which web pages (`Origin`) may open a WebSocket.
 //! - [`server`]: `Server::bind(config) -> local_addr() -> run(shutdown)`, and shutdown order.
 //! - [`config`]: every tunable, with defaults.
 //! - [`http`]: routes: `/sync/{doc}`, `/healthz`, `/api/docs`, `/api/docs/{doc}/text`, and
@@ -15,10 +17,12 @@
 //! - [`doc_name`]: validated document names.
 
 pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod doc_name;
 pub mod http;
+pub mod origin;
 pub mod protocol;
 pub mod registry;
 pub mod room;
