@@ -419,7 +419,13 @@ impl Session {
                     self.emit_presence();
                     self.draw_cursors();
                 }
-                let effects = self.transition(Event::SocketClosed);
+                // 4401/4402: the server refused the token; retrying would loop.
+                let event = if matches!(code, 4401 | 4402) {
+                    Event::Unauthorized
+                } else {
+                    Event::SocketClosed
+                };
+                let effects = self.transition(event);
                 self.run(effects);
             }
         }
@@ -816,6 +822,7 @@ impl Session {
                 "Disconnected — retrying in {} s",
                 (f64::from(*delay_ms) / 1000.0).ceil().max(1.0)
             ),
+            (State::Unauthorized, _) => "Not authorized".to_owned(),
             (State::Stopped, _) => "Disconnected".to_owned(),
         };
         self.view.set_status(status, &words);

@@ -4,6 +4,7 @@
 mod support;
 
 mod assets;
+mod auth;
 mod durability;
 mod hostile;
 mod http_api;
