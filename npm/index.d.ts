@@ -18,6 +18,12 @@ export interface MountOptions {
   /** Default false. */
   readonly?: boolean;
   placeholder?: string;
+  /**
+   * Access token (HS256 JWT) for a server started with `--auth-secret`; sent as `?token=`.
+   * A refused token (close code 4401 or 4402) shows a red "Not authorized" and is not
+   * retried automatically.
+   */
+  token?: string;
 }
 
 /** `connected` means connected *and* synced. */
@@ -135,7 +141,7 @@ export function ready(): Promise<void>;
  * `<collab-textarea doc="notes" name="Ada" server="ws://127.0.0.1:8787/sync">`.
  *
  * Mounts when it is in the document and has a `doc`; unmounts when removed. Changing
- * `server`, `doc` or `debounce` reconnects; `name`, `color`, `readonly` and `placeholder`
+ * `server`, `doc`, `debounce` or `token` reconnects; `name`, `color`, `readonly` and `placeholder`
  * apply in place. Properties mirror the attributes.
  */
 export class CollabTextareaElement extends HTMLElement {
@@ -147,6 +153,7 @@ export class CollabTextareaElement extends HTMLElement {
     "debounce",
     "readonly",
     "placeholder",
+    "token",
   ];
   /** The mounted widget's handle; null before the wasm has loaded, without `doc`, or when removed. */
   readonly handle: MountHandle | null;
@@ -170,6 +177,8 @@ export class CollabTextareaElement extends HTMLElement {
   color: string;
   /** Attribute `placeholder`. */
   placeholder: string;
+  /** Attribute `token`; `""` when absent. */
+  token: string;
   /** Attribute `debounce` in ms; null when absent or not a whole number ≥ 0. */
   debounce: number | null;
   /** Boolean attribute `readonly`. */

@@ -17,7 +17,7 @@ const EVENTS = {
 }
 const EVENT_NAMES = new Set(Object.values(EVENTS))
 
-const OPTION_KEYS = ['server', 'doc', 'name', 'color', 'debounce', 'readonly', 'placeholder']
+const OPTION_KEYS = ['server', 'doc', 'name', 'color', 'debounce', 'readonly', 'placeholder', 'token']
 
 let wasmReady = null
 
@@ -162,13 +162,13 @@ function mountNow (element, options) {
 // <collab-textarea>
 
 /** Attributes whose change needs a new connection: the old widget goes, a new one comes. */
-const REMOUNT_ATTRIBUTES = new Set(['server', 'doc', 'debounce'])
+const REMOUNT_ATTRIBUTES = new Set(['server', 'doc', 'debounce', 'token'])
 
 const Base = typeof HTMLElement === 'undefined' ? class {} : HTMLElement
 
 /**
  * `<collab-textarea doc="notes" name="Ada">`: mounts when it is in the page and has a `doc`,
- * unmounts when it leaves. `server`, `doc` and `debounce` changes reconnect; `name`, `color`,
+ * unmounts when it leaves. `server`, `doc`, `debounce` and `token` changes reconnect; `name`, `color`,
  * `readonly` and `placeholder` changes apply in place.
  */
 export class CollabTextareaElement extends Base {
@@ -269,7 +269,7 @@ export class CollabTextareaElement extends Base {
 
   #options () {
     const options = { doc: this.getAttribute('doc') }
-    for (const attribute of ['server', 'name', 'color', 'placeholder']) {
+    for (const attribute of ['server', 'name', 'color', 'placeholder', 'token']) {
       const value = this.getAttribute(attribute)
       if (value !== null) options[attribute] = value
     }
@@ -346,6 +346,14 @@ export class CollabTextareaElement extends Base {
 
   get placeholder () {
     return this.getAttribute('placeholder') ?? ''
+  }
+
+  get token () {
+    return this.getAttribute('token') ?? ''
+  }
+
+  set token (value) {
+    this.#setString('token', value)
   }
 
   set placeholder (value) {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::{Secret, DEFAULT_AUDIENCE};
 use crate::limits::Limits;
 
 /// How a server is set up. `main.rs` fills it from flags and environment; tests and the
@@ -44,6 +45,17 @@ pub struct Config {
     /// `/` and every path the API does not take. `None`: `/` shows a page saying how to build
     /// them. Must exist when the server starts.
     pub web_root: Option<PathBuf>,
+    /// The HS256 key tokens are signed with. `None`: open mode, anyone may read and write
+    /// every document (fine on 127.0.0.1, the desktop app's default).
+    pub auth_secret: Option<Secret>,
+    /// The `aud` every token must name.
+    pub auth_audience: String,
+    /// With a secret, a connection without `?token=` must send its token message this soon.
+    pub auth_timeout: Duration,
+    /// Origins (besides the server's own) whose pages may open WebSockets: exact origins,
+    /// `scheme://host:*`, or `*`. Empty: `http://localhost:*`, `http://127.0.0.1:*` and
+    /// `http://[::1]:*` in open mode, none with a secret.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -65,6 +77,10 @@ impl Default for Config {
                 .map(usize::from)
                 .unwrap_or(2),
             web_root: None,
+            auth_secret: None,
+            auth_audience: DEFAULT_AUDIENCE.to_owned(),
+            auth_timeout: Duration::from_secs(10),
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::User;
+
 /// Identifies one connection for the life of the process.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(u64);
@@ -54,7 +56,13 @@ pub mod close_code {
     pub const INTERNAL_ERROR: u16 = 1011;
     /// An update that failed validation, or that yrs refused to decode or apply.
     pub const UPDATE_REJECTED: u16 = 4400;
-    /// An update writing new items under a client id another connection owns.
+    /// No valid token: missing, malformed, badly signed, wrong algorithm or audience, expired
+    /// (also while connected), or none within the auth timeout.
+    pub const UNAUTHORIZED: u16 = 4401;
+    /// A valid token that does not grant this document (4403 was taken before auth came).
+    pub const FORBIDDEN: u16 = 4402;
+    /// An update writing new items under a client id another connection (or, with tokens,
+    /// another user) owns.
     pub const NOT_YOUR_CLIENT_ID: u16 = 4403;
     /// No pong or other traffic within the liveness timeout.
     pub const TIMEOUT: u16 = 4408;
@@ -70,6 +78,10 @@ pub struct Conn {
     pub id: ConnId,
     /// Whether the client asked for our extension messages (`?ext=1`).
     pub wants_ext: bool,
+    /// Who the token says this is; `None` on an open server.
+    pub user: Option<Arc<User>>,
+    /// A read-only token: updates that would change the document are refused.
+    pub read_only: bool,
     outbox: mpsc::Sender<Bytes>,
     close: Arc<CloseSignal>,
 }
@@ -104,10 +116,19 @@ impl Conn {
         let conn = Conn {
             id,
             wants_ext,
+            user: None,
+            read_only: false,
             outbox,
             close: close.clone(),
         };
         (conn, rx, close)
+    }
+
+    /// The same handle, for a user authenticated by a token.
+    pub fn with_user(mut self, user: Arc<User>, read_only: bool) -> Self {
+        self.user = Some(user);
+        self.read_only = read_only;
+        self
     }
 
     /// Queues one message frame. A full queue means the client reads too slowly: it is
@@ -146,6 +167,8 @@ impl fmt::Debug for Conn {
         f.debug_struct("Conn")
             .field("id", &self.id)
             .field("wants_ext", &self.wants_ext)
+            .field("user", &self.user.as_ref().map(|u| &u.id))
+            .field("read_only", &self.read_only)
             .finish()
     }
 }

@@ -20,10 +20,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::assets::{self, Lookup};
+use crate::auth::{AuthError, Grant};
 use crate::doc_name::DocName;
 use crate::metrics::{readiness, Refusal};
 use crate::server::AppState;
-use crate::transport;
+use crate::transport::{self, TokenCheck};
 
 /// Pause after a failed accept (out of file descriptors, say) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -104,11 +105,13 @@ pub fn router(app: AppState) -> Router {
         .with_state(app)
 }
 
-/// Query parameters of `/sync/{doc}`.
-#[derive(Debug, Deserialize)]
+/// Query parameters of `/sync/{doc}`. No `Debug`: the token must never reach a log.
+#[derive(Deserialize)]
 struct SyncParams {
     /// `1` asks for our extension messages (durable acknowledgements).
     ext: Option<String>,
+    /// An access token (with `--auth-secret`); without it the first message must carry one.
+    token: Option<String>,
 }
 
 async fn sync(
@@ -116,12 +119,27 @@ async fn sync(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(doc): Path<String>,
     Query(params): Query<SyncParams>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let doc = match DocName::parse(&doc) {
         Ok(doc) => doc,
         Err(err) => return bad_request(err),
     };
+    let origin = header_str(&headers, header::ORIGIN);
+    if !app.origins.allows(
+        origin.as_deref(),
+        header_str(&headers, header::HOST).as_deref(),
+    ) {
+        let origin = origin.unwrap_or_default();
+        tracing::warn!(?origin, %doc, "refused a WebSocket upgrade from an origin not allowed");
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "origin not allowed: this page may not open a WebSocket to this server (see --allow-origin)\n",
+        )
+            .into_response();
+    }
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
@@ -140,9 +158,21 @@ async fn sync(
         }
     };
     let wants_ext = params.ext.as_deref() == Some("1");
+    // Checked now, answered after the upgrade: a browser sees a close code, not an HTTP status.
+    let check = match (&app.verifier, params.token) {
+        (None, _) => TokenCheck::Open,
+        (Some(verifier), Some(token)) => TokenCheck::Checked(
+            verifier
+                .verify(&token)
+                .and_then(|grant| grant.for_doc(doc.as_str())),
+        ),
+        (Some(verifier), None) => TokenCheck::AwaitToken(verifier.clone()),
+    };
     let sockets = app.sockets.clone();
     transport::configure(upgrade, app.config.max_message_size).on_upgrade(move |socket| {
-        sockets.track_future(transport::serve(socket, doc, wants_ext, app, admission))
+        sockets.track_future(transport::serve(
+            socket, doc, wants_ext, check, app, admission,
+        ))
     })
 }
 
@@ -218,10 +248,67 @@ struct DocListing {
     updated_at: String,
 }
 
-async fn list_docs(State(app): State<AppState>) -> Response {
+/// `?token=` on the REST endpoints (`Authorization: Bearer` is preferred).
+#[derive(Deserialize)]
+struct TokenParam {
+    token: Option<String>,
+}
+
+/// The caller's grant on a server with a secret (`Ok(None)` in open mode).
+fn api_grant(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: TokenParam,
+) -> Result<Option<Grant>, AuthError> {
+    let Some(verifier) = &app.verifier else {
+        return Ok(None);
+    };
+    let bearer = header_str(headers, header::AUTHORIZATION).and_then(|value| {
+        let (scheme, token) = value.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned())
+    });
+    let token = bearer.or(query.token).unwrap_or_default();
+    verifier.verify(&token).map(Some)
+}
+
+/// 401 (no usable token) or 403 (valid, but not for this document), in plain text.
+fn auth_refused(err: AuthError) -> Response {
+    if err.is_unauthorized() {
+        (
+            StatusCode::UNAUTHORIZED,
+            [
+                (header::WWW_AUTHENTICATE, "Bearer"),
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            ],
+            format!("unauthorized: {err}\n"),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("forbidden: {err}\n"),
+        )
+            .into_response()
+    }
+}
+
+/// Every stored document, or with a secret only those the caller's token grants.
+async fn list_docs(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TokenParam>,
+) -> Response {
+    let grant = match api_grant(&app, &headers, query) {
+        Ok(grant) => grant,
+        Err(err) => return auth_refused(err),
+    };
     match app.storage.list().await {
         Ok(docs) => Json(
             docs.into_iter()
+                .filter(|d| grant.as_ref().is_none_or(|g| g.allows(&d.name)))
                 .map(|d| DocListing {
                     name: d.name,
                     size_bytes: d.text_bytes,
@@ -237,11 +324,23 @@ async fn list_docs(State(app): State<AppState>) -> Response {
     }
 }
 
-async fn doc_text(State(app): State<AppState>, Path(doc): Path<String>) -> Response {
+async fn doc_text(
+    State(app): State<AppState>,
+    Path(doc): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenParam>,
+) -> Response {
     let doc = match DocName::parse(&doc) {
         Ok(doc) => doc,
         Err(err) => return bad_request(err),
     };
+    match api_grant(&app, &headers, query) {
+        Ok(Some(grant)) if !grant.allows(doc.as_str()) => {
+            return auth_refused(AuthError::NotGranted(doc.to_string()))
+        }
+        Ok(_) => {}
+        Err(err) => return auth_refused(err),
+    }
     match app.registry.read_text(doc).await {
         Ok(Some(text)) => {
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()

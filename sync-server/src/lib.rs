@@ -1,6 +1,8 @@
 //! A Yjs-compatible sync server: WebSocket sync and awareness, durable SQLite storage.
 //!
 //! # Layout
+//! - [`auth`]: HS256 access tokens: verify, mint, the identity they stamp on presence.
+//! - [`origin`]: which web pages (`Origin`) may open a WebSocket.
 //! - [`server`]: `Server::bind(config) -> local_addr() -> run(shutdown)`, and shutdown order.
 //! - [`config`]: every tunable, with defaults.
 //! - [`http`]: routes: `/sync/{doc}`, `/healthz`, `/readyz`, `/metrics`, `/api/docs`,
@@ -18,6 +20,7 @@
 //! - [`crash_guard`]: the journal of the update being applied, and quarantine at start-up.
 
 pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod crash_guard;
@@ -25,6 +28,7 @@ pub mod doc_name;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod origin;
 pub mod protocol;
 pub mod registry;
 pub mod room;

@@ -1,5 +1,5 @@
 //! The `sync-server` binary: reads flags and environment, sets up logging, runs the server
-//! until Ctrl-C or SIGTERM.
+//! until Ctrl-C or SIGTERM. `sync-server token …` mints an access token instead.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use sync_server::auth::{self, Access, Audience, Claims, Secret};
 use sync_server::limits::Limits;
 use sync_server::{Config, Server};
 
@@ -15,6 +16,107 @@ use sync_server::{Config, Server};
 /// stored durably in one SQLite file, and (with --web-root) the demo page and widget files.
 #[derive(Debug, Parser)]
 #[command(name = "sync-server", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Args,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print an access token (HS256 JWT) signed with the auth secret.
+    Token(TokenArgs),
+}
+
+/// Token settings, shared by the server and `token`.
+#[derive(Debug, ClapArgs)]
+struct AuthArgs {
+    /// HS256 secret (at least 32 bytes) that access tokens are signed with. With it, every
+    /// WebSocket and /api/ request needs a token; without it the server is open to anyone who
+    /// can reach it. Prefer the environment variable or --auth-secret-file: flags show in `ps`.
+    #[arg(
+        long,
+        env = "SYNC_SERVER_AUTH_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    auth_secret: Option<String>,
+
+    /// File holding the auth secret (one trailing newline is ignored).
+    #[arg(
+        long,
+        env = "SYNC_SERVER_AUTH_SECRET_FILE",
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "auth_secret"
+    )]
+    auth_secret_file: Option<PathBuf>,
+
+    /// The `aud` claim every token must carry.
+    #[arg(long, env = "SYNC_SERVER_AUTH_AUDIENCE", global = true, default_value = auth::DEFAULT_AUDIENCE)]
+    auth_audience: String,
+}
+
+impl AuthArgs {
+    fn secret(&self) -> anyhow::Result<Option<Secret>> {
+        let bytes = match (&self.auth_secret, &self.auth_secret_file) {
+            (Some(secret), _) => secret.as_bytes().to_vec(),
+            (None, Some(path)) => {
+                let mut bytes = std::fs::read(path).with_context(|| {
+                    format!("cannot read --auth-secret-file {}", path.display())
+                })?;
+                if bytes.last() == Some(&b'\n') {
+                    bytes.pop();
+                    if bytes.last() == Some(&b'\r') {
+                        bytes.pop();
+                    }
+                }
+                bytes
+            }
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(Secret::new(bytes).context("--auth-secret")?))
+    }
+}
+
+/// `sync-server token`: what the token grants and to whom.
+#[derive(Debug, ClapArgs)]
+struct TokenArgs {
+    /// Document the token grants (repeatable); a trailing `*` grants every name with that
+    /// prefix (`team-a-*`), `*` alone every document.
+    #[arg(long = "doc", required = true, value_name = "DOC")]
+    docs: Vec<String>,
+
+    /// Read and edit (the default is read-only).
+    #[arg(long, conflicts_with = "read")]
+    write: bool,
+
+    /// Read-only: receive the document and presence, edits refused.
+    #[arg(long)]
+    read: bool,
+
+    /// The user's display name.
+    #[arg(long)]
+    name: String,
+
+    /// The user's colour, `#rgb` or `#rrggbb` (default: derived from the user id).
+    #[arg(long)]
+    color: Option<String>,
+
+    /// The user's stable id (`sub`; default: the name).
+    #[arg(long)]
+    user_id: Option<String>,
+
+    /// How long the token is valid, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl_seconds: u64,
+}
+
+/// Server flags.
+#[derive(Debug, ClapArgs)]
 struct Args {
     /// Address to listen on, for HTTP and WebSocket alike (port 0 picks a free port).
     #[arg(long, env = "SYNC_SERVER_LISTEN", default_value = "127.0.0.1:8787")]
@@ -85,6 +187,23 @@ struct Args {
     #[arg(long, env = "SYNC_SERVER_WEB_ROOT", value_name = "DIR")]
     web_root: Option<PathBuf>,
 
+    /// Origin whose pages may open WebSockets (repeatable; the environment variable takes a
+    /// comma-separated list): `https://app.example.com`, `http://localhost:*` (any port), or
+    /// `*` (any). The server's own origin and clients sending no Origin are always allowed.
+    /// Default: also http://localhost:*, http://127.0.0.1:* and http://[::1]:* without an auth
+    /// secret; nothing more with one.
+    #[arg(
+        long = "allow-origin",
+        env = "SYNC_SERVER_ALLOW_ORIGIN",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    allow_origins: Vec<String>,
+
+    /// Seconds a connection without ?token= has to send its token message.
+    #[arg(long, env = "SYNC_SERVER_AUTH_TIMEOUT", default_value_t = 10.0)]
+    auth_timeout: f64,
+
     /// Log filter, e.g. `info` or `sync_server=debug` (also read from RUST_LOG).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -106,7 +225,16 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    let secret = cli.auth.secret()?;
+    if let Some(Command::Token(token)) = cli.command {
+        let secret = secret.context(
+            "`token` needs the secret: --auth-secret, SYNC_SERVER_AUTH_SECRET or --auth-secret-file",
+        )?;
+        println!("{}", mint(&secret, cli.auth.auth_audience, token)?);
+        return Ok(());
+    }
+    let args = cli.serve;
     let filter =
         tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?;
     // No request URI is ever logged (a query string may carry an access token).
@@ -152,6 +280,10 @@ fn main() -> anyhow::Result<()> {
             sync_request_burst: args.sync_request_burst,
         },
         web_root: args.web_root,
+        auth_secret: secret,
+        auth_audience: cli.auth.auth_audience,
+        auth_timeout: seconds(args.auth_timeout, "auth-timeout")?,
+        allowed_origins: args.allow_origins,
         ..Config::default()
     };
     tokio::runtime::Builder::new_multi_thread()
@@ -159,6 +291,30 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?
         .block_on(serve(config))
+}
+
+/// A token for `args`, valid from now for `--ttl-seconds`.
+fn mint(secret: &Secret, audience: String, args: TokenArgs) -> anyhow::Result<String> {
+    if let Some(color) = &args.color {
+        anyhow::ensure!(auth::is_hex_color(color), "--color must be #rgb or #rrggbb");
+    }
+    let now = auth::unix_now();
+    let claims = Claims {
+        sub: args.user_id.unwrap_or_else(|| args.name.clone()),
+        name: Some(args.name),
+        color: args.color,
+        docs: args.docs,
+        access: if args.write {
+            Access::Write
+        } else {
+            Access::Read
+        },
+        aud: Audience::One(audience),
+        exp: now.saturating_add(args.ttl_seconds),
+        iat: Some(now),
+        nbf: None,
+    };
+    Ok(auth::mint(secret, &claims))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

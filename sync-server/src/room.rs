@@ -18,7 +18,9 @@ use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update}
 use crate::conn::{close_code, Conn, ConnId};
 use crate::crash_guard::Journal;
 use crate::doc_name::DocName;
-use crate::protocol::message::{encode_sync_step1, encode_sync_step2, encode_update};
+use crate::protocol::message::{
+    encode_permission_denied, encode_sync_step1, encode_sync_step2, encode_update,
+};
 use crate::protocol::presence::encode_entries;
 use crate::protocol::validate::{validate_update_v1, ClientRange};
 use crate::protocol::{decode_frame, Incoming, Presence};
@@ -110,6 +112,9 @@ struct Member {
     conn: Conn,
     /// How many update-carrying messages (SyncStep2, Update) this connection has sent.
     updates_received: u64,
+    /// A read-only connection had an edit refused: it is never acknowledged again, since its
+    /// count would cover what was not saved.
+    refused_edit: bool,
 }
 
 /// What applying one client update did.
@@ -248,6 +253,7 @@ impl Room {
             Member {
                 conn,
                 updates_received: 0,
+                refused_edit: false,
             },
         );
         self.idle_since = None;
@@ -262,8 +268,13 @@ impl Room {
                 Deferred::ReadText(_) => true,
             });
         }
-        self.members.remove(&id);
-        self.client_ids.release(id);
+        if let Some(member) = self.members.remove(&id) {
+            // A user's client ids stay theirs while any of their connections is here.
+            let owner = Owner::of(&member.conn);
+            if !self.members.values().any(|m| Owner::of(&m.conn) == owner) {
+                self.client_ids.release(&owner);
+            }
+        }
         let removed = self.presence.remove_owner(id);
         if !removed.is_empty() {
             self.broadcast(encode_entries(&removed));
@@ -341,9 +352,20 @@ impl Room {
                     conn: member.conn.clone(),
                     count: member.updates_received,
                 });
+                if member.conn.read_only {
+                    return self.read_only_update(id, update, ack);
+                }
                 return self.update(id, update, ack);
             }
-            Incoming::Awareness(entries) => {
+            Incoming::Awareness(mut entries) => {
+                // With a token, the name and colour others see are the token's.
+                if let Some(user) = &member.conn.user {
+                    for entry in &mut entries {
+                        if let Some(state) = &entry.state {
+                            entry.state = Some(user.stamp(state).into());
+                        }
+                    }
+                }
                 let applied = self.presence.apply(id, entries, Instant::now());
                 if !applied.is_empty() {
                     self.broadcast(encode_entries(&applied));
@@ -389,7 +411,11 @@ impl Room {
             );
             return false;
         }
-        if let Err(client) = self.client_ids.claim(id, &ranges, &loaded.doc) {
+        let owner = match self.members.get(&id) {
+            Some(member) => Owner::of(&member.conn),
+            None => return false,
+        };
+        if let Err(client) = self.client_ids.claim(&owner, &ranges, &loaded.doc) {
             tracing::warn!(doc = %self.name, conn = %id, client, "refused an update writing under another connection's client id");
             self.close_member(
                 id,
@@ -444,6 +470,36 @@ impl Room {
                 false
             }
         }
+    }
+
+    /// An update from a read-only connection: accepted only if it changes nothing (a stock
+    /// client's SyncStep2 repeating what we have, deletions included); otherwise refused with a
+    /// permission-denied message, and the connection stays open.
+    fn read_only_update(&mut self, id: ConnId, update: Vec<u8>, ack: Option<Ack>) -> bool {
+        let State::Ready(loaded) = &self.state else {
+            return false;
+        };
+        let mut ranges = Vec::new();
+        if let Err(err) = validate_update_v1(&update, |range| ranges.push(range)) {
+            let reason = format!("invalid update: {err}");
+            tracing::warn!(doc = %self.name, conn = %id, %reason, "refused update");
+            self.close_member(id, close_code::UPDATE_REJECTED, &reason);
+            return false;
+        }
+        let changes = would_change(&loaded.doc, &update, &ranges);
+        let Some(member) = self.members.get_mut(&id) else {
+            return false;
+        };
+        if changes {
+            tracing::info!(doc = %self.name, conn = %id, "refused an edit from a read-only connection");
+            member.refused_edit = true;
+            member.conn.send(encode_permission_denied(
+                "read-only access: edits are not accepted",
+            ));
+        } else if let Some(ack) = ack.filter(|_| !member.refused_edit) {
+            self.context.storage.ack(ack);
+        }
+        true
     }
 
     fn close_member(&self, id: ConnId, code: u16, reason: &str) {
@@ -529,19 +585,37 @@ impl Room {
     }
 }
 
-/// Client-id ownership: a connection may only introduce items under client ids it owns. An id
-/// is bound to the first connection that writes new items under it and freed when that
-/// connection leaves, so nobody can write ahead of an honest client's clock ("clock squatting")
-/// while it is connected.
+/// Who owns a client id: the user a token names, or (without tokens) one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    Conn(ConnId),
+    User(String),
+}
+
+impl Owner {
+    fn of(conn: &Conn) -> Owner {
+        match &conn.user {
+            Some(user) => Owner::User(user.id.clone()),
+            None => Owner::Conn(conn.id),
+        }
+    }
+}
+
+/// Client-id ownership: a connection may only introduce items under client ids its owner
+/// holds. An id is bound to the owner of the first connection that writes new items under it
+/// (its token's subject, or the connection itself without tokens) and freed when the owner's
+/// last connection leaves, so nobody can write ahead of an honest client's clock ("clock
+/// squatting") while it is connected, and a user reconnecting is not locked out by their own
+/// lingering socket.
 #[derive(Debug, Default)]
 struct ClientIds {
-    owners: HashMap<u64, ConnId>,
+    owners: HashMap<u64, Owner>,
 }
 
 impl ClientIds {
-    /// Binds the ids `ranges` introduce new items under to `conn`; `Err(client)` when one is
-    /// owned by another connection. Ranges the document already holds (a resend) need no claim.
-    fn claim(&mut self, conn: ConnId, ranges: &[ClientRange], doc: &Doc) -> Result<(), u64> {
+    /// Binds the ids `ranges` introduce new items under to `owner`; `Err(client)` when one is
+    /// owned by someone else. Ranges the document already holds (a resend) need no claim.
+    fn claim(&mut self, owner: &Owner, ranges: &[ClientRange], doc: &Doc) -> Result<(), u64> {
         if ranges.is_empty() {
             return Ok(());
         }
@@ -549,20 +623,22 @@ impl ClientIds {
         let introduces =
             |range: &&ClientRange| range.end > known.get(&yrs::ClientID::new(range.client));
         for range in ranges.iter().filter(introduces) {
-            if let Some(&owner) = self.owners.get(&range.client) {
-                if owner != conn {
-                    return Err(range.client);
-                }
+            if self
+                .owners
+                .get(&range.client)
+                .is_some_and(|current| current != owner)
+            {
+                return Err(range.client);
             }
         }
         for range in ranges.iter().filter(introduces) {
-            self.owners.insert(range.client, conn);
+            self.owners.insert(range.client, owner.clone());
         }
         Ok(())
     }
 
-    fn release(&mut self, conn: ConnId) {
-        self.owners.retain(|_, owner| *owner != conn);
+    fn release(&mut self, owner: &Owner) {
+        self.owners.retain(|_, current| current != owner);
     }
 }
 
@@ -631,6 +707,31 @@ fn answer_from_snapshot(queue: Vec<Deferred>, snapshot: &[u8]) -> Vec<Deferred> 
         rest.push(deferred);
     }
     rest
+}
+
+/// Whether applying `update` would change `doc`: new items, or deletions it does not hold.
+/// Decoding runs under `catch_unwind`; a panic counts as a change (refused).
+fn would_change(doc: &Doc, update: &[u8], ranges: &[ClientRange]) -> bool {
+    let txn = doc.transact();
+    let known = txn.state_vector();
+    if ranges
+        .iter()
+        .any(|range| range.end > known.get(&yrs::ClientID::new(range.client)))
+    {
+        return true;
+    }
+    catch_unwind(AssertUnwindSafe(|| {
+        let Ok(update) = Update::decode_v1(update) else {
+            return true;
+        };
+        let deletes = update.delete_set();
+        !deletes.is_empty()
+            && deletes
+                .diff(&txn.snapshot().delete_set)
+                .iter()
+                .any(|(_, ranges)| !ranges.is_empty())
+    }))
+    .unwrap_or(true)
 }
 
 /// Builds a document from its stored snapshot and log. Rows yrs refuses are logged and

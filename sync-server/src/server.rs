@@ -10,9 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::assets::WebRoot;
+use crate::auth::Verifier;
 use crate::config::Config;
 use crate::limits::Admissions;
 use crate::metrics::Metrics;
+use crate::origin::OriginPolicy;
 use crate::registry::{Registry, RoomThreads};
 use crate::room::RoomSettings;
 use crate::storage::writer::WriterThread;
@@ -62,6 +64,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Where static files come from (`config.web_root`, resolved), if anywhere.
     pub web_root: Option<Arc<WebRoot>>,
+    /// Checks tokens; `None` in open mode (no secret).
+    pub verifier: Option<Arc<Verifier>>,
+    /// Which `Origin`s may open WebSockets.
+    pub origins: Arc<OriginPolicy>,
 }
 
 /// A bound, not yet running, sync server.
@@ -114,7 +120,17 @@ impl Server {
                     source,
                 },
             )?;
+        let verifier = config
+            .auth_secret
+            .clone()
+            .map(|secret| Arc::new(Verifier::new(secret, config.auth_audience.clone())));
+        let origins = Arc::new(OriginPolicy::new(
+            &config.allowed_origins,
+            verifier.is_some(),
+        ));
         let app = AppState {
+            verifier,
+            origins,
             admissions: Admissions::new(
                 config.limits.clone(),
                 config.max_connections,
@@ -162,6 +178,11 @@ impl Server {
             web_root = %app.web_root.as_ref().map_or("(none)".into(), |w| w.dir().display().to_string()),
             "serving"
         );
+        if app.verifier.is_none() {
+            tracing::warn!(
+                "NO AUTH: no --auth-secret, so anyone who can reach {local_addr} can read and edit every document"
+            );
+        }
         let stop = app.shutdown.clone();
         let signal = tokio::spawn(async move {
             shutdown.await;

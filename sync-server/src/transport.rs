@@ -4,14 +4,20 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
+use crate::auth::{unix_now, Access, AuthError, Grant, Verifier, LEEWAY_SECS};
 use crate::conn::{close_code, CloseReason, Conn, ConnId};
 use crate::doc_name::DocName;
 use crate::limits::{Admission, FrameLimiter};
 use crate::metrics::Refusal;
+use crate::protocol::message::{decode_auth_token, encode_permission_denied};
 use crate::registry::DocCommand;
 use crate::server::AppState;
 
@@ -21,17 +27,67 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// connection; 4 KiB keeps an idle connection near 7 KB.
 pub const READ_BUFFER: usize = 4 * 1024;
 
-/// Serves one upgraded connection until either side closes it.
+/// Whether and how a connection proves it may open its document.
+pub enum TokenCheck {
+    /// No secret configured: everyone may read and write.
+    Open,
+    /// `?token=` was checked before the upgrade (against the document too).
+    Checked(Result<Grant, AuthError>),
+    /// No `?token=`: the first binary message must be the token message.
+    AwaitToken(Arc<Verifier>),
+}
+
+/// Serves one upgraded connection until either side closes it. Nothing of the document or
+/// presence is sent before the connection is admitted.
 pub async fn serve(
     socket: WebSocket,
     doc: DocName,
     wants_ext: bool,
+    check: TokenCheck,
     app: AppState,
+    // Holds this connection's places under the connection caps until the task ends.
     _admission: Admission,
 ) {
     let id = ConnId::next();
-    let (conn, mut outbox, close) = Conn::new(id, wants_ext, app.config.send_queue);
-    tracing::debug!(%doc, conn = %id, wants_ext, "connected");
+    let (mut sink, mut stream) = socket.split();
+    let config = &app.config;
+    let admitted = match check {
+        TokenCheck::Open => Ok((None, None)),
+        TokenCheck::Checked(checked) => checked.map(|grant| (Some(grant), None)),
+        TokenCheck::AwaitToken(verifier) => {
+            let waited = tokio::time::timeout(config.auth_timeout, first_token(&mut stream)).await;
+            match waited {
+                Ok(Some((token, rest))) => verifier
+                    .verify(&token)
+                    .and_then(|grant| grant.for_doc(doc.as_str()))
+                    .map(|grant| (Some(grant), rest)),
+                Ok(None) | Err(_) => Err(AuthError::Missing),
+            }
+        }
+    };
+    let (grant, first_frame) = match admitted {
+        Ok(admitted) => admitted,
+        Err(err) => {
+            tracing::info!(%doc, conn = %id, reason = %err, "refused a connection");
+            let _ = sink
+                .send(Message::Binary(encode_permission_denied(&err.to_string())))
+                .await;
+            let code = if err.is_unauthorized() {
+                close_code::UNAUTHORIZED
+            } else {
+                close_code::FORBIDDEN
+            };
+            close_socket(&mut sink, &mut stream, reason(code, &err.to_string())).await;
+            return;
+        }
+    };
+    let (mut conn, mut outbox, close) = Conn::new(id, wants_ext, config.send_queue);
+    let mut expires_at = None;
+    if let Some(grant) = grant {
+        expires_at = Some(grant.expires_at);
+        conn = conn.with_user(grant.user, grant.access == Access::Read);
+    }
+    tracing::debug!(%doc, conn = %id, wants_ext, user = ?conn.user.as_ref().map(|u| &u.id), read_only = conn.read_only, "connected");
     if app
         .registry
         .send(doc.clone(), DocCommand::Join(conn))
@@ -40,8 +96,18 @@ pub async fn serve(
     {
         return;
     }
-    let (mut sink, mut stream) = socket.split();
-    let config = &app.config;
+    if let Some(frame) = first_frame.filter(|f| !f.is_empty()) {
+        if app
+            .registry
+            .send(doc.clone(), DocCommand::Frame(id, frame))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let expiry = token_expiry(expires_at);
+    tokio::pin!(expiry);
     let mut ping =
         tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     let mut last_heard = Instant::now();
@@ -52,6 +118,7 @@ pub async fn serve(
             biased;
             () = app.shutdown.cancelled() => break Some(reason(close_code::GOING_AWAY, "server shutting down")),
             closing = close.closed() => break Some(closing),
+            () = &mut expiry => break Some(reason(close_code::UNAUTHORIZED, "token has expired")),
             Some(frame) = outbox.recv() => {
                 // A client that stops reading fills its TCP window and this write blocks: keep
                 // watching the close signal (the room closes us when the outbox overflows),
@@ -122,19 +189,57 @@ pub async fn serve(
         if ending.code == close_code::TOO_SLOW {
             app.metrics.refused(Refusal::TooSlow);
         }
-        let frame = CloseFrame {
-            code: ending.code,
-            reason: truncate_reason(&ending.reason).into(),
-        };
-        let closing = async {
-            if sink.send(Message::Close(Some(frame))).await.is_ok() {
-                // Wait for the client's close reply (or its disconnect).
-                while let Some(Ok(_)) = stream.next().await {}
-            }
-        };
-        let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
+        close_socket(&mut sink, &mut stream, ending).await;
     }
     tracing::debug!(%doc, conn = %id, "disconnected");
+}
+
+/// Sends a close frame and waits (briefly) for the client's reply.
+async fn close_socket(
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    ending: CloseReason,
+) {
+    let frame = CloseFrame {
+        code: ending.code,
+        reason: truncate_reason(&ending.reason).into(),
+    };
+    let closing = async {
+        if sink.send(Message::Close(Some(frame))).await.is_ok() {
+            // Wait for the client's close reply (or its disconnect).
+            while let Some(Ok(_)) = stream.next().await {}
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
+}
+
+/// Reads until the first binary frame and takes the token message from its start: the token
+/// and whatever messages followed it in the frame. `None` if the frame is anything else or the
+/// connection ends first.
+async fn first_token(stream: &mut SplitStream<WebSocket>) -> Option<(String, Option<Bytes>)> {
+    loop {
+        match stream.next().await? {
+            Ok(Message::Binary(frame)) => {
+                let (token, rest) = decode_auth_token(&frame)?;
+                let rest = frame.slice_ref(rest);
+                return Some((token.to_owned(), Some(rest)));
+            }
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            Ok(_) | Err(_) => return None,
+        }
+    }
+}
+
+/// Resolves when a token valid until `expires_at` (Unix seconds, plus the leeway) runs out;
+/// never without one.
+async fn token_expiry(expires_at: Option<u64>) {
+    match expires_at {
+        Some(at) => {
+            let left = at.saturating_add(LEEWAY_SECS).saturating_sub(unix_now());
+            tokio::time::sleep(Duration::from_secs(left)).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 fn reason(code: u16, text: &str) -> CloseReason {

@@ -30,6 +30,8 @@ pub enum State {
     Connected,
     /// Waiting `delay_ms` before attempt number `attempt`.
     Waiting { attempt: u32, delay_ms: u32 },
+    /// The server refused our token (close 4401/4402): no automatic retry, only Retry.
+    Unauthorized,
     /// Unmounted: nothing happens any more.
     Stopped,
 }
@@ -40,6 +42,8 @@ pub enum Event {
     Synced,
     /// The socket closed or failed to open.
     SocketClosed,
+    /// The server closed the socket because the token is missing, invalid or not for this doc.
+    Unauthorized,
     /// The backoff timer fired.
     RetryDue,
     /// The user pressed Retry (or the page came back online).
@@ -82,7 +86,7 @@ impl State {
         match self {
             State::Connecting { .. } => Status::Connecting,
             State::Connected => Status::Connected,
-            State::Waiting { .. } | State::Stopped => Status::Disconnected,
+            State::Waiting { .. } | State::Unauthorized | State::Stopped => Status::Disconnected,
         }
     }
 
@@ -90,7 +94,7 @@ impl State {
     pub fn attempt(&self) -> u32 {
         match self {
             State::Connecting { attempt } | State::Waiting { attempt, .. } => *attempt,
-            State::Connected | State::Stopped => 0,
+            State::Connected | State::Unauthorized | State::Stopped => 0,
         }
     }
 }
@@ -102,6 +106,13 @@ pub fn step(state: &State, event: Event, random: f64) -> (State, Vec<Effect>) {
         (State::Stopped, _) => (State::Stopped, vec![]),
         (_, Event::Stop) => (State::Stopped, vec![CancelRetry, CloseSocket]),
         (State::Connecting { .. }, Event::Synced) => (State::Connected, vec![]),
+        // Retrying with the same token would be refused again: stop until asked.
+        (State::Connecting { .. } | State::Connected, Event::Unauthorized) => {
+            (State::Unauthorized, vec![CancelRetry])
+        }
+        (State::Unauthorized, Event::RetryNow) => {
+            (State::Connecting { attempt: 0 }, vec![OpenSocket])
+        }
         // A good connection dropped: try again at once (the dot turns yellow).
         (State::Connected, Event::SocketClosed) => {
             (State::Connecting { attempt: 0 }, vec![OpenSocket])
@@ -193,6 +204,21 @@ mod tests {
         ] {
             assert_eq!(step(&stopped, event, 0.5), (State::Stopped, vec![]));
         }
+    }
+
+    #[test]
+    fn a_refused_token_stops_retrying_until_asked() {
+        let (state, _) = State::start();
+        let (refused, effects) = step(&state, Event::Unauthorized, 0.5);
+        assert_eq!(refused, State::Unauthorized);
+        assert_eq!(effects, vec![Effect::CancelRetry]);
+        assert_eq!(refused.status(), Status::Disconnected);
+        for event in [Event::SocketClosed, Event::RetryDue, Event::Synced] {
+            assert_eq!(step(&refused, event, 0.5), (State::Unauthorized, vec![]));
+        }
+        let (again, effects) = step(&refused, Event::RetryNow, 0.5);
+        assert_eq!(again, State::Connecting { attempt: 0 });
+        assert_eq!(effects, vec![Effect::OpenSocket]);
     }
 
     #[test]

@@ -136,6 +136,7 @@ fn read_options(options: &JsValue) -> Result<RawOptions, String> {
             .map(|v| v.as_bool().ok_or("`readonly` must be a boolean"))
             .transpose()?,
         placeholder: string("placeholder")?,
+        token: string("token")?,
     })
 }
 

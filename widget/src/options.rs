@@ -15,6 +15,7 @@ pub struct RawOptions {
     pub debounce: Option<f64>,
     pub readonly: Option<bool>,
     pub placeholder: Option<String>,
+    pub token: Option<String>,
 }
 
 /// Checked options.
@@ -28,6 +29,8 @@ pub struct Options {
     pub debounce_ms: u32,
     pub readonly: bool,
     pub placeholder: String,
+    /// Access token for a server with `--auth-secret`, sent as `?token=`.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -81,13 +84,35 @@ impl Options {
             debounce_ms,
             readonly: raw.readonly.unwrap_or(false),
             placeholder: raw.placeholder.unwrap_or_default(),
+            token: raw.token.filter(|t| !t.trim().is_empty()),
         })
     }
 
     /// The WebSocket URL of the document, asking for our extension messages.
     pub fn url(&self) -> String {
-        format!("{}/{}?ext=1", self.server, self.doc)
+        match &self.token {
+            Some(token) => format!(
+                "{}/{}?ext=1&token={}",
+                self.server,
+                self.doc,
+                percent_encode(token)
+            ),
+            None => format!("{}/{}?ext=1", self.server, self.doc),
+        }
     }
+}
+
+/// `text` with everything but RFC 3986 unreserved characters percent-encoded.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// A display name: trimmed, at most 64 characters, "Anonymous" when empty.
@@ -119,6 +144,17 @@ mod tests {
         assert_eq!(options.name, "Anonymous");
         assert!(is_safe_color(&options.color));
         assert!(!options.readonly);
+    }
+
+    #[test]
+    fn the_token_goes_into_the_url_encoded() {
+        let mut r = raw("notes");
+        r.token = Some("a.b_c-d+e/f=".into());
+        let options = Options::from_raw(r, "ws://h/sync").unwrap();
+        assert_eq!(
+            options.url(),
+            "ws://h/sync/notes?ext=1&token=a.b_c-d%2Be%2Ff%3D"
+        );
     }
 
     #[test]

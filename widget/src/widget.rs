@@ -403,7 +403,13 @@ impl Session {
                     self.emit_presence();
                     self.draw_cursors();
                 }
-                let effects = self.transition(Event::SocketClosed);
+                // 4401/4402: the server refused the token; retrying would loop.
+                let event = if matches!(code, 4401 | 4402) {
+                    Event::Unauthorized
+                } else {
+                    Event::SocketClosed
+                };
+                let effects = self.transition(event);
                 self.run(effects);
             }
         }
@@ -802,6 +808,7 @@ impl Session {
                 "Disconnected — retrying in {} s",
                 delay_ms.div_ceil(1000).max(1)
             ),
+            (State::Unauthorized, _) => "Not authorized".to_owned(),
             (State::Stopped, _) => "Disconnected".to_owned(),
         };
         self.view.set_status(status, &words);

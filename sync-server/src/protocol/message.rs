@@ -310,6 +310,29 @@ pub fn encode_ack(count: u64) -> Bytes {
     out.into()
 }
 
+/// Reads the token message a client sends first when it did not put `?token=` in the URL:
+/// `varUint(2) • varString(token)`, possibly followed by more messages in the same frame.
+/// Returns the token and the bytes after it; `None` when the frame does not start with one.
+pub fn decode_auth_token(frame: &[u8]) -> Option<(&str, &[u8])> {
+    let mut cursor = Cursor::new(frame);
+    if read_tag(&mut cursor).ok()? != MSG_AUTH {
+        return None;
+    }
+    let len: usize = cursor.read_var().ok()?;
+    let start = cursor.next;
+    let end = start.checked_add(len).filter(|&end| end <= frame.len())?;
+    let token = std::str::from_utf8(&frame[start..end]).ok()?;
+    Some((token, &frame[end..]))
+}
+
+/// The token message (see [`decode_auth_token`]).
+pub fn encode_auth_token(token: &str) -> Bytes {
+    let mut out = Vec::with_capacity(token.len() + 6);
+    out.write_var(MSG_AUTH);
+    out.write_string(token);
+    out.into()
+}
+
 /// An auth message saying permission is denied, with a reason for humans.
 pub fn encode_permission_denied(reason: &str) -> Bytes {
     let mut out = Vec::with_capacity(reason.len() + 8);
@@ -371,6 +394,18 @@ mod tests {
         assert_eq!(decoded, Message::Custom(MSG_ACK, vec![0xac, 0x02]));
         let decoded = Message::decode_v1(&encode_permission_denied("read-only")).unwrap();
         assert_eq!(decoded, Message::Auth(Some("read-only".into())));
+    }
+
+    #[test]
+    fn token_messages_round_trip_and_keep_what_follows() {
+        let mut frame = encode_auth_token("a.b.c").to_vec();
+        assert_eq!(frame, b"\x02\x05a.b.c");
+        frame.extend(Message::AwarenessQuery.encode_v1());
+        let (token, rest) = decode_auth_token(&frame).unwrap();
+        assert_eq!(token, "a.b.c");
+        assert_eq!(decode_frame(rest).unwrap(), vec![Incoming::AwarenessQuery]);
+        assert_eq!(decode_auth_token(&encode_update(&[0, 0])), None);
+        assert_eq!(decode_auth_token(&[2, 9, b'x']), None, "truncated");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod support;
 
 mod assets;
+mod auth;
 mod convergence;
 mod durability;
 mod hostile;

@@ -238,7 +238,8 @@ impl Client {
 
     /// Connects with an existing document (a client coming back with offline edits).
     pub async fn connect_with_doc(url: &str, doc: Doc) -> Client {
-        let mut client = Client::connect_raw(&format!("{url}?ext=1")).await;
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let mut client = Client::connect_raw(&format!("{url}{separator}ext=1")).await;
         client.text = doc.get_or_insert_text("content");
         client.doc = doc;
         client.start_sync().await;

@@ -1,0 +1,513 @@
+//! Access tokens: HS256 JWTs naming the documents a user may open, read-only or read-write,
+//! and who the user is. Verifying, minting, and the identity stamped on presence.
+//!
+//! The algorithm is pinned: a token whose header says anything but `"alg":"HS256"` (`none`,
+//! `RS256`, `ES256`, …) is refused before its signature is looked at. `exp` and `aud` are
+//! required. Token text is never logged, and no error message repeats it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// The audience tokens must name unless the server is told otherwise.
+pub const DEFAULT_AUDIENCE: &str = "collab-textarea";
+/// Shortest secret accepted: 256 bits, as RFC 7518 asks for HS256 keys.
+pub const MIN_SECRET_LEN: usize = 32;
+/// Longest token read; anything longer is refused unparsed.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Seconds of clock difference tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 30;
+/// Longest display name kept from a token (characters).
+const MAX_NAME_CHARS: usize = 64;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a token was refused (or a secret could not be used). Messages never contain the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("a token is required")]
+    Missing,
+    #[error("token is malformed")]
+    Malformed,
+    #[error("token algorithm {0:?} is not accepted (only HS256)")]
+    Algorithm(String),
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not valid yet")]
+    NotYetValid,
+    #[error("token audience does not match")]
+    WrongAudience,
+    #[error("token claims are invalid: {0}")]
+    BadClaims(String),
+    #[error("token does not grant document {0:?}")]
+    NotGranted(String),
+    #[error("the auth secret must be at least {MIN_SECRET_LEN} bytes")]
+    SecretTooShort,
+}
+
+impl AuthError {
+    /// Whether the token itself is unusable (401), rather than valid but not for this (403).
+    pub fn is_unauthorized(&self) -> bool {
+        !matches!(self, AuthError::NotGranted(_))
+    }
+}
+
+/// The HMAC key. Its `Debug` never shows the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Arc<[u8]>);
+
+impl Secret {
+    /// A secret of at least [`MIN_SECRET_LEN`] bytes.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Secret, AuthError> {
+        let bytes = bytes.into();
+        if bytes.len() < MIN_SECRET_LEN {
+            return Err(AuthError::SecretTooShort);
+        }
+        Ok(Secret(bytes.into()))
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length")
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// What a token lets its holder do with the documents it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Receive the document and presence; may be present, may not edit.
+    Read,
+    /// Read and edit.
+    Write,
+}
+
+/// `aud` as JWT allows it: one string or a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, wanted: &str) -> bool {
+        match self {
+            Audience::One(aud) => aud == wanted,
+            Audience::Many(list) => list.iter().any(|aud| aud == wanted),
+        }
+    }
+}
+
+/// The token's payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's stable id; client-id ownership binds to it.
+    pub sub: String,
+    /// Display name shown to others (default: `sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `#rgb` or `#rrggbb` (default: a colour derived from `sub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// Documents granted: an exact name, or a prefix ending in `*` (`team-a-*`; `*` is all).
+    pub docs: Vec<String>,
+    pub access: Access,
+    pub aud: Audience,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+}
+
+/// Who a verified token holder is, as others see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub color: String,
+}
+
+impl User {
+    /// `state` (an awareness state, a JSON object) with `user.name`, `user.color` and
+    /// `user.colorLight` replaced by this user's, whatever the client claimed. Other fields
+    /// (the cursor, anything else in `user`) are kept.
+    pub fn stamp(&self, state: &str) -> String {
+        let mut value: serde_json::Value =
+            serde_json::from_str(state).unwrap_or_else(|_| serde_json::json!({}));
+        if !value.is_object() {
+            value = serde_json::json!({});
+        }
+        let user = &mut value["user"];
+        if !user.is_object() {
+            *user = serde_json::json!({});
+        }
+        user["name"] = self.name.clone().into();
+        user["color"] = self.color.clone().into();
+        user["colorLight"] = light_color(&self.color).into();
+        value.to_string()
+    }
+}
+
+/// A verified token: who, which documents, what access, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub user: Arc<User>,
+    pub docs: Vec<String>,
+    pub access: Access,
+    pub expires_at: u64,
+}
+
+impl Grant {
+    /// Whether the token names `doc`: exactly, or by a prefix entry ending in `*`.
+    pub fn allows(&self, doc: &str) -> bool {
+        self.docs.iter().any(|entry| match entry.strip_suffix('*') {
+            Some(prefix) => doc.starts_with(prefix),
+            None => entry == doc,
+        })
+    }
+
+    /// `Ok(self)` if the token names `doc`.
+    pub fn for_doc(self, doc: &str) -> Result<Grant, AuthError> {
+        if self.allows(doc) {
+            Ok(self)
+        } else {
+            Err(AuthError::NotGranted(doc.to_owned()))
+        }
+    }
+}
+
+/// Checks tokens against one secret and audience.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    secret: Secret,
+    audience: String,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+impl Verifier {
+    pub fn new(secret: Secret, audience: impl Into<String>) -> Verifier {
+        Verifier {
+            secret,
+            audience: audience.into(),
+        }
+    }
+
+    /// Verifies `token` at the current time.
+    pub fn verify(&self, token: &str) -> Result<Grant, AuthError> {
+        self.verify_at(token, unix_now())
+    }
+
+    /// Verifies `token` as of `now` (seconds since the Unix epoch): HS256 only, signature,
+    /// `exp`, `nbf`, `aud`, then the claims this server needs.
+    pub fn verify_at(&self, token: &str, now: u64) -> Result<Grant, AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(AuthError::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AuthError::Malformed);
+        };
+        let header: Header = decode_json(header)?;
+        if header.alg != "HS256" {
+            return Err(AuthError::Algorithm(truncated(&header.alg, 16)));
+        }
+        if header.crit.is_some() {
+            return Err(AuthError::BadClaims("critical header extensions".into()));
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| AuthError::Malformed)?;
+        let mut mac = self.secret.mac();
+        mac.update(&token.as_bytes()[..header_and_payload_len(token)]);
+        mac.verify_slice(&signature)
+            .map_err(|_| AuthError::BadSignature)?;
+        let claims: Claims = decode_json(payload)?;
+        if now > claims.exp.saturating_add(LEEWAY_SECS) {
+            return Err(AuthError::Expired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| now.saturating_add(LEEWAY_SECS) < nbf)
+        {
+            return Err(AuthError::NotYetValid);
+        }
+        if !claims.aud.contains(&self.audience) {
+            return Err(AuthError::WrongAudience);
+        }
+        grant_from(claims)
+    }
+}
+
+fn grant_from(claims: Claims) -> Result<Grant, AuthError> {
+    let id = claims.sub.trim();
+    if id.is_empty() || id.len() > 256 {
+        return Err(AuthError::BadClaims("`sub` must be 1–256 bytes".into()));
+    }
+    if claims.docs.is_empty() {
+        return Err(AuthError::BadClaims("`docs` names no document".into()));
+    }
+    let name: String = claims
+        .name
+        .as_deref()
+        .unwrap_or(id)
+        .trim()
+        .chars()
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let name = if name.is_empty() { id.to_owned() } else { name };
+    let color = claims
+        .color
+        .filter(|c| is_hex_color(c))
+        .unwrap_or_else(|| color_for(id));
+    Ok(Grant {
+        user: Arc::new(User {
+            id: id.to_owned(),
+            name,
+            color,
+        }),
+        docs: claims.docs,
+        access: claims.access,
+        expires_at: claims.exp,
+    })
+}
+
+/// Signs `claims` as an HS256 JWT.
+pub fn mint(secret: &Secret, claims: &Claims) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(claims).expect("claims always serialize to JSON"));
+    let signing_input = format!("{header}.{payload}");
+    let mut mac = secret.mac();
+    mac.update(signing_input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn header_and_payload_len(token: &str) -> usize {
+    token.rfind('.').unwrap_or(token.len())
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, AuthError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| AuthError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|err| {
+        if err.is_data() {
+            AuthError::BadClaims(err.to_string())
+        } else {
+            AuthError::Malformed
+        }
+    })
+}
+
+fn truncated(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
+}
+
+/// `#rgb` or `#rrggbb`.
+pub fn is_hex_color(color: &str) -> bool {
+    let hex = color.strip_prefix('#').unwrap_or("");
+    matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// A stable colour for a user id (the widget's palette).
+pub fn color_for(id: &str) -> String {
+    const PALETTE: [&str; 10] = [
+        "#e5484d", "#f76b15", "#d5ae39", "#46a758", "#12a594", "#0090ff", "#3e63dd", "#8e4ec6",
+        "#d6409f", "#978365",
+    ];
+    let hash = id.bytes().fold(2166136261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16777619)
+    });
+    PALETTE[(hash % PALETTE.len() as u32) as usize].to_owned()
+}
+
+/// The translucent selection colour (`colorLight`): the colour at 20 % opacity.
+fn light_color(color: &str) -> String {
+    match color.len() {
+        7 => format!("{color}33"),
+        4 => {
+            let c: Vec<char> = color.chars().collect();
+            format!("#{0}{0}{1}{1}{2}{2}33", c[1], c[2], c[3])
+        }
+        _ => color.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn secret() -> Secret {
+        Secret::new(b"0123456789abcdef0123456789abcdef".to_vec()).unwrap()
+    }
+
+    fn claims() -> Claims {
+        Claims {
+            sub: "u1".into(),
+            name: Some("Ada".into()),
+            color: Some("#ff0000".into()),
+            docs: vec!["notes".into(), "team-a-*".into()],
+            access: Access::Write,
+            aud: Audience::One(DEFAULT_AUDIENCE.into()),
+            exp: NOW + 60,
+            iat: None,
+            nbf: None,
+        }
+    }
+
+    fn verifier() -> Verifier {
+        Verifier::new(secret(), DEFAULT_AUDIENCE)
+    }
+
+    #[test]
+    fn a_minted_token_verifies_and_grants_what_it_names() {
+        let grant = verifier()
+            .verify_at(&mint(&secret(), &claims()), NOW)
+            .unwrap();
+        assert_eq!(grant.user.name, "Ada");
+        assert_eq!(grant.access, Access::Write);
+        assert!(grant.allows("notes"));
+        assert!(grant.allows("team-a-plans"));
+        assert!(!grant.allows("notes2"));
+        assert!(!grant.allows("team-b"));
+        assert_eq!(
+            grant.for_doc("other").unwrap_err(),
+            AuthError::NotGranted("other".into())
+        );
+    }
+
+    #[test]
+    fn expiry_audience_and_signature_are_checked() {
+        let mut expired = claims();
+        expired.exp = NOW - LEEWAY_SECS - 1;
+        assert_eq!(
+            verifier().verify_at(&mint(&secret(), &expired), NOW),
+            Err(AuthError::Expired)
+        );
+        let mut foreign = claims();
+        foreign.aud = Audience::Many(vec!["other".into()]);
+        assert_eq!(
+            verifier().verify_at(&mint(&secret(), &foreign), NOW),
+            Err(AuthError::WrongAudience)
+        );
+        let other = Secret::new(vec![7u8; 32]).unwrap();
+        assert_eq!(
+            verifier().verify_at(&mint(&other, &claims()), NOW),
+            Err(AuthError::BadSignature)
+        );
+        assert_eq!(
+            Secret::new(b"short".to_vec()),
+            Err(AuthError::SecretTooShort)
+        );
+    }
+
+    #[test]
+    fn only_hs256_is_accepted() {
+        let token = mint(&secret(), &claims());
+        let (_, rest) = token.split_once('.').unwrap();
+        for alg in ["none", "RS256", "ES256", "HS512", "hs256"] {
+            let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}"}}"#));
+            let forged = format!("{header}.{rest}");
+            assert_eq!(
+                verifier().verify_at(&forged, NOW),
+                Err(AuthError::Algorithm(alg.into()))
+            );
+        }
+        let payload = rest.split_once('.').unwrap().0;
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
+        assert!(verifier()
+            .verify_at(&format!("{header}.{payload}."), NOW)
+            .is_err());
+    }
+
+    #[test]
+    fn claims_are_required_and_identity_is_cleaned() {
+        let mut no_exp = serde_json::to_value(claims()).unwrap();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(no_exp.to_string());
+        let input = format!("{header}.{payload}");
+        let mut mac = secret().mac();
+        mac.update(input.as_bytes());
+        let token = format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        );
+        assert!(matches!(
+            verifier().verify_at(&token, NOW),
+            Err(AuthError::BadClaims(_))
+        ));
+        let mut odd = claims();
+        odd.name = None;
+        odd.color = Some("red;x".into());
+        let grant = verifier().verify_at(&mint(&secret(), &odd), NOW).unwrap();
+        assert_eq!(grant.user.name, "u1");
+        assert!(is_hex_color(&grant.user.color));
+        for junk in ["", "a.b", "a.b.c.d", "!!.!!.!!"] {
+            assert!(verifier().verify_at(junk, NOW).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn stamping_replaces_the_claimed_identity_and_keeps_the_cursor() {
+        let user = User {
+            id: "u1".into(),
+            name: "Ada".into(),
+            color: "#ff0000".into(),
+        };
+        let stamped = user.stamp(r##"{"user":{"name":"Mallory","color":"#000"},"cursor":1}"##);
+        let value: serde_json::Value = serde_json::from_str(&stamped).unwrap();
+        assert_eq!(value["user"]["name"], "Ada");
+        assert_eq!(value["user"]["color"], "#ff0000");
+        assert_eq!(value["user"]["colorLight"], "#ff000033");
+        assert_eq!(value["cursor"], 1);
+        let value: serde_json::Value = serde_json::from_str(&user.stamp("{}")).unwrap();
+        assert_eq!(value["user"]["name"], "Ada");
+    }
+
+    #[test]
+    fn errors_never_repeat_the_token() {
+        let token = mint(&secret(), &claims());
+        let other = Verifier::new(Secret::new(vec![1u8; 32]).unwrap(), "x");
+        let err = other.verify_at(&token, NOW).unwrap_err();
+        assert!(!err.to_string().contains(&token[..20]));
+        assert_eq!(format!("{:?}", secret()), "Secret(<redacted>)");
+    }
+}
