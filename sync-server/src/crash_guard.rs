@@ -1,7 +1,8 @@
-//! Crash-loop guard: the update being applied is written to a small per-thread journal file
-//! first and cleared afterwards, so an update that kills the whole process (something
-//! `catch_unwind` cannot contain, such as a stack overflow or a panic while unwinding) is
-//! found on the next start, quarantined in storage, and refused when a client sends it again.
+//! Crash-loop guard: the update being applied (a client's, or a stored row while a document
+//! loads) is written to a small per-thread journal file first and cleared afterwards, so an
+//! update that kills the whole process (something `catch_unwind` cannot contain, such as a
+//! stack overflow or a panic while unwinding) is found on the next start, quarantined in
+//! storage, and then refused when a client sends it again or skipped when its row is loaded.
 //!
 //! The journal lives beside the database: `{data}-inflight-{thread}`. It is written with
 //! `pwrite` and never synced: it only has to survive the process, not the machine, and an

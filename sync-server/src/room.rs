@@ -189,7 +189,7 @@ impl Room {
         if let (Some(snapshot), true) = (&stored.snapshot, stored.updates.is_empty()) {
             queue = answer_from_snapshot(queue, snapshot);
         }
-        match build_doc(&self.name, &stored) {
+        match build_doc(&self.name, &stored, &self.context.journal) {
             Ok((doc, text)) => {
                 let started = Instant::now();
                 self.state = State::Ready(LoadedDoc {
@@ -735,14 +735,26 @@ fn would_change(doc: &Doc, update: &[u8], ranges: &[ClientRange]) -> bool {
 }
 
 /// Builds a document from its stored snapshot and log. Rows yrs refuses are logged and
-/// skipped; a panic fails the load.
-fn build_doc(name: &DocName, stored: &StoredDoc) -> Result<(Doc, TextRef), String> {
+/// skipped, and so are quarantined ones; a panic fails the load.
+fn build_doc(
+    name: &DocName,
+    stored: &StoredDoc,
+    journal: &Journal,
+) -> Result<(Doc, TextRef), String> {
     catch_unwind(AssertUnwindSafe(|| {
         let doc = Doc::new();
         let text = doc.get_or_insert_text(TEXT_NAME);
         {
             let mut txn = doc.transact_mut();
             for (row, bytes) in stored.snapshot.iter().chain(&stored.updates).enumerate() {
+                // A stored row that once killed the process while loading is not replayed.
+                if stored.quarantined.iter().any(|q| q == bytes) {
+                    tracing::error!(doc = %name, row, "skipped a stored update that is quarantined");
+                    continue;
+                }
+                // Journaled like a live update, so a row that kills the process is found on
+                // the next start and quarantined instead of killing it again.
+                let _in_flight = journal.begin(name, bytes);
                 let applied = Update::decode_v1(bytes)
                     .map_err(|e| e.to_string())
                     .and_then(|update| txn.apply_update(update).map_err(|e| e.to_string()));
