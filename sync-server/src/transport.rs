@@ -5,15 +5,16 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
-use crate::conn::{close_code, CloseReason, Conn, ConnId};
+use crate::conn::{close_code, CloseReason, Conn, ConnId, Outbox};
 use crate::doc_name::DocName;
 use crate::limits::{Admission, FrameLimiter};
 use crate::metrics::Refusal;
 use crate::registry::DocCommand;
-use crate::server::AppState;
+use crate::server::{AppState, SHUTTING_DOWN};
 
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -31,6 +32,9 @@ pub async fn serve(
 ) {
     let id = ConnId::next();
     let (conn, mut outbox, close) = Conn::new(id, wants_ext, app.config.send_queue);
+    // Shutdown reaches this socket through its close signal (see `OpenSockets`): the loop
+    // below polls only per-connection state, never the shared shutdown token.
+    let _open = app.open_sockets.register(id, &close);
     tracing::debug!(%doc, conn = %id, wants_ext, "connected");
     if app
         .registry
@@ -50,22 +54,24 @@ pub async fn serve(
     let ending: Option<CloseReason> = loop {
         tokio::select! {
             biased;
-            () = app.shutdown.cancelled() => break Some(reason(close_code::GOING_AWAY, "server shutting down")),
-            closing = close.closed() => break Some(closing),
+            closing = close.closed() => break Some(closing_reason(&app, closing)),
             Some(frame) = outbox.recv() => {
+                // Frames queued behind this one go out with it, in one write (`write_batch`).
                 // A client that stops reading fills its TCP window and this write blocks: keep
                 // watching the close signal (the room closes us when the outbox overflows),
                 // and give up on a write stalled for the idle timeout.
-                let len = frame.len();
-                let write = tokio::time::timeout(config.idle_timeout, sink.send(Message::Binary(frame)));
+                let mut sent = Sent::default();
+                let write = tokio::time::timeout(
+                    config.idle_timeout,
+                    write_batch(&mut sink, &mut outbox, frame, &mut sent),
+                );
                 let written = tokio::select! {
                     biased;
-                    () = app.shutdown.cancelled() => break Some(reason(close_code::GOING_AWAY, "server shutting down")),
-                    closing = close.closed() => break Some(closing),
+                    closing = close.closed() => break Some(closing_reason(&app, closing)),
                     written = write => written,
                 };
                 match written {
-                    Ok(Ok(())) => app.metrics.sent(len),
+                    Ok(Ok(())) => app.metrics.sent_many(sent.messages, sent.bytes),
                     Ok(Err(err)) => {
                         tracing::debug!(conn = %id, error = %err, "send failed");
                         break None;
@@ -93,7 +99,7 @@ pub async fn serve(
                         }
                         let sent = app.registry.send(doc.clone(), DocCommand::Frame(id, frame)).await;
                         if sent.is_err() {
-                            break Some(reason(close_code::GOING_AWAY, "server shutting down"));
+                            break Some(reason(close_code::GOING_AWAY, SHUTTING_DOWN));
                         }
                     }
                     Message::Text(_) => {
@@ -135,6 +141,52 @@ pub async fn serve(
         let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
     }
     tracing::debug!(%doc, conn = %id, "disconnected");
+}
+
+/// Most bytes of queued frames `write_batch` feeds before it flushes; also tungstenite's write
+/// buffer size, so frames fed before the flush are written together.
+pub const WRITE_BATCH: usize = 16 * 1024;
+
+/// What a batch wrote, for the metrics.
+#[derive(Default)]
+struct Sent {
+    messages: u64,
+    bytes: u64,
+}
+
+/// Writes `first` and the frames queued behind it (up to `WRITE_BATCH` bytes) with one flush:
+/// one write to the socket per batch instead of one per frame. Each frame is still its own
+/// WebSocket message, as before. `sent` is filled in once the flush succeeded.
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outbox: &mut Outbox,
+    first: bytes::Bytes,
+    sent: &mut Sent,
+) -> Result<(), axum::Error> {
+    let mut batch = Sent {
+        messages: 1,
+        bytes: first.len() as u64,
+    };
+    sink.feed(Message::Binary(first)).await?;
+    while batch.bytes < WRITE_BATCH as u64 {
+        let Ok(frame) = outbox.try_recv() else { break };
+        batch.messages += 1;
+        batch.bytes += frame.len() as u64;
+        sink.feed(Message::Binary(frame)).await?;
+    }
+    sink.flush().await?;
+    *sent = batch;
+    Ok(())
+}
+
+/// The close reason to send when the close signal fired: 1001 if the server is shutting down
+/// (shutdown wins over any other reason, as when the loop watched the shutdown token itself).
+fn closing_reason(app: &AppState, closing: CloseReason) -> CloseReason {
+    if app.shutdown.is_cancelled() {
+        reason(close_code::GOING_AWAY, SHUTTING_DOWN)
+    } else {
+        closing
+    }
 }
 
 fn reason(code: u16, text: &str) -> CloseReason {
@@ -180,6 +232,6 @@ pub fn configure(
         .max_message_size(max_message_size)
         .max_frame_size(max_message_size)
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH)
         .max_write_buffer_size(max_message_size.saturating_mul(2).max(1 << 20))
 }
