@@ -18,129 +18,140 @@ use crate::server::{AppState, SHUTTING_DOWN};
 
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// Bytes tungstenite reads at a time. Its default (128 KiB) costs that much per idle
-/// connection; 4 KiB keeps an idle connection near 7 KB.
-pub const READ_BUFFER: usize = 4 * 1024;
+/// Bytes tungstenite reads at a time. Its read buffer is allocated at this size up front and
+/// kept for the connection's life, so it is most of what an idle connection costs (its default,
+/// 128 KiB, would cost that much per connection; 4 KiB was ~4 KB of the ~9.7 KB). Larger
+/// messages are still read whole (the buffer grows to the frame), 512 bytes per `read`.
+pub const READ_BUFFER: usize = 512;
 
 /// Serves one upgraded connection until either side closes it.
-pub async fn serve(
+///
+/// Not an `async fn`, for memory: the returned future lives (inline in its tokio task) as long
+/// as the connection, and an `async fn` keeps every argument twice (once as passed, once as a
+/// local), including the 368-byte `WebSocket` it no longer needs once split. Splitting first
+/// and capturing the arguments in one `async move` block keeps each once.
+pub fn serve(
     socket: WebSocket,
     doc: DocName,
     wants_ext: bool,
     app: AppState,
-    _admission: Admission,
-) {
-    let id = ConnId::next();
-    let (conn, mut outbox, close) = Conn::new(id, wants_ext, app.config.send_queue);
-    // Shutdown reaches this socket through its close signal (see `OpenSockets`): the loop
-    // below polls only per-connection state, never the shared shutdown token.
-    let _open = app.open_sockets.register(id, &close);
-    tracing::debug!(%doc, conn = %id, wants_ext, "connected");
-    if app
-        .registry
-        .send(doc.clone(), DocCommand::Join(conn))
-        .await
-        .is_err()
-    {
-        return;
-    }
+    admission: Admission,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let (mut sink, mut stream) = socket.split();
-    let config = &app.config;
-    let mut ping =
-        tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
-    let mut last_heard = Instant::now();
-    let mut limiter = FrameLimiter::new(&config.limits, std::time::Instant::now());
+    async move {
+        // Held until the connection ends.
+        let _admission = admission;
+        let id = ConnId::next();
+        let (conn, mut outbox, close) = Conn::new(id, wants_ext, app.config.send_queue);
+        // Shutdown reaches this socket through its close signal (see `OpenSockets`): the loop
+        // below polls only per-connection state, never the shared shutdown token.
+        let _open = app.open_sockets.register(id, &close);
+        tracing::debug!(%doc, conn = %id, wants_ext, "connected");
+        if app
+            .registry
+            .send(doc.clone(), DocCommand::Join(conn))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let config = &app.config;
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+        let mut last_heard = Instant::now();
+        let mut limiter = FrameLimiter::new(&config.limits, std::time::Instant::now());
 
-    let ending: Option<CloseReason> = loop {
-        tokio::select! {
-            biased;
-            closing = close.closed() => break Some(closing_reason(&app, closing)),
-            Some(frame) = outbox.recv() => {
-                // Frames queued behind this one go out with it, in one write (`write_batch`).
-                // A client that stops reading fills its TCP window and this write blocks: keep
-                // watching the close signal (the room closes us when the outbox overflows),
-                // and give up on a write stalled for the idle timeout.
-                let mut sent = Sent::default();
-                let write = tokio::time::timeout(
-                    config.idle_timeout,
-                    write_batch(&mut sink, &mut outbox, frame, &mut sent),
-                );
-                let written = tokio::select! {
-                    biased;
-                    closing = close.closed() => break Some(closing_reason(&app, closing)),
-                    written = write => written,
-                };
-                match written {
-                    Ok(Ok(())) => app.metrics.sent_many(sent.messages, sent.bytes),
-                    Ok(Err(err)) => {
-                        tracing::debug!(conn = %id, error = %err, "send failed");
+        let ending: Option<CloseReason> = loop {
+            tokio::select! {
+                biased;
+                closing = close.closed() => break Some(closing_reason(&app, closing)),
+                Some(frame) = outbox.recv() => {
+                    // Frames queued behind this one go out with it, in one write (`write_batch`).
+                    // A client that stops reading fills its TCP window and this write blocks: keep
+                    // watching the close signal (the room closes us when the outbox overflows),
+                    // and give up on a write stalled for the idle timeout.
+                    let mut sent = Sent::default();
+                    let write = tokio::time::timeout(
+                        config.idle_timeout,
+                        write_batch(&mut sink, &mut outbox, frame, &mut sent),
+                    );
+                    let written = tokio::select! {
+                        biased;
+                        closing = close.closed() => break Some(closing_reason(&app, closing)),
+                        written = write => written,
+                    };
+                    match written {
+                        Ok(Ok(())) => app.metrics.sent_many(sent.messages, sent.bytes),
+                        Ok(Err(err)) => {
+                            tracing::debug!(conn = %id, error = %err, "send failed");
+                            break None;
+                        }
+                        Err(_) => {
+                            tracing::warn!(conn = %id, "closing a connection whose writes stalled");
+                            break Some(reason(close_code::TOO_SLOW, "write stalled: reading too slowly"));
+                        }
+                    }
+                }
+                incoming = stream.next() => {
+                    let message = match incoming {
+                        None => break None,
+                        Some(Ok(message)) => message,
+                        Some(Err(err)) => break read_error(id, err, config.max_message_size),
+                    };
+                    last_heard = Instant::now();
+                    match message {
+                        Message::Binary(frame) => {
+                            app.metrics.received(frame.len());
+                            if let Err(limited) = limiter.check(&frame, std::time::Instant::now()) {
+                                tracing::warn!(%doc, conn = %id, "closing a connection over its rate limit: {limited}");
+                                app.metrics.refused(limited.refusal());
+                                break Some(reason(close_code::RATE_LIMITED, &limited.to_string()));
+                            }
+                            let sent = app.registry.send(doc.clone(), DocCommand::Frame(id, frame)).await;
+                            if sent.is_err() {
+                                break Some(reason(close_code::GOING_AWAY, SHUTTING_DOWN));
+                            }
+                        }
+                        Message::Text(_) => {
+                            tracing::warn!(conn = %id, "refused a text frame");
+                            break Some(reason(close_code::UNSUPPORTED_DATA, "binary frames only"));
+                        }
+                        Message::Ping(_) | Message::Pong(_) => {}
+                        Message::Close(_) => break None,
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > config.idle_timeout {
+                        tracing::info!(conn = %id, "closing a connection that stopped answering pings");
+                        break Some(reason(close_code::TIMEOUT, "no pong within the idle timeout"));
+                    }
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
                         break None;
                     }
-                    Err(_) => {
-                        tracing::warn!(conn = %id, "closing a connection whose writes stalled");
-                        break Some(reason(close_code::TOO_SLOW, "write stalled: reading too slowly"));
-                    }
                 }
             }
-            incoming = stream.next() => {
-                let message = match incoming {
-                    None => break None,
-                    Some(Ok(message)) => message,
-                    Some(Err(err)) => break read_error(id, err, config.max_message_size),
-                };
-                last_heard = Instant::now();
-                match message {
-                    Message::Binary(frame) => {
-                        app.metrics.received(frame.len());
-                        if let Err(limited) = limiter.check(&frame, std::time::Instant::now()) {
-                            tracing::warn!(%doc, conn = %id, "closing a connection over its rate limit: {limited}");
-                            app.metrics.refused(limited.refusal());
-                            break Some(reason(close_code::RATE_LIMITED, &limited.to_string()));
-                        }
-                        let sent = app.registry.send(doc.clone(), DocCommand::Frame(id, frame)).await;
-                        if sent.is_err() {
-                            break Some(reason(close_code::GOING_AWAY, SHUTTING_DOWN));
-                        }
-                    }
-                    Message::Text(_) => {
-                        tracing::warn!(conn = %id, "refused a text frame");
-                        break Some(reason(close_code::UNSUPPORTED_DATA, "binary frames only"));
-                    }
-                    Message::Ping(_) | Message::Pong(_) => {}
-                    Message::Close(_) => break None,
-                }
-            }
-            _ = ping.tick() => {
-                if last_heard.elapsed() > config.idle_timeout {
-                    tracing::info!(conn = %id, "closing a connection that stopped answering pings");
-                    break Some(reason(close_code::TIMEOUT, "no pong within the idle timeout"));
-                }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
-                }
-            }
-        }
-    };
+        };
 
-    // Leave first, so the room stops sending to a socket that is going away.
-    let _ = app.registry.send(doc.clone(), DocCommand::Leave(id)).await;
-    if let Some(ending) = ending {
-        if ending.code == close_code::TOO_SLOW {
-            app.metrics.refused(Refusal::TooSlow);
-        }
-        let frame = CloseFrame {
-            code: ending.code,
-            reason: truncate_reason(&ending.reason).into(),
-        };
-        let closing = async {
-            if sink.send(Message::Close(Some(frame))).await.is_ok() {
-                // Wait for the client's close reply (or its disconnect).
-                while let Some(Ok(_)) = stream.next().await {}
+        // Leave first, so the room stops sending to a socket that is going away.
+        let _ = app.registry.send(doc.clone(), DocCommand::Leave(id)).await;
+        if let Some(ending) = ending {
+            if ending.code == close_code::TOO_SLOW {
+                app.metrics.refused(Refusal::TooSlow);
             }
-        };
-        let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
+            let frame = CloseFrame {
+                code: ending.code,
+                reason: truncate_reason(&ending.reason).into(),
+            };
+            let closing = async {
+                if sink.send(Message::Close(Some(frame))).await.is_ok() {
+                    // Wait for the client's close reply (or its disconnect).
+                    while let Some(Ok(_)) = stream.next().await {}
+                }
+            };
+            let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
+        }
+        tracing::debug!(%doc, conn = %id, "disconnected");
     }
-    tracing::debug!(%doc, conn = %id, "disconnected");
 }
 
 /// Most bytes of queued frames `write_batch` feeds before it flushes; also tungstenite's write
@@ -235,3 +246,4 @@ pub fn configure(
         .write_buffer_size(WRITE_BATCH)
         .max_write_buffer_size(max_message_size.saturating_mul(2).max(1 << 20))
 }
+
