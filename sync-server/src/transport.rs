@@ -246,4 +246,3 @@ pub fn configure(
         .write_buffer_size(WRITE_BATCH)
         .max_write_buffer_size(max_message_size.saturating_mul(2).max(1 << 20))
 }
-
