@@ -169,7 +169,12 @@ async fn sync(
         (Some(verifier), None) => TokenCheck::AwaitToken(verifier.clone()),
     };
     let sockets = app.sockets.clone();
-    transport::configure(upgrade, app.config.max_message_size).on_upgrade(move |socket| {
+    let max_message_size = app.config.max_message_size;
+    // Boxed: axum keeps the callback's captures inline in the connection's task for its whole
+    // life, next to the `serve` future that has taken them over (~170 bytes per connection).
+    let args = Box::new((doc, wants_ext, check, app, admission));
+    transport::configure(upgrade, max_message_size).on_upgrade(move |socket| {
+        let (doc, wants_ext, check, app, admission) = *args;
         sockets.track_future(transport::serve(
             socket, doc, wants_ext, check, app, admission,
         ))

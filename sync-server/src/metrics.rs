@@ -182,6 +182,12 @@ impl Metrics {
         inc(&self.bytes_out, bytes as u64);
     }
 
+    /// `messages` WebSocket messages, `bytes` in all, sent to a client.
+    pub fn sent_many(&self, messages: u64, bytes: u64) {
+        inc(&self.messages_out, messages);
+        inc(&self.bytes_out, bytes);
+    }
+
     /// A client update changed a document (and was queued for storage).
     pub fn update_applied(&self) {
         inc(&self.updates_applied, 1);

@@ -901,7 +901,7 @@ mod tests {
         }
     }
 
-    fn member(wants_ext: bool) -> (Conn, mpsc::Receiver<Bytes>) {
+    fn member(wants_ext: bool) -> (Conn, crate::conn::Outbox) {
         let (conn, outbox, _close) = Conn::new(ConnId::next(), wants_ext, 64);
         (conn, outbox)
     }

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::assets::WebRoot;
 use crate::auth::Verifier;
 use crate::config::Config;
+use crate::conn::{close_code, OpenSockets};
 use crate::limits::Admissions;
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every socket task, so shutdown can wait for them.
     pub sockets: TaskTracker,
+    /// Every open socket's close signal, so shutdown can close them with 1001.
+    pub open_sockets: Arc<OpenSockets>,
     /// Connection caps: total, per IP address, per document.
     pub admissions: Arc<Admissions>,
     pub metrics: Arc<Metrics>,
@@ -142,6 +145,7 @@ impl Server {
             storage,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
+            open_sockets: Arc::default(),
             web_root,
         };
         Ok(Server {
@@ -184,14 +188,19 @@ impl Server {
             );
         }
         let stop = app.shutdown.clone();
+        let open_sockets = app.open_sockets.clone();
         let signal = tokio::spawn(async move {
             shutdown.await;
             stop.cancel();
+            // Socket tasks do not watch `shutdown` (polling it takes a mutex they would all
+            // share): they are closed through their close signals, here and below.
+            close_all_sockets(&open_sockets);
         });
         crate::http::serve(listener, app.clone(), app.shutdown.clone()).await;
         signal.abort();
         app.shutdown.cancel();
         tracing::info!("shutting down: closing connections");
+        close_all_sockets(&app.open_sockets);
         app.sockets.close();
         app.sockets.wait().await;
         tracing::info!("shutting down: unloading documents");
@@ -204,6 +213,14 @@ impl Server {
         Ok(())
     }
 }
+
+/// Closes every open socket with 1001, and every socket that opens from now on.
+fn close_all_sockets(open_sockets: &OpenSockets) {
+    open_sockets.close_all(close_code::GOING_AWAY, SHUTTING_DOWN);
+}
+
+/// The close reason sockets get at shutdown.
+pub const SHUTTING_DOWN: &str = "server shutting down";
 
 /// The crash-loop guard at start-up: an update the previous process was applying when it died
 /// is recorded in storage as quarantined, so its room refuses it instead of dying again.
