@@ -50,9 +50,21 @@ pub enum ServerError {
     Serve(std::io::Error),
 }
 
-/// What every request handler and socket task shares.
+/// What every request handler and socket task shares: one allocation, so each connection's
+/// task holds a pointer to it rather than a copy of a dozen handles (it lives as long as the
+/// connection, so this is per-connection memory).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub config: Arc<Config>,
     pub registry: Registry,
     pub storage: StorageWriter,
@@ -131,7 +143,7 @@ impl Server {
             &config.allowed_origins,
             verifier.is_some(),
         ));
-        let app = AppState {
+        let app = AppState(Arc::new(Shared {
             verifier,
             origins,
             admissions: Admissions::new(
@@ -147,7 +159,7 @@ impl Server {
             sockets: TaskTracker::new(),
             open_sockets: Arc::default(),
             web_root,
-        };
+        }));
         Ok(Server {
             listener,
             local_addr,

@@ -23,10 +23,11 @@ use crate::server::{AppState, SHUTTING_DOWN};
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Bytes tungstenite reads at a time. Its read buffer is allocated at this size up front and
-/// kept for the connection's life, so it is most of what an idle connection costs (its default,
-/// 128 KiB, would cost that much per connection; 4 KiB was ~4 KB of the ~9.7 KB). Larger
-/// messages are still read whole (the buffer grows to the frame), 512 bytes per `read`.
-pub const READ_BUFFER: usize = 512;
+/// kept for the connection's life, so it is a large part of what an idle connection costs (its
+/// default, 128 KiB, would cost that much per connection; 4 KiB was ~4 KB of the ~9.7 KB).
+/// What clients send is mostly keystroke updates and presence of a few dozen to a few hundred
+/// bytes; larger messages are still read whole (the buffer grows to the frame), in more reads.
+pub const READ_BUFFER: usize = 256;
 
 /// Whether and how a connection proves it may open its document.
 pub enum TokenCheck {
@@ -54,6 +55,9 @@ pub fn serve(
     admission: Admission,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let (mut sink, mut stream) = socket.split();
+    // Boxed: whatever the async block captures stays in the future for the connection's life,
+    // and the check (a token's grant, or its error) is only needed until the join.
+    let check = Box::new(check);
     async move {
         // Held until the connection ends.
         let _admission = admission;
@@ -63,7 +67,7 @@ pub fn serve(
         // below polls only per-connection state, never the shared shutdown token.
         let _open = app.open_sockets.register(id, &close);
         let config = &app.config;
-        let admitted = match check {
+        let admitted = match *check {
             TokenCheck::Open => Ok((None, None)),
             TokenCheck::Checked(checked) => checked.map(|grant| (Some(grant), None)),
             TokenCheck::AwaitToken(verifier) => {
@@ -121,8 +125,13 @@ pub fn serve(
                 return;
             }
         }
-        let expiry = token_expiry(expires_at);
-        tokio::pin!(expiry);
+        // Boxed too: a timer's state would otherwise take room in every connection's future,
+        // token or not (boxing the never-ready future of an open server allocates nothing).
+        let mut expiry: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+            match expires_at {
+                Some(at) => Box::pin(token_expiry(at)),
+                None => Box::pin(std::future::pending()),
+            };
         let mut ping =
             tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
         let mut last_heard = Instant::now();
@@ -294,16 +303,10 @@ async fn first_token(stream: &mut SplitStream<WebSocket>) -> Option<(String, Opt
     }
 }
 
-/// Resolves when a token valid until `expires_at` (Unix seconds, plus the leeway) runs out;
-/// never without one.
-async fn token_expiry(expires_at: Option<u64>) {
-    match expires_at {
-        Some(at) => {
-            let left = at.saturating_add(LEEWAY_SECS).saturating_sub(unix_now());
-            tokio::time::sleep(Duration::from_secs(left)).await;
-        }
-        None => std::future::pending().await,
-    }
+/// Resolves when a token valid until `at` (Unix seconds, plus the leeway) runs out.
+async fn token_expiry(at: u64) {
+    let left = at.saturating_add(LEEWAY_SECS).saturating_sub(unix_now());
+    tokio::time::sleep(Duration::from_secs(left)).await;
 }
 
 fn reason(code: u16, text: &str) -> CloseReason {
