@@ -387,21 +387,13 @@ impl Room {
     }
 
     fn update(&mut self, id: ConnId, update: Vec<u8>, ack: Option<Ack>) -> bool {
+        // Check the bytes before yrs sees them, and who may write under which client id.
+        let Some(ranges) = self.validate(id, &update) else {
+            return false;
+        };
         let State::Ready(loaded) = &mut self.state else {
             return false;
         };
-        // Check the bytes before yrs sees them, and who may write under which client id.
-        let mut ranges = Vec::new();
-        let valid = match self.context.settings.skip_validation {
-            false => validate_update_v1(&update, |range| ranges.push(range)),
-            true => Ok(()),
-        };
-        if let Err(err) = valid {
-            let reason = format!("invalid update: {err}");
-            tracing::warn!(doc = %self.name, conn = %id, %reason, "refused update");
-            self.close_member(id, close_code::UPDATE_REJECTED, &reason);
-            return false;
-        }
         if loaded.quarantine.holds(&update, &ranges) {
             tracing::warn!(doc = %self.name, conn = %id, "refused a quarantined update");
             self.close_member(
@@ -415,7 +407,9 @@ impl Room {
             Some(member) => Owner::of(&member.conn),
             None => return false,
         };
-        if let Err(client) = self.client_ids.claim(&owner, &ranges, &loaded.doc) {
+        // What the document holds per client, before this update: for ownership and deletes.
+        let known = loaded.doc.transact().state_vector();
+        if let Err(client) = self.client_ids.claim(&owner, &ranges, &known) {
             tracing::warn!(doc = %self.name, conn = %id, client, "refused an update writing under another connection's client id");
             self.close_member(
                 id,
@@ -426,7 +420,7 @@ impl Room {
         }
         let applied = {
             let _in_flight = self.context.journal.begin(&self.name, &update);
-            apply_update(&loaded.doc, &update, &ranges)
+            apply_update(&loaded.doc, &update, &ranges, &known)
         };
         match applied {
             Applied::Changed => {
@@ -476,16 +470,12 @@ impl Room {
     /// client's SyncStep2 repeating what we have, deletions included); otherwise refused with a
     /// permission-denied message, and the connection stays open.
     fn read_only_update(&mut self, id: ConnId, update: Vec<u8>, ack: Option<Ack>) -> bool {
+        let Some(ranges) = self.validate(id, &update) else {
+            return false;
+        };
         let State::Ready(loaded) = &self.state else {
             return false;
         };
-        let mut ranges = Vec::new();
-        if let Err(err) = validate_update_v1(&update, |range| ranges.push(range)) {
-            let reason = format!("invalid update: {err}");
-            tracing::warn!(doc = %self.name, conn = %id, %reason, "refused update");
-            self.close_member(id, close_code::UPDATE_REJECTED, &reason);
-            return false;
-        }
         let changes = would_change(&loaded.doc, &update, &ranges);
         let Some(member) = self.members.get_mut(&id) else {
             return false;
@@ -500,6 +490,25 @@ impl Room {
             self.context.storage.ack(ack);
         }
         true
+    }
+
+    /// Runs the pre-validator on a client's update: the clock ranges it writes, or `None` after
+    /// closing the sender (4400).
+    fn validate(&self, id: ConnId, update: &[u8]) -> Option<Vec<ClientRange>> {
+        let mut ranges = Vec::new();
+        let valid = match self.context.settings.skip_validation {
+            false => validate_update_v1(update, |range| ranges.push(range)),
+            true => Ok(()),
+        };
+        match valid {
+            Ok(()) => Some(ranges),
+            Err(err) => {
+                let reason = format!("invalid update: {err}");
+                tracing::warn!(doc = %self.name, conn = %id, %reason, "refused update");
+                self.close_member(id, close_code::UPDATE_REJECTED, &reason);
+                None
+            }
+        }
     }
 
     fn close_member(&self, id: ConnId, code: u16, reason: &str) {
@@ -615,11 +624,13 @@ struct ClientIds {
 impl ClientIds {
     /// Binds the ids `ranges` introduce new items under to `owner`; `Err(client)` when one is
     /// owned by someone else. Ranges the document already holds (a resend) need no claim.
-    fn claim(&mut self, owner: &Owner, ranges: &[ClientRange], doc: &Doc) -> Result<(), u64> {
-        if ranges.is_empty() {
-            return Ok(());
-        }
-        let known = doc.transact().state_vector();
+    /// `known` is the document's state vector.
+    fn claim(
+        &mut self,
+        owner: &Owner,
+        ranges: &[ClientRange],
+        known: &StateVector,
+    ) -> Result<(), u64> {
         let introduces =
             |range: &&ClientRange| range.end > known.get(&yrs::ClientID::new(range.client));
         for range in ranges.iter().filter(introduces) {
@@ -769,8 +780,8 @@ fn build_doc(
 }
 
 /// Decodes and applies one v1 update from a client; `ranges` are the clock ranges it writes,
-/// as the validator reported them.
-fn apply_update(doc: &Doc, bytes: &[u8], ranges: &[ClientRange]) -> Applied {
+/// as the validator reported them, and `known` is the document's state vector before it.
+fn apply_update(doc: &Doc, bytes: &[u8], ranges: &[ClientRange], known: &StateVector) -> Applied {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let update = match Update::decode_v1(bytes) {
             Ok(update) => update,
@@ -779,7 +790,7 @@ fn apply_update(doc: &Doc, bytes: &[u8], ranges: &[ClientRange]) -> Applied {
         if update.is_empty() {
             return Applied::Unchanged;
         }
-        if let Some(client) = deletes_ahead(doc, &update, ranges) {
+        if let Some(client) = deletes_ahead(known, &update, ranges) {
             return Applied::Refused(format!(
                 "update deletes clocks of client {client} that nobody has written yet"
             ));
@@ -806,13 +817,12 @@ fn apply_update(doc: &Doc, bytes: &[u8], ranges: &[ClientRange]) -> Applied {
         .unwrap_or_else(|panic| Applied::Broken(format!("yrs panicked: {}", panic_message(&panic))))
 }
 
-/// The first client whose delete ranges reach past what the document holds for it and what the
+/// The first client whose delete ranges reach past what the document holds for it (`known`) and what the
 /// update itself writes for it. yrs keeps such deletes pending and applies them to whatever is
 /// written at those clocks later, so they would silently delete another client's next edit
 /// ("delete squatting"). A client only deletes what it has seen, which came through this server
 /// or is in the same update, so honest updates never do this.
-fn deletes_ahead(doc: &Doc, update: &Update, ranges: &[ClientRange]) -> Option<u64> {
-    let known = doc.transact().state_vector();
+fn deletes_ahead(known: &StateVector, update: &Update, ranges: &[ClientRange]) -> Option<u64> {
     update.delete_set().iter().find_map(|(client, deleted)| {
         let written = ranges
             .iter()
