@@ -7,49 +7,16 @@
 
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import readline from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import jwt from 'jsonwebtoken'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { startServer, stopServer, waitFor } from './server.mjs'
 
-const HERE = path.dirname(fileURLToPath(import.meta.url))
-const SERVER_BIN = process.env.SYNC_SERVER_BIN
-  ? path.resolve(process.env.SYNC_SERVER_BIN)
-  : path.resolve(HERE, '../../target/debug/sync-server')
 const SECRET = 'node-compat-test-secret-at-least-32-bytes-long'
-const WAIT_MS = 15_000
-
-/** Resolves once `predicate()` holds, checked now and on every `[target, event]` firing. */
-function waitFor (what, predicate, events) {
-  return new Promise((resolve, reject) => {
-    const offs = []
-    const finish = (error) => {
-      clearTimeout(timer)
-      for (const off of offs) off()
-      if (error) reject(error)
-      else resolve()
-    }
-    const check = () => {
-      try {
-        if (predicate()) finish()
-      } catch (error) {
-        finish(error)
-      }
-    }
-    const timer = setTimeout(() => finish(new Error(`timed out waiting for ${what}`)), WAIT_MS)
-    for (const [target, event] of events) {
-      target.on(event, check)
-      offs.push(() => target.off(event, check))
-    }
-    check()
-  })
-}
 
 const mint = (claims, secret = SECRET) =>
   jwt.sign({ sub: 'ada', name: 'Ada', color: '#e5484d', access: 'write', ...claims }, secret, {
@@ -59,25 +26,16 @@ const mint = (claims, secret = SECRET) =>
   })
 
 describe('sync-server with --auth-secret and stock y-websocket clients', () => {
-  let dir, child, port
-  const stderr = []
+  let dir, server, port
   const providers = []
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'collab-auth-'))
-    child = spawn(SERVER_BIN, ['--listen', '127.0.0.1:0', '--data', path.join(dir, 'db.sqlite3')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, SYNC_SERVER_AUTH_SECRET: SECRET, RUST_LOG: 'info' }
+    server = await startServer(path.join(dir, 'db.sqlite3'), {
+      SYNC_SERVER_AUTH_SECRET: SECRET,
+      RUST_LOG: 'info'
     })
-    readline.createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l))
-    const lines = readline.createInterface({ input: child.stdout })
-    const first = []
-    lines.on('line', (l) => first.push(l))
-    await waitFor('the listening line', () => {
-      if (child.exitCode !== null) throw new Error(`server exited: ${stderr.join('\n')}`)
-      return first.length > 0
-    }, [[lines, 'line'], [child, 'exit']])
-    port = Number(/:(\d+)$/.exec(first[0])[1])
+    port = server.port
   })
 
   after(async () => {
@@ -85,11 +43,7 @@ describe('sync-server with --auth-secret and stock y-websocket clients', () => {
       provider.destroy()
       doc.destroy() // also stops the awareness timer
     }
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await exited
-    }
+    if (server) await stopServer(server)
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
@@ -132,6 +86,6 @@ describe('sync-server with --auth-secret and stock y-websocket clients', () => {
     assert.equal(frames.length, 1, 'only the permission-denied message')
     assert.deepEqual([...frames[0].slice(0, 2)], [2, 0], 'auth • permission denied')
     // The log says why, never the token.
-    assert.ok(!stderr.some((line) => line.includes(bad.split('.')[2])), 'token not logged')
+    assert.ok(!server.stderrLines.some((line) => line.includes(bad.split('.')[2])), 'token not logged')
   })
 })
