@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets in sync-server/fuzz/ and runs each for a bounded time:
 #   scripts/fuzz.sh [seconds per target, default 60] [target...]
+# or, with FUZZ_RUNS=N, for exactly N inputs per target from seed FUZZ_SEED (default 1) and
+# the checked-in seeds only: a repeatable run, as the test command makes (a timed run explores
+# further and differently each time; use it to look for new crashes).
 # No cargo-fuzz needed: the crate is built with cargo and the flags cargo-fuzz passes
 # (SanitizerCoverage instrumentation for libFuzzer, `--cfg fuzzing`, debug assertions), on the
 # stable toolchain and without AddressSanitizer (the code under test is safe Rust). Target dir:
@@ -35,14 +38,23 @@ cargo build --locked --release --manifest-path sync-server/fuzz/Cargo.toml \
 
 status=0
 for t in "${targets[@]}"; do
-    corpus="$target_dir/corpus/$t"
     artifacts="$target_dir/artifacts/$t"
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+        # A fresh corpus each time, so the run depends on nothing left by earlier runs.
+        corpus="$target_dir/corpus-repeatable/$t"
+        rm -rf "$corpus"
+        bound=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+        echo "== fuzz: $t for $FUZZ_RUNS inputs from seed ${FUZZ_SEED:-1}" >&2
+    else
+        corpus="$target_dir/corpus/$t"
+        bound=(-max_total_time="$seconds")
+        echo "== fuzz: $t for ${seconds}s" >&2
+    fi
     mkdir -p "$corpus" "$artifacts"
     rm -f "$artifacts"/crash-* "$artifacts"/oom-* "$artifacts"/timeout-* "$artifacts"/leak-*
-    echo "== fuzz: $t for ${seconds}s" >&2
     start=$SECONDS
     if ! "$target_dir/$host/release/$t" "$corpus" "sync-server/fuzz/corpus/$t" \
-        -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=2048 -timeout=20 \
+        "${bound[@]}" -max_len=4096 -rss_limit_mb=2048 -timeout=20 \
         -artifact_prefix="$artifacts/" -print_final_stats=1 2>"$target_dir/$t.log"; then
         status=1
         tail -n 40 "$target_dir/$t.log" >&2

@@ -53,6 +53,8 @@ pub enum InvalidUpdate {
     TooDeep,
     #[error("an item whose left and right origin are the same")]
     SameOrigins,
+    #[error("an item whose origin is itself or a later item of its own client")]
+    OriginNotBefore,
     #[error("{0} bytes after the end of the update")]
     TrailingBytes(usize),
 }
@@ -91,7 +93,7 @@ pub fn validate_update_v1(
         let mut clock = start;
         let mut written_end = start;
         for _ in 0..structs {
-            let (len, is_skip) = struct_len(&mut r)?;
+            let (len, is_skip) = struct_len(&mut r, (client, clock))?;
             clock = clock
                 .checked_add(len)
                 .filter(|&end| end <= MAX_CLOCK)
@@ -131,8 +133,9 @@ pub fn validate_update_v1(
     Ok(())
 }
 
-/// Reads one struct; returns its clock length and whether it is a Skip.
-fn struct_len(r: &mut Reader<'_>) -> Result<(u64, bool), InvalidUpdate> {
+/// Reads one struct, the one at `id` (client, clock); returns its clock length and whether it
+/// is a Skip.
+fn struct_len(r: &mut Reader<'_>, id: (u64, u64)) -> Result<(u64, bool), InvalidUpdate> {
     let info = r.u8()?;
     match info {
         // GC and Skip: exactly these info bytes, as yrs matches them.
@@ -148,12 +151,28 @@ fn struct_len(r: &mut Reader<'_>) -> Result<(u64, bool), InvalidUpdate> {
     const HAS_ORIGIN: u8 = 0x80;
     const HAS_RIGHT_ORIGIN: u8 = 0x40;
     const HAS_PARENT_SUB: u8 = 0x20;
+    // An origin is a neighbour the item had when it was written, so an item of the same
+    // client with the same or a later clock cannot be one. yrs does not check: an item that
+    // names itself as its right origin and overlaps what the document already has is cut by
+    // yrs into a part whose two origins are the same (found by the `apply` fuzz target).
+    let not_before = |origin: (u64, u64)| origin.0 == id.0 && origin.1 >= id.1;
     let origin = if info & HAS_ORIGIN != 0 {
         Some(r.id()?)
     } else {
         None
     };
-    if info & HAS_RIGHT_ORIGIN != 0 && origin == Some(r.id()?) {
+    if origin.is_some_and(not_before) {
+        return Err(InvalidUpdate::OriginNotBefore);
+    }
+    let right_origin = if info & HAS_RIGHT_ORIGIN != 0 {
+        Some(r.id()?)
+    } else {
+        None
+    };
+    if right_origin.is_some_and(not_before) {
+        return Err(InvalidUpdate::OriginNotBefore);
+    }
+    if right_origin.is_some() && origin == right_origin {
         // Yjs never writes this (the origins are an item's two different neighbours); yrs
         // integrates it one way live and another way when the document is encoded and
         // loaded again, so clients would diverge (found by the `apply` fuzz target).
@@ -528,6 +547,27 @@ mod tests {
                     1, 2, 1, 0, 33, 0, 235, 1, 33, 3, 1, 0, 0, 235, 1, 33, 3, 1, 0, 0, 71, 0,
                 ],
                 InvalidUpdate::NestedParent,
+            ),
+            (
+                // Found by the apply fuzz target: item (1, 10) with right origin (1, 10),
+                // "😀é"; on a document that has (1, 10) yrs keeps the rest of the item with
+                // both origins (1, 10), an encoding that no longer validates.
+                "an item that is its own right origin",
+                vec![
+                    1, 1, 1, 10, 0x44, 1, 10, 6, 0xf0, 0x9f, 0x98, 0x80, 0xc3, 0xa9, 0,
+                ],
+                InvalidUpdate::OriginNotBefore,
+            ),
+            (
+                "an item whose origin is a later clock of its own client",
+                {
+                    let mut u = head(5, 3);
+                    u.extend([0x84, 5, 7, 2]);
+                    u.extend(b"hi");
+                    u.push(0);
+                    u
+                },
+                InvalidUpdate::OriginNotBefore,
             ),
             (
                 "client sections in ascending order",

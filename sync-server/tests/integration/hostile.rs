@@ -466,10 +466,19 @@ fn cases() -> Vec<Case> {
             update_frame(item_with_origin(77, 5)),
             Ignore,
         ),
-        frame(
-            "an item whose origin is itself",
-            update_frame(item_with_origin(5, 0)),
-            Ignore,
+        refused_update("an item whose origin is itself", item_with_origin(5, 0)),
+        // Found by the `apply` fuzz target: an item that names itself as its right origin and
+        // overlaps what the document has (here the attacker's own deleted "hello world") was
+        // cut by yrs into a part whose two origins are the same.
+        frames(
+            "an item that is its own right origin",
+            vec![
+                update_frame(deleted_hello_world()),
+                update_frame(vec![
+                    1, 1, 5, 10, 0x44, 5, 10, 6, 0xf0, 0x9f, 0x98, 0x80, 0xc3, 0xa9, 0,
+                ]),
+            ],
+            Close(4400),
         ),
         // Nobody has written these clocks: yrs would delete whatever client 99 writes there.
         frame(
@@ -821,6 +830,17 @@ fn root_item(clock: u64, kind: u8, content: &[u8]) -> Vec<u8> {
     out.write_string("content");
     out.extend_from_slice(content);
     out.push(0); // empty delete set
+    out
+}
+
+/// "hello world" by client 5 at clocks 0..11, deleted in the same update: the document
+/// holds the clocks, the text does not change.
+fn deleted_hello_world() -> Vec<u8> {
+    let mut out = update_head(0);
+    out.extend([4, 1]);
+    out.write_string("content");
+    out.write_string("hello world");
+    out.extend([1, 5, 1, 0, 11]);
     out
 }
 
