@@ -21,8 +21,11 @@ use crate::doc_name::DocName;
 use crate::protocol::message::{
     encode_permission_denied, encode_sync_step1, encode_sync_step2, encode_update,
 };
+use crate::protocol::order::{check_placed, reloads_the_same, Placement, Runs};
 use crate::protocol::presence::encode_entries;
-use crate::protocol::validate::{validate_update_v1, ClientRange};
+use crate::protocol::validate::{
+    validate_update_v1, validate_update_v1_shape, ClientRange, PlacedItem, Shape,
+};
 use crate::protocol::{decode_frame, Incoming, Presence};
 use crate::storage::{Ack, StorageError, StorageWriter, StoredDoc, Write};
 
@@ -100,6 +103,8 @@ struct LoadedDoc {
     log_len: usize,
     /// Updates that once killed the process while being applied: refused if sent again.
     quarantine: Quarantine,
+    /// Typing runs whose order is known (`protocol::order`), for this `doc` only.
+    runs: Runs,
 }
 
 enum Deferred {
@@ -125,6 +130,9 @@ enum Applied {
     Refused(String),
     /// Failed or panicked while applying: the in-memory document can no longer be trusted.
     Broken(String),
+    /// Applied, then found unacceptable (an item that does not lie before its right origin):
+    /// the in-memory document must be reloaded.
+    Misplaced(String),
 }
 
 impl Room {
@@ -198,6 +206,7 @@ impl Room {
                     exists: stored.exists(),
                     log_len: stored.updates.len(),
                     quarantine: Quarantine::new(stored.quarantined),
+                    runs: Runs::default(),
                 });
                 tracing::debug!(doc = %self.name, log_len = stored.updates.len(), elapsed = ?started.elapsed(), "document loaded");
             }
@@ -388,13 +397,14 @@ impl Room {
 
     fn update(&mut self, id: ConnId, update: Vec<u8>, ack: Option<Ack>) -> bool {
         // Check the bytes before yrs sees them, and who may write under which client id.
-        let Some(ranges) = self.validate(id, &update) else {
+        let Some(shape) = self.validate(id, &update) else {
             return false;
         };
+        let ranges = &shape.ranges;
         let State::Ready(loaded) = &mut self.state else {
             return false;
         };
-        if loaded.quarantine.holds(&update, &ranges) {
+        if loaded.quarantine.holds(&update, ranges) {
             tracing::warn!(doc = %self.name, conn = %id, "refused a quarantined update");
             self.close_member(
                 id,
@@ -409,7 +419,7 @@ impl Room {
         };
         // What the document holds per client, before this update: for ownership and deletes.
         let known = loaded.doc.transact().state_vector();
-        if let Err(client) = self.client_ids.claim(&owner, &ranges, &known) {
+        if let Err(client) = self.client_ids.claim(&owner, ranges, &known) {
             tracing::warn!(doc = %self.name, conn = %id, client, "refused an update writing under another connection's client id");
             self.close_member(
                 id,
@@ -420,7 +430,7 @@ impl Room {
         }
         let applied = {
             let _in_flight = self.context.journal.begin(&self.name, &update);
-            apply_update(&loaded.doc, &update, &ranges, &known)
+            apply_update(&loaded.doc, &update, &shape, &known, &mut loaded.runs)
         };
         match applied {
             Applied::Changed => {
@@ -453,6 +463,12 @@ impl Room {
                 self.close_member(id, close_code::UPDATE_REJECTED, &reason);
                 false
             }
+            Applied::Misplaced(reason) => {
+                tracing::warn!(doc = %self.name, conn = %id, %reason, "refused update; reloading the document");
+                self.close_member(id, close_code::UPDATE_REJECTED, &reason);
+                self.reload();
+                false
+            }
             Applied::Broken(reason) => {
                 tracing::error!(doc = %self.name, conn = %id, %reason, "update broke the document; dropping it and reloading");
                 self.close_member(
@@ -470,13 +486,13 @@ impl Room {
     /// client's SyncStep2 repeating what we have, deletions included); otherwise refused with a
     /// permission-denied message, and the connection stays open.
     fn read_only_update(&mut self, id: ConnId, update: Vec<u8>, ack: Option<Ack>) -> bool {
-        let Some(ranges) = self.validate(id, &update) else {
+        let Some(shape) = self.validate(id, &update) else {
             return false;
         };
         let State::Ready(loaded) = &self.state else {
             return false;
         };
-        let changes = would_change(&loaded.doc, &update, &ranges);
+        let changes = would_change(&loaded.doc, &update, &shape.ranges);
         let Some(member) = self.members.get_mut(&id) else {
             return false;
         };
@@ -492,16 +508,15 @@ impl Room {
         true
     }
 
-    /// Runs the pre-validator on a client's update: the clock ranges it writes, or `None` after
+    /// Runs the pre-validator on a client's update: what it writes, or `None` after
     /// closing the sender (4400).
-    fn validate(&self, id: ConnId, update: &[u8]) -> Option<Vec<ClientRange>> {
-        let mut ranges = Vec::new();
+    fn validate(&self, id: ConnId, update: &[u8]) -> Option<Shape> {
         let valid = match self.context.settings.skip_validation {
-            false => validate_update_v1(update, |range| ranges.push(range)),
-            true => Ok(()),
+            false => validate_update_v1_shape(update),
+            true => Ok(Shape::default()),
         };
         match valid {
-            Ok(()) => Some(ranges),
+            Ok(shape) => Some(shape),
             Err(err) => {
                 let reason = format!("invalid update: {err}");
                 tracing::warn!(doc = %self.name, conn = %id, %reason, "refused update");
@@ -779,9 +794,21 @@ fn build_doc(
     .map_err(|panic| format!("yrs panicked: {}", panic_message(&panic)))
 }
 
-/// Decodes and applies one v1 update from a client; `ranges` are the clock ranges it writes,
-/// as the validator reported them, and `known` is the document's state vector before it.
-fn apply_update(doc: &Doc, bytes: &[u8], ranges: &[ClientRange], known: &StateVector) -> Applied {
+/// Decodes and applies one v1 update from a client; `shape` is what the validator found in
+/// it, and `known` is the document's state vector before it.
+///
+/// Items must land where their origins say (`protocol::order`). That is checked after the
+/// update's items are applied and before its delete set, so new text is still visible: the
+/// update is applied in two steps, items then deletions, in one transaction. An update that
+/// needs too many position lookups (a whole document uploaded) is checked by reloading the
+/// document instead, once applied.
+fn apply_update(
+    doc: &Doc,
+    bytes: &[u8],
+    shape: &Shape,
+    known: &StateVector,
+    runs: &mut Runs,
+) -> Applied {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let update = match Update::decode_v1(bytes) {
             Ok(update) => update,
@@ -790,31 +817,85 @@ fn apply_update(doc: &Doc, bytes: &[u8], ranges: &[ClientRange], known: &StateVe
         if update.is_empty() {
             return Applied::Unchanged;
         }
-        if let Some(client) = deletes_ahead(known, &update, ranges) {
+        if let Some(client) = deletes_ahead(known, &update, &shape.ranges) {
             return Applied::Refused(format!(
                 "update deletes clocks of client {client} that nobody has written yet"
             ));
         }
+        let mut whole_check = false;
         let mut txn = doc.transact_mut();
-        match txn.apply_update(update) {
-            Ok(()) => {
-                // The document must still encode what this update changed; a panic here means
-                // it is poisoned, and the caller reloads it.
-                let _ = txn.encode_update_v1();
-                let changed = txn.before_state() != txn.after_state()
-                    || !txn.delete_set().is_empty()
-                    || txn.has_missing_updates();
-                if changed {
-                    Applied::Changed
-                } else {
-                    Applied::Unchanged
+        let placed = placed_items(&txn, shape);
+        let deletes = &bytes[shape.delete_set_at..];
+        let (items, deletions) = if placed.is_empty() || deletes == [0] {
+            (update, None)
+        } else {
+            let mut items = bytes[..shape.delete_set_at].to_vec();
+            items.push(0);
+            let mut deletions = vec![0];
+            deletions.extend_from_slice(deletes);
+            match (Update::decode_v1(&items), Update::decode_v1(&deletions)) {
+                (Ok(items), Ok(deletions)) => (items, Some(deletions)),
+                _ => {
+                    return Applied::Refused(
+                        "update does not split into items and deletions".into(),
+                    )
                 }
             }
-            Err(err) => Applied::Broken(format!("update failed to apply: {err}")),
+        };
+        if let Err(err) = txn.apply_update(items) {
+            return Applied::Broken(format!("update failed to apply: {err}"));
         }
+        match check_placed(&txn, known, &placed, runs) {
+            Placement::Fine => {}
+            Placement::Misplaced(item) => {
+                return Applied::Misplaced(format!(
+                    "item {}@{} is not where its origins say (origin {:?}, right origin {:?})",
+                    item.client, item.clock, item.origin, item.right_origin
+                ))
+            }
+            Placement::TooManyLookups => whole_check = true,
+        }
+        if let Some(deletions) = deletions {
+            if let Err(err) = txn.apply_update(deletions) {
+                return Applied::Broken(format!("update failed to apply: {err}"));
+            }
+        }
+        // The document must still encode what this update changed; a panic here means it is
+        // poisoned, and the caller reloads it.
+        let _ = txn.encode_update_v1();
+        let changed = txn.before_state() != txn.after_state()
+            || !txn.delete_set().is_empty()
+            || txn.has_missing_updates();
+        drop(txn);
+        if !changed {
+            return Applied::Unchanged;
+        }
+        if whole_check && !reloads_the_same(doc) {
+            return Applied::Misplaced(
+                "an item is not where its origins say (the document reloads differently)".into(),
+            );
+        }
+        Applied::Changed
     }));
     outcome
         .unwrap_or_else(|panic| Applied::Broken(format!("yrs panicked: {}", panic_message(&panic))))
+}
+
+/// The update's items whose place is checked after applying (`protocol::order`), and those of
+/// earlier updates still waiting for what they depend on (they may land with this one).
+/// Deletions may have reached the waiting ones already, so they are compared as invisible.
+fn placed_items(txn: &yrs::TransactionMut<'_>, shape: &Shape) -> Vec<PlacedItem> {
+    let mut placed = shape.placed.clone();
+    if let Some(pending) = txn.store().pending_update() {
+        let waiting = yrs::updates::encoder::Encode::encode_v1(&pending.update);
+        if let Ok(waiting) = validate_update_v1_shape(&waiting) {
+            placed.extend(waiting.placed.into_iter().map(|item| PlacedItem {
+                countable: false,
+                ..item
+            }));
+        }
+    }
+    placed
 }
 
 /// The first client whose delete ranges reach past what the document holds for it (`known`) and what the

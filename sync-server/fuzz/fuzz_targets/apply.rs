@@ -1,11 +1,13 @@
 //! Validate → decode → apply → encode, as a room does: whatever the validator accepts, yrs
 //! decodes and applies without panicking, and the document still encodes, and that encoding
-//! loads into a fresh document (with the same text, when `FUZZ_TEXT_ROUND_TRIP=1`). Runs on a thread with the room threads'
-//! stack size (256 MiB), so deep recursion in yrs shows up as it would in the server.
+//! loads into a fresh document with the same text. Applies as a room does: the update's items,
+//! the order check (`protocol::order`), then its deletions. Runs on a thread with the room
+//! threads' stack size (256 MiB), so deep recursion in yrs shows up as it would in the server.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sync_server_fuzz::validate::validate_update_v1;
+use sync_server_fuzz::order::{check_placed, reloads_the_same, Placement, Runs};
+use sync_server_fuzz::validate::{validate_update_v1, validate_update_v1_shape};
 use sync_server_fuzz::{base_doc, TEXT_NAME};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Transact, Update};
@@ -30,18 +32,38 @@ fuzz_target!(|data: &[u8]| {
 fn apply_and_round_trip(bytes: &[u8]) {
     let doc = base_doc();
     let text = doc.get_or_insert_text(TEXT_NAME);
-    let Ok(update) = Update::decode_v1(bytes) else {
+    let shape = validate_update_v1_shape(bytes).expect("validated above");
+    let (Ok(items), Ok(deletions)) = (
+        Update::decode_v1(&[&bytes[..shape.delete_set_at], &[0]].concat()),
+        Update::decode_v1(&[&[0], &bytes[shape.delete_set_at..]].concat()),
+    ) else {
         // Refused by yrs: the room closes the sender with 4400, nothing changes.
         return;
     };
+    let mut whole_check = false;
     {
+        // As the room does: items, the order check, then deletions.
         let mut txn = doc.transact_mut();
-        if txn.apply_update(update).is_err() {
+        let known = txn.state_vector();
+        if txn.apply_update(items).is_err() {
             // The room drops the document and reloads it from storage.
+            return;
+        }
+        match check_placed(&txn, &known, &shape.placed, &mut Runs::default()) {
+            // Refused; the room reloads the document.
+            Placement::Misplaced(_) => return,
+            Placement::TooManyLookups => whole_check = true,
+            Placement::Fine => {}
+        }
+        if txn.apply_update(deletions).is_err() {
             return;
         }
         // What the room does right after applying.
         let _ = txn.encode_update_v1();
+    }
+    if whole_check && !reloads_the_same(&doc) {
+        // Refused; the room reloads the document.
+        return;
     }
     let before = text.get_string(&doc.transact());
     let full = doc
@@ -56,20 +78,9 @@ fn apply_and_round_trip(bytes: &[u8]) {
             .apply_update(reloaded)
             .expect("the document's own encoding applies");
     }
-    // Known open defect: an item whose right origin lies before its left origin in the
-    // document (e.g. `01 01 02 00 c4 01 06 01 05 03 58 37 5a 00` on the base document) is
-    // placed one way live and another way after a reload. The validator cannot see document
-    // order, so this check runs only when asked for (FUZZ_TEXT_ROUND_TRIP=1); see
-    // ARCHITECTURE.md, known limits.
-    if text_round_trip_checked() {
-        let after = copy_text.get_string(&copy.transact());
-        assert_eq!(before, after, "text changed across encode and reload");
-    }
+    // Clients that were there and clients that load the document later see the same text.
+    let after = copy_text.get_string(&copy.transact());
+    assert_eq!(before, after, "text changed across encode and reload");
     // And it is again an update the validator accepts (a client may send it back as SyncStep2).
     validate_update_v1(&full, |_| {}).expect("the document's own encoding validates");
-}
-
-fn text_round_trip_checked() -> bool {
-    static CHECKED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *CHECKED.get_or_init(|| std::env::var_os("FUZZ_TEXT_ROUND_TRIP").is_some_and(|v| v == "1"))
 }

@@ -1,4 +1,4 @@
-//! Shared code of the fuzz targets: the server's own validator and frame decoder, compiled
+//! Shared code of the fuzz targets: the server's own validator, order check and frame decoder, compiled
 //! from their source files (they name no other module of the server, so the fuzz build skips
 //! the network and storage stack), and the document the `apply` target starts from.
 
@@ -8,13 +8,18 @@ pub mod validate;
 #[path = "../../src/protocol/message.rs"]
 pub mod message;
 
-use yrs::{Doc, Text, Transact};
+#[path = "../../src/protocol/order.rs"]
+pub mod order;
+
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
 
 /// The shared text every client edits, as in the server's rooms.
 pub const TEXT_NAME: &str = "content";
 
-/// A document with some history under client 1 ("hello world", then two characters
-/// deleted), so fuzzed updates can refer to existing, deleted and split items.
+/// A document with some history: "hello world" by client 1 with "ll" deleted, then client 2's
+/// "ABC" inserted after "heo " with "B" deleted, so fuzzed updates can refer to existing,
+/// deleted and split items of two clients, and to runs of deleted ones.
 pub fn base_doc() -> Doc {
     let doc = Doc::with_client_id(1);
     let text = doc.get_or_insert_text(TEXT_NAME);
@@ -26,5 +31,26 @@ pub fn base_doc() -> Doc {
         let mut txn = doc.transact_mut();
         text.remove_range(&mut txn, 2, 2);
     }
+    // Client 2's edits, made on its own document and merged as a server would.
+    let other = Doc::with_client_id(2);
+    let other_text = other.get_or_insert_text(TEXT_NAME);
+    let state = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    other
+        .transact_mut()
+        .apply_update(Update::decode_v1(&state).expect("own encoding"))
+        .expect("own encoding applies");
+    let known = other.transact().state_vector();
+    {
+        let mut txn = other.transact_mut();
+        other_text.insert(&mut txn, 4, "ABC");
+    }
+    {
+        let mut txn = other.transact_mut();
+        other_text.remove_range(&mut txn, 5, 1);
+    }
+    let edits = other.transact().encode_state_as_update_v1(&known);
+    doc.transact_mut()
+        .apply_update(Update::decode_v1(&edits).expect("own encoding"))
+        .expect("own encoding applies");
     doc
 }

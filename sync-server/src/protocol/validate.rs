@@ -67,11 +67,63 @@ pub struct ClientRange {
     pub end: u32,
 }
 
+/// An item whose place only the document can check (see `protocol::order`): one with a right
+/// origin (which must lie after its left origin), or one with no origins, whose parent is a
+/// root type named in the update (which must match its left neighbour's if yrs cuts the item
+/// because the document holds its first clocks). Items with only a left origin are not listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedItem {
+    pub client: u64,
+    pub clock: u32,
+    pub len: u32,
+    pub origin: Option<(u64, u32)>,
+    pub right_origin: Option<(u64, u32)>,
+    /// The root type named as its parent, for an item with no origins.
+    pub root: Option<Box<str>>,
+    /// Whether its content counts in the text (strings, embeds, values; not deleted content
+    /// or formatting marks).
+    pub countable: bool,
+}
+
+/// What a valid update holds that a room checks against its document.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Each client section's written range (skips excluded).
+    pub ranges: Vec<ClientRange>,
+    /// Items whose place the room checks after applying them.
+    pub placed: Vec<PlacedItem>,
+    /// Byte offset of the delete set: `update[..delete_set_at]` followed by an empty delete
+    /// set (one 0 byte) is the same update without its deletions.
+    pub delete_set_at: usize,
+}
+
 /// Checks `update`; calls `on_range` for every client section's written range (skips excluded).
 pub fn validate_update_v1(
     update: &[u8],
-    mut on_range: impl FnMut(ClientRange),
+    on_range: impl FnMut(ClientRange),
 ) -> Result<(), InvalidUpdate> {
+    walk(update, on_range, |_| {}).map(|_| ())
+}
+
+/// Checks `update` and describes it (see [`Shape`]).
+pub fn validate_update_v1_shape(update: &[u8]) -> Result<Shape, InvalidUpdate> {
+    let mut shape = Shape::default();
+    let mut placed = Vec::new();
+    shape.delete_set_at = walk(
+        update,
+        |range| shape.ranges.push(range),
+        |item| placed.push(item),
+    )?;
+    shape.placed = placed;
+    Ok(shape)
+}
+
+/// The validator proper; returns the delete set's byte offset.
+fn walk(
+    update: &[u8],
+    mut on_range: impl FnMut(ClientRange),
+    mut on_placed: impl FnMut(PlacedItem),
+) -> Result<usize, InvalidUpdate> {
     let mut r = Reader::new(update);
     let clients = r.count("client sections", 3)?;
     if clients > MAX_CLIENTS {
@@ -93,11 +145,24 @@ pub fn validate_update_v1(
         let mut clock = start;
         let mut written_end = start;
         for _ in 0..structs {
-            let (len, is_skip) = struct_len(&mut r, (client, clock))?;
-            clock = clock
+            let item = struct_len(&mut r, (client, clock))?;
+            let (len, is_skip) = (item.len, item.skip);
+            let end = clock
                 .checked_add(len)
                 .filter(|&end| end <= MAX_CLOCK)
                 .ok_or(InvalidUpdate::ClockOutOfRange(clock.saturating_add(len)))?;
+            if item.placed && (item.right_origin.is_some() || item.origin.is_none()) {
+                on_placed(PlacedItem {
+                    client,
+                    clock: clock as u32,
+                    len: len as u32,
+                    origin: item.origin,
+                    right_origin: item.right_origin,
+                    root: item.root.map(Box::from),
+                    countable: item.countable,
+                });
+            }
+            clock = end;
             if !is_skip {
                 written_end = clock;
             }
@@ -111,6 +176,7 @@ pub fn validate_update_v1(
         }
     }
     // The delete set.
+    let delete_set_at = update.len() - r.left();
     let clients = r.count("delete set clients", 2)?;
     for _ in 0..clients {
         r.client()?;
@@ -130,12 +196,27 @@ pub fn validate_update_v1(
     if left != 0 {
         return Err(InvalidUpdate::TrailingBytes(left));
     }
-    Ok(())
+    Ok(delete_set_at)
 }
 
-/// Reads one struct, the one at `id` (client, clock); returns its clock length and whether it
-/// is a Skip.
-fn struct_len(r: &mut Reader<'_>, id: (u64, u64)) -> Result<(u64, bool), InvalidUpdate> {
+/// One struct as the validator reads it.
+struct Struct<'a> {
+    /// Clock length.
+    len: u64,
+    /// A Skip (a gap, not written).
+    skip: bool,
+    /// An item (not a GC or Skip block).
+    placed: bool,
+    /// Its origins (clocks checked to fit in 32 bits).
+    origin: Option<(u64, u32)>,
+    right_origin: Option<(u64, u32)>,
+    /// The root type named as its parent, when it has no origins.
+    root: Option<&'a str>,
+    countable: bool,
+}
+
+/// Reads one struct, the one at `id` (client, clock).
+fn struct_len<'a>(r: &mut Reader<'a>, id: (u64, u64)) -> Result<Struct<'a>, InvalidUpdate> {
     let info = r.u8()?;
     match info {
         // GC and Skip: exactly these info bytes, as yrs matches them.
@@ -144,7 +225,15 @@ fn struct_len(r: &mut Reader<'_>, id: (u64, u64)) -> Result<(u64, bool), Invalid
             if len == 0 {
                 return Err(InvalidUpdate::Empty);
             }
-            return Ok((len, info == 10));
+            return Ok(Struct {
+                len,
+                skip: info == 10,
+                placed: false,
+                origin: None,
+                right_origin: None,
+                root: None,
+                countable: false,
+            });
         }
         _ => {}
     }
@@ -178,6 +267,7 @@ fn struct_len(r: &mut Reader<'_>, id: (u64, u64)) -> Result<(u64, bool), Invalid
         // loaded again, so clients would diverge (found by the `apply` fuzz target).
         return Err(InvalidUpdate::SameOrigins);
     }
+    let mut root = None;
     if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
         if r.var()? != 1 {
             // The parent is an item, i.e. a nested shared type. Documents here hold root-level
@@ -186,7 +276,7 @@ fn struct_len(r: &mut Reader<'_>, id: (u64, u64)) -> Result<(u64, bool), Invalid
             // whole document on its next load (found by the `apply` fuzz target).
             return Err(InvalidUpdate::NestedParent);
         }
-        r.string()?; // the root type's name
+        root = Some(r.string()?);
         if info & HAS_PARENT_SUB != 0 {
             r.string()?;
         }
@@ -237,7 +327,16 @@ fn struct_len(r: &mut Reader<'_>, id: (u64, u64)) -> Result<(u64, bool), Invalid
     if len == 0 {
         return Err(InvalidUpdate::Empty);
     }
-    Ok((len, false))
+    let id32 = |(client, clock): (u64, u64)| (client, clock as u32);
+    Ok(Struct {
+        len,
+        skip: false,
+        placed: true,
+        origin: origin.map(id32),
+        right_origin: right_origin.map(id32),
+        root,
+        countable: !matches!(info & 0x1f, 1 | 6),
+    })
 }
 
 /// Checks one lib0 `Any` value without recursion: a fixed stack of remaining item counts.
