@@ -4,6 +4,9 @@
 //!
 //! Because the queue is FIFO, a load sees every write queued before it, and a compaction
 //! covers every append of its document queued before it.
+//!
+//! A store that is a remote server (PostgreSQL) is also checked every few seconds through the
+//! same queue, so `/readyz` fails while it cannot be reached even when nothing is written.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +57,8 @@ enum Request {
     Flush {
         reply: oneshot::Sender<()>,
     },
+    /// Time to check the store can be reached (see `Store::check_interval`).
+    Check,
     Shutdown,
 }
 
@@ -67,7 +72,7 @@ pub struct StorageWriter {
 /// What the writer thread and its handles share.
 struct Shared {
     shutting_down: AtomicBool,
-    /// Whether the last commit attempt failed (cleared when one succeeds).
+    /// Whether the last commit attempt or check failed (cleared when one succeeds).
     failing: AtomicBool,
     metrics: Arc<Metrics>,
 }
@@ -104,9 +109,23 @@ impl StorageWriter {
             metrics,
         });
         let thread_shared = shared.clone();
+        let check_interval = store.check_interval();
         let handle = std::thread::Builder::new()
             .name("storage-writer".into())
             .spawn(move || run(store, rx, &thread_shared))?;
+        if let Some(interval) = check_interval {
+            // Holds no sender while it sleeps, so it never keeps the writer alive.
+            let queue = queue.downgrade();
+            std::thread::Builder::new()
+                .name("storage-check".into())
+                .spawn(move || loop {
+                    std::thread::sleep(interval);
+                    match queue.upgrade() {
+                        Some(queue) if queue.send(Request::Check).is_ok() => {}
+                        _ => return,
+                    }
+                })?;
+        }
         Ok((StorageWriter { queue, shared }, WriterThread { handle }))
     }
 
@@ -213,6 +232,10 @@ fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: 
                     commit(&mut store, &mut batch, shared);
                     let _ = reply.send(());
                 }
+                Request::Check => {
+                    commit(&mut store, &mut batch, shared);
+                    check(&mut store, shared);
+                }
                 Request::Shutdown => {
                     commit(&mut store, &mut batch, shared);
                     tracing::debug!("storage writer stopped");
@@ -243,6 +266,7 @@ fn commit(store: &mut impl Store, batch: &mut Batch, shared: &Shared) {
                 }
                 Err(err) => {
                     shared.failing.store(true, Ordering::SeqCst);
+                    shared.metrics.commit_failed();
                     tracing::error!(error = %err, writes = batch.writes.len(), "commit failed; will retry");
                     if shared.shutting_down.load(Ordering::SeqCst) {
                         attempts_at_shutdown += 1;
@@ -264,6 +288,23 @@ fn commit(store: &mut impl Store, batch: &mut Batch, shared: &Shared) {
         batch.writes.clear();
     }
     send_acks(std::mem::take(&mut batch.acks), &shared.metrics);
+}
+
+/// Checks the store can be reached; readiness follows the result. Runs with no batch pending,
+/// so a success never hides a commit that is still failing.
+fn check(store: &mut impl Store, shared: &Shared) {
+    match store.check() {
+        Ok(()) => {
+            if shared.failing.swap(false, Ordering::SeqCst) {
+                tracing::info!("storage can be reached again");
+            }
+        }
+        Err(err) => {
+            if !shared.failing.swap(true, Ordering::SeqCst) {
+                tracing::error!(error = %err, "storage cannot be reached; not ready until it can");
+            }
+        }
+    }
 }
 
 /// Sends each connection its highest count (counts only grow, so the last one wins).
