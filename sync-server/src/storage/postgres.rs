@@ -186,8 +186,9 @@ impl PostgresStore {
             self.client = None;
         }
         if self.client.is_none() {
-            tracing::info!(database = %self.url, "connecting to PostgreSQL");
-            self.client = Some(self.url.config()?.connect(NoTls)?);
+            let client = self.url.config()?.connect(NoTls)?;
+            tracing::info!(database = %self.url, "connected to PostgreSQL");
+            self.client = Some(client);
         }
         let client = self.client.as_mut().expect("connected just above");
         let result = f(client);
