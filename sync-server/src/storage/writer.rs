@@ -74,6 +74,8 @@ struct Shared {
     shutting_down: AtomicBool,
     /// Whether the last commit attempt or check failed (cleared when one succeeds).
     failing: AtomicBool,
+    /// A `Check` is in the queue (so a writer stuck retrying does not collect thousands).
+    check_queued: AtomicBool,
     metrics: Arc<Metrics>,
 }
 
@@ -106,6 +108,7 @@ impl StorageWriter {
         let shared = Arc::new(Shared {
             shutting_down: AtomicBool::new(false),
             failing: AtomicBool::new(false),
+            check_queued: AtomicBool::new(false),
             metrics,
         });
         let thread_shared = shared.clone();
@@ -116,13 +119,18 @@ impl StorageWriter {
         if let Some(interval) = check_interval {
             // Holds no sender while it sleeps, so it never keeps the writer alive.
             let queue = queue.downgrade();
+            let shared = shared.clone();
             std::thread::Builder::new()
                 .name("storage-check".into())
                 .spawn(move || loop {
                     std::thread::sleep(interval);
-                    match queue.upgrade() {
-                        Some(queue) if queue.send(Request::Check).is_ok() => {}
-                        _ => return,
+                    let Some(queue) = queue.upgrade() else {
+                        return;
+                    };
+                    if !shared.check_queued.swap(true, Ordering::SeqCst)
+                        && queue.send(Request::Check).is_err()
+                    {
+                        return;
                     }
                 })?;
         }
@@ -233,6 +241,7 @@ fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: 
                     let _ = reply.send(());
                 }
                 Request::Check => {
+                    shared.check_queued.store(false, Ordering::SeqCst);
                     commit(&mut store, &mut batch, shared);
                     check(&mut store, shared);
                 }
@@ -402,5 +411,57 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(*store.failures.lock().unwrap(), 0);
+    }
+
+    /// A remote store that is reachable or not, checked every few milliseconds.
+    #[derive(Clone, Default)]
+    struct RemoteStore {
+        down: Arc<AtomicBool>,
+        checks: Arc<Mutex<u32>>,
+    }
+
+    impl Store for RemoteStore {
+        fn commit(&mut self, _writes: &[Write], _now_ms: i64) -> Result<(), StorageError> {
+            Ok(())
+        }
+        fn load(&mut self, _doc: &DocName) -> Result<StoredDoc, StorageError> {
+            Ok(StoredDoc::default())
+        }
+        fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
+            Ok(Vec::new())
+        }
+        fn check(&mut self) -> Result<(), StorageError> {
+            *self.checks.lock().unwrap() += 1;
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StorageError::Backend("connection refused".into()));
+            }
+            Ok(())
+        }
+        fn check_interval(&self) -> Option<Duration> {
+            Some(Duration::from_millis(5))
+        }
+    }
+
+    /// Polls `writer.health()` until it is `want` (a bounded wait on another thread's state).
+    fn wait_for_health(writer: &StorageWriter, want: StorageHealth) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while writer.health() != want {
+            assert!(Instant::now() < deadline, "health never became {want:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn an_idle_writer_reports_a_remote_store_it_cannot_reach() {
+        let store = RemoteStore::default();
+        let (writer, thread) = StorageWriter::start(store.clone()).unwrap();
+        assert_eq!(writer.health(), StorageHealth::Ok);
+        store.down.store(true, Ordering::SeqCst);
+        wait_for_health(&writer, StorageHealth::Failing);
+        store.down.store(false, Ordering::SeqCst);
+        wait_for_health(&writer, StorageHealth::Ok);
+        assert!(*store.checks.lock().unwrap() >= 2);
+        writer.shutdown();
+        thread.join();
     }
 }
