@@ -134,6 +134,15 @@ ensure_wasm_tools() {
     fi
 }
 
+# PostgreSQL's server programs (initdb, pg_ctl, postgres, psql under
+# /usr/lib/postgresql/<version>/bin), for the sync server's PostgreSQL tests, which start a
+# private server of their own (as the `postgres` user the package creates, when run as root).
+ensure_postgres() {
+    if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+        ensure_apt postgresql
+    fi
+}
+
 # Chromium and its WebDriver, for the browser tests (/usr/bin/chromium, /usr/bin/chromedriver).
 ensure_chromium() {
     ensure_apt chromium chromium-driver

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Sets up whatever is missing, then runs every test: format and lint checks, Rust unit and
-# integration tests (real server, real SQLite, real WebSockets), the compatibility test with
-# stock Yjs clients from npm, the widget's wasm build (printing its size), the Vite example's
-# check, and the browser tests (headless Chromium against the server binary). `.ci/run` calls
-# this.
+# integration tests (real server, real SQLite and PostgreSQL, real WebSockets), the
+# compatibility test with stock Yjs clients from npm, the widget's wasm build (printing its
+# size), the Vite example's check, and the browser tests (headless Chromium against the server
+# binary). `.ci/run` calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -17,6 +17,8 @@ ensure_node
 # The workspace holds the desktop app, which links WebKitGTK: clippy and the tests compile it,
 # so its system packages come first (the test tools too: see ensure_desktop_deps).
 ensure_desktop_deps
+# The PostgreSQL storage tests start a PostgreSQL server of their own.
+ensure_postgres
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

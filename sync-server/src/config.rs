@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::auth::{Secret, DEFAULT_AUDIENCE};
 use crate::limits::Limits;
+use crate::storage::PostgresUrl;
 
 /// How a server is set up. `main.rs` fills it from flags and environment; tests and the
 /// desktop app build it directly.
@@ -14,7 +15,12 @@ pub struct Config {
     /// Address for HTTP and WebSocket, on one port. Port 0 picks a free one.
     pub listen: SocketAddr,
     /// The SQLite file holding every document; created, with its directory, if missing.
+    /// With `postgres` set, no database is kept there, but the crash journals still go beside
+    /// it (`{data}-inflight-N`), so each instance on a machine needs its own.
     pub data: PathBuf,
+    /// Keep documents in this PostgreSQL database instead of the SQLite file (several
+    /// instances may share it).
+    pub postgres: Option<PostgresUrl>,
     /// Largest WebSocket message accepted, in bytes; larger ones close the connection (1009).
     pub max_message_size: usize,
     /// A client must send a complete request head within this long of connecting (or of its
@@ -63,6 +69,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             data: PathBuf::from("./data/collab.sqlite3"),
+            postgres: None,
             max_message_size: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),

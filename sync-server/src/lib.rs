@@ -1,4 +1,5 @@
-//! A Yjs-compatible sync server: WebSocket sync and awareness, durable SQLite storage.
+//! A Yjs-compatible sync server: WebSocket sync and awareness, durable SQLite (or PostgreSQL)
+//! storage.
 //!
 //! # Layout
 //! - [`auth`]: HS256 access tokens: verify, mint, the identity they stamp on presence.
@@ -15,7 +16,7 @@
 //! - [`registry`]: rooms by document name, spread over room threads; load and unload.
 //! - [`room`]: one document: yrs `Doc`, presence, members, protocol rules.
 //! - [`protocol`]: sans-IO wire format: frames to messages and back; presence bookkeeping.
-//! - [`storage`]: the `Store` trait, SQLite, and the group-committing writer thread.
+//! - [`storage`]: the `Store` trait, SQLite, PostgreSQL, and the group-committing writer thread.
 //! - [`doc_name`]: validated document names.
 //! - [`crash_guard`]: the journal of the update being applied, and quarantine at start-up.
 

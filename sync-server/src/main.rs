@@ -10,10 +10,12 @@ use anyhow::Context as _;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use sync_server::auth::{self, Access, Audience, Claims, Secret};
 use sync_server::limits::Limits;
+use sync_server::storage::PostgresUrl;
 use sync_server::{Config, Server};
 
 /// Yjs-compatible collaborative sync server: WebSocket sync at ws://ADDR/sync/{doc}, documents
-/// stored durably in one SQLite file, and (with --web-root) the demo page and widget files.
+/// stored durably in one SQLite file (or a PostgreSQL database shared by several instances),
+/// and (with --web-root) the demo page and widget files.
 #[derive(Debug, Parser)]
 #[command(name = "sync-server", version)]
 struct Cli {
@@ -129,6 +131,19 @@ struct Args {
         default_value = "./data/collab.sqlite3"
     )]
     data: PathBuf,
+
+    /// Store documents in this PostgreSQL database instead of the SQLite file, e.g.
+    /// `postgres://user:password@host:5432/dbname` (no TLS). Several instances may share it;
+    /// each still needs its own --data path, where its crash journals go. The server does not
+    /// start if the database cannot be reached. Prefer the environment variable: flags show
+    /// in `ps`.
+    #[arg(
+        long,
+        env = "SYNC_SERVER_POSTGRES",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    postgres: Option<String>,
 
     /// Largest WebSocket message accepted, in bytes; a larger one closes the connection (1009).
     #[arg(long, env = "SYNC_SERVER_MAX_MESSAGE_SIZE", default_value_t = 4 * 1024 * 1024)]
@@ -262,9 +277,16 @@ fn main() -> anyhow::Result<()> {
             "--{flag} must be 0 or more"
         );
     }
+    let postgres = args
+        .postgres
+        .as_deref()
+        .map(PostgresUrl::parse)
+        .transpose()
+        .context("--postgres")?;
     let config = Config {
         listen: args.listen,
         data: args.data,
+        postgres,
         max_message_size: args.max_message_size,
         ping_interval: seconds(args.ping_interval, "ping-interval")?,
         idle_timeout: seconds(args.idle_timeout, "idle-timeout")?,

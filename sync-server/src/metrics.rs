@@ -129,6 +129,7 @@ pub struct Metrics {
     messages_out: AtomicU64,
     bytes_out: AtomicU64,
     updates_applied: AtomicU64,
+    commit_failures: AtomicU64,
     refusals: [AtomicU64; Refusal::ALL.len()],
     /// Seconds one successful storage commit took.
     pub commit_seconds: Histogram,
@@ -148,6 +149,7 @@ impl Default for Metrics {
             messages_out: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             updates_applied: AtomicU64::new(0),
+            commit_failures: AtomicU64::new(0),
             refusals: Default::default(),
             commit_seconds: Histogram::new(LATENCY_BUCKETS, 1e9),
             commit_batch_size: Histogram::new(BATCH_BUCKETS, 1.0),
@@ -191,6 +193,11 @@ impl Metrics {
     /// A client update changed a document (and was queued for storage).
     pub fn update_applied(&self) {
         inc(&self.updates_applied, 1);
+    }
+
+    /// A storage commit attempt failed (it will be retried).
+    pub fn commit_failed(&self) {
+        inc(&self.commit_failures, 1);
     }
 
     pub fn refused(&self, reason: Refusal) {
@@ -265,6 +272,12 @@ impl Metrics {
             "counter",
             "Client updates that changed a document and were queued for storage.",
             load(&self.updates_applied),
+        );
+        one(
+            "collab_storage_commit_failures_total",
+            "counter",
+            "Storage commit attempts that failed (each is retried until it succeeds).",
+            load(&self.commit_failures),
         );
         let _ = writeln!(
             out,

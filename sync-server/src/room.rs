@@ -794,6 +794,48 @@ fn build_doc(
     .map_err(|panic| format!("yrs panicked: {}", panic_message(&panic)))
 }
 
+/// Stored rows merged into one snapshot (see [`merge_stored`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// The whole merged document as one v1 update.
+    pub snapshot: Vec<u8>,
+    /// Length of its text in UTF-8 bytes.
+    pub text_bytes: u64,
+    /// Indices (into the input) of the pieces yrs refused: they are not in `snapshot`.
+    pub refused: Vec<usize>,
+}
+
+/// Merges stored v1 updates (snapshots and log rows, in any order: the CRDT merge is
+/// idempotent and commutative) into one snapshot, for a compaction that must keep rows other
+/// server instances wrote. A piece that does not decode or apply is skipped and reported in
+/// `refused`; a panic in yrs fails the whole merge.
+pub fn merge_stored(pieces: &[&[u8]]) -> Result<Merged, String> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let doc = Doc::new();
+        let text = doc.get_or_insert_text(TEXT_NAME);
+        let mut refused = Vec::new();
+        {
+            let mut txn = doc.transact_mut();
+            for (index, bytes) in pieces.iter().enumerate() {
+                let applied = Update::decode_v1(bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|update| txn.apply_update(update).map_err(|e| e.to_string()));
+                if let Err(reason) = applied {
+                    tracing::error!(index, %reason, "a stored update does not merge");
+                    refused.push(index);
+                }
+            }
+        }
+        let txn = doc.transact();
+        Merged {
+            snapshot: txn.encode_state_as_update_v1(&StateVector::default()),
+            text_bytes: text.len(&txn) as u64,
+            refused,
+        }
+    }))
+    .map_err(|panic| format!("yrs panicked: {}", panic_message(&panic)))
+}
+
 /// Decodes and applies one v1 update from a client; `shape` is what the validator found in
 /// it, and `known` is the document's state vector before it.
 ///

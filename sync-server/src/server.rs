@@ -1,5 +1,6 @@
-//! `Server`: binds the port, starts the storage writer and the room threads, serves until
-//! told to stop, then shuts down in the order that loses nothing.
+//! `Server`: opens storage (SQLite, or PostgreSQL with `config.postgres`), binds the port,
+//! starts the storage writer and the room threads, serves until told to stop, then shuts down
+//! in the order that loses nothing.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use crate::origin::OriginPolicy;
 use crate::registry::{Registry, RoomThreads};
 use crate::room::RoomSettings;
 use crate::storage::writer::WriterThread;
-use crate::storage::{SqliteStore, StorageError, StorageWriter, Store as _, Write};
+use crate::storage::{PostgresStore, SqliteStore, StorageError, StorageWriter, Store, Write};
 
 /// Why a server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,12 @@ pub enum ServerError {
     #[error("cannot open storage at {path}: {source}")]
     Storage {
         path: std::path::PathBuf,
+        source: StorageError,
+    },
+    #[error("cannot use PostgreSQL at {database}: {source}")]
+    Postgres {
+        /// The URL without its password.
+        database: String,
         source: StorageError,
     },
     #[error("cannot listen on {addr}: {source}")]
@@ -106,11 +113,7 @@ impl Server {
             })?)),
             None => None,
         };
-        let mut store = SqliteStore::open(&config.data).map_err(|source| ServerError::Storage {
-            path: config.data.clone(),
-            source,
-        })?;
-        quarantine_killers(&mut store, &config.data)?;
+        let store = open_store(&config).await?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -190,7 +193,10 @@ impl Server {
         } = self;
         tracing::info!(
             addr = %local_addr,
-            data = %app.config.data.display(),
+            storage = %match &app.config.postgres {
+                Some(url) => format!("PostgreSQL {url}"),
+                None => format!("SQLite {}", app.config.data.display()),
+            },
             web_root = %app.web_root.as_ref().map_or("(none)".into(), |w| w.dir().display().to_string()),
             "serving"
         );
@@ -234,15 +240,55 @@ fn close_all_sockets(open_sockets: &OpenSockets) {
 /// The close reason sockets get at shutdown.
 pub const SHUTTING_DOWN: &str = "server shutting down";
 
+/// Opens the configured store (off the async runtime: the PostgreSQL client blocks) and
+/// quarantines what the previous process died applying. PostgreSQL that cannot be reached
+/// within its connect timeout fails the start.
+async fn open_store(config: &Config) -> Result<Box<dyn Store>, ServerError> {
+    let data = config.data.clone();
+    let postgres = config.postgres.clone();
+    let opened = tokio::task::spawn_blocking(move || match postgres {
+        Some(url) => {
+            // No database here, but the crash journals still go beside `data`.
+            if let Some(dir) = data.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| ServerError::Journal {
+                    path: data.clone(),
+                    source,
+                })?;
+            }
+            let database = url.to_string();
+            let error = |source| ServerError::Postgres {
+                database: database.clone(),
+                source,
+            };
+            let store = PostgresStore::open(&url).map_err(error)?;
+            quarantine_killers(store, &data, error)
+        }
+        None => {
+            let error = |source| ServerError::Storage {
+                path: data.clone(),
+                source,
+            };
+            let store = SqliteStore::open(&data).map_err(error)?;
+            quarantine_killers(store, &data, error)
+        }
+    })
+    .await;
+    opened.map_err(|err| ServerError::Thread(std::io::Error::other(err)))?
+}
+
 /// The crash-loop guard at start-up: an update the previous process was applying when it died
 /// is recorded in storage as quarantined, so its room refuses it instead of dying again.
-fn quarantine_killers(store: &mut SqliteStore, data: &std::path::Path) -> Result<(), ServerError> {
+fn quarantine_killers(
+    mut store: impl Store,
+    data: &std::path::Path,
+    error: impl Fn(StorageError) -> ServerError,
+) -> Result<Box<dyn Store>, ServerError> {
     let killers = crate::crash_guard::recover(data).map_err(|source| ServerError::Journal {
         path: data.to_path_buf(),
         source,
     })?;
     if killers.is_empty() {
-        return Ok(());
+        return Ok(Box::new(store));
     }
     let writes: Vec<Write> = killers
         .into_iter()
@@ -261,10 +307,8 @@ fn quarantine_killers(store: &mut SqliteStore, data: &std::path::Path) -> Result
         .collect();
     store
         .commit(&writes, crate::storage::now_ms())
-        .map_err(|source| ServerError::Storage {
-            path: data.to_path_buf(),
-            source,
-        })
+        .map_err(error)?;
+    Ok(Box::new(store))
 }
 
 /// `SYNC_SERVER_TESTING_SKIP_VALIDATION=1` turns the update pre-validator off, in debug builds

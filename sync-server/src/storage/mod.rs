@@ -1,18 +1,25 @@
-//! Durable storage: the `Store` trait, its SQLite implementation, and the single writer
-//! thread that commits batches from every document (group commit) and then sends acks.
+//! Durable storage: the `Store` trait, its SQLite and PostgreSQL implementations, and the
+//! single writer thread that commits batches from every document (group commit) and then
+//! sends acks.
 //!
-//! - [`sqlite`]: `SqliteStore`, the only code that names rusqlite.
+//! - [`sqlite`]: `SqliteStore`, the only code that names rusqlite (the default).
+//! - [`postgres`]: `PostgresStore`, the only code that names the postgres crate; safe with
+//!   several server instances writing the same database.
 //! - [`writer`]: `StorageWriter`, the queue in front of a `Store`.
 //!
 //! The log model: each document is an optional snapshot plus the updates appended since, in
 //! order. Loading applies the snapshot, then the updates. Compaction replaces the snapshot and
 //! deletes the updates it covers, in one transaction.
 
+pub mod postgres;
 pub mod sqlite;
 pub mod writer;
 
+use std::time::Duration;
+
 use crate::doc_name::DocName;
 
+pub use self::postgres::{PostgresStore, PostgresUrl};
 pub use sqlite::SqliteStore;
 pub use writer::{now_ms, Ack, StorageWriter};
 
@@ -69,7 +76,7 @@ pub enum Write {
     },
 }
 
-/// Why storage failed. Only `sqlite` knows what the backend error is.
+/// Why storage failed. Only `sqlite` and `postgres` know what the backend error is.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("cannot create data directory {path}: {source}")]
@@ -91,4 +98,32 @@ pub trait Store: Send + 'static {
     fn load(&mut self, doc: &DocName) -> Result<StoredDoc, StorageError>;
     /// Lists every stored document.
     fn list(&mut self) -> Result<Vec<DocSummary>, StorageError>;
+    /// Checks that the backend can be reached (reconnecting if needed). Called by the writer
+    /// every [`Store::check_interval`] while idle, so readiness also fails when nothing is
+    /// being written.
+    fn check(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+    /// How often to `check`; `None` (a local file) means never.
+    fn check_interval(&self) -> Option<Duration> {
+        None
+    }
+}
+
+impl Store for Box<dyn Store> {
+    fn commit(&mut self, writes: &[Write], now_ms: i64) -> Result<(), StorageError> {
+        (**self).commit(writes, now_ms)
+    }
+    fn load(&mut self, doc: &DocName) -> Result<StoredDoc, StorageError> {
+        (**self).load(doc)
+    }
+    fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
+        (**self).list()
+    }
+    fn check(&mut self) -> Result<(), StorageError> {
+        (**self).check()
+    }
+    fn check_interval(&self) -> Option<Duration> {
+        (**self).check_interval()
+    }
 }

@@ -4,6 +4,9 @@
 //!
 //! Because the queue is FIFO, a load sees every write queued before it, and a compaction
 //! covers every append of its document queued before it.
+//!
+//! A store that is a remote server (PostgreSQL) is also checked every few seconds through the
+//! same queue, so `/readyz` fails while it cannot be reached even when nothing is written.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +57,8 @@ enum Request {
     Flush {
         reply: oneshot::Sender<()>,
     },
+    /// Time to check the store can be reached (see `Store::check_interval`).
+    Check,
     Shutdown,
 }
 
@@ -67,8 +72,10 @@ pub struct StorageWriter {
 /// What the writer thread and its handles share.
 struct Shared {
     shutting_down: AtomicBool,
-    /// Whether the last commit attempt failed (cleared when one succeeds).
+    /// Whether the last commit attempt or check failed (cleared when one succeeds).
     failing: AtomicBool,
+    /// A `Check` is in the queue (so a writer stuck retrying does not collect thousands).
+    check_queued: AtomicBool,
     metrics: Arc<Metrics>,
 }
 
@@ -101,12 +108,32 @@ impl StorageWriter {
         let shared = Arc::new(Shared {
             shutting_down: AtomicBool::new(false),
             failing: AtomicBool::new(false),
+            check_queued: AtomicBool::new(false),
             metrics,
         });
         let thread_shared = shared.clone();
+        let check_interval = store.check_interval();
         let handle = std::thread::Builder::new()
             .name("storage-writer".into())
             .spawn(move || run(store, rx, &thread_shared))?;
+        if let Some(interval) = check_interval {
+            // Holds no sender while it sleeps, so it never keeps the writer alive.
+            let queue = queue.downgrade();
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("storage-check".into())
+                .spawn(move || loop {
+                    std::thread::sleep(interval);
+                    let Some(queue) = queue.upgrade() else {
+                        return;
+                    };
+                    if !shared.check_queued.swap(true, Ordering::SeqCst)
+                        && queue.send(Request::Check).is_err()
+                    {
+                        return;
+                    }
+                })?;
+        }
         Ok((StorageWriter { queue, shared }, WriterThread { handle }))
     }
 
@@ -213,6 +240,11 @@ fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: 
                     commit(&mut store, &mut batch, shared);
                     let _ = reply.send(());
                 }
+                Request::Check => {
+                    shared.check_queued.store(false, Ordering::SeqCst);
+                    commit(&mut store, &mut batch, shared);
+                    check(&mut store, shared);
+                }
                 Request::Shutdown => {
                     commit(&mut store, &mut batch, shared);
                     tracing::debug!("storage writer stopped");
@@ -243,6 +275,7 @@ fn commit(store: &mut impl Store, batch: &mut Batch, shared: &Shared) {
                 }
                 Err(err) => {
                     shared.failing.store(true, Ordering::SeqCst);
+                    shared.metrics.commit_failed();
                     tracing::error!(error = %err, writes = batch.writes.len(), "commit failed; will retry");
                     if shared.shutting_down.load(Ordering::SeqCst) {
                         attempts_at_shutdown += 1;
@@ -264,6 +297,23 @@ fn commit(store: &mut impl Store, batch: &mut Batch, shared: &Shared) {
         batch.writes.clear();
     }
     send_acks(std::mem::take(&mut batch.acks), &shared.metrics);
+}
+
+/// Checks the store can be reached; readiness follows the result. Runs with no batch pending,
+/// so a success never hides a commit that is still failing.
+fn check(store: &mut impl Store, shared: &Shared) {
+    match store.check() {
+        Ok(()) => {
+            if shared.failing.swap(false, Ordering::SeqCst) {
+                tracing::info!("storage can be reached again");
+            }
+        }
+        Err(err) => {
+            if !shared.failing.swap(true, Ordering::SeqCst) {
+                tracing::error!(error = %err, "storage cannot be reached; not ready until it can");
+            }
+        }
+    }
 }
 
 /// Sends each connection its highest count (counts only grow, so the last one wins).
@@ -361,5 +411,57 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(*store.failures.lock().unwrap(), 0);
+    }
+
+    /// A remote store that is reachable or not, checked every few milliseconds.
+    #[derive(Clone, Default)]
+    struct RemoteStore {
+        down: Arc<AtomicBool>,
+        checks: Arc<Mutex<u32>>,
+    }
+
+    impl Store for RemoteStore {
+        fn commit(&mut self, _writes: &[Write], _now_ms: i64) -> Result<(), StorageError> {
+            Ok(())
+        }
+        fn load(&mut self, _doc: &DocName) -> Result<StoredDoc, StorageError> {
+            Ok(StoredDoc::default())
+        }
+        fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
+            Ok(Vec::new())
+        }
+        fn check(&mut self) -> Result<(), StorageError> {
+            *self.checks.lock().unwrap() += 1;
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StorageError::Backend("connection refused".into()));
+            }
+            Ok(())
+        }
+        fn check_interval(&self) -> Option<Duration> {
+            Some(Duration::from_millis(5))
+        }
+    }
+
+    /// Polls `writer.health()` until it is `want` (a bounded wait on another thread's state).
+    fn wait_for_health(writer: &StorageWriter, want: StorageHealth) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while writer.health() != want {
+            assert!(Instant::now() < deadline, "health never became {want:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn an_idle_writer_reports_a_remote_store_it_cannot_reach() {
+        let store = RemoteStore::default();
+        let (writer, thread) = StorageWriter::start(store.clone()).unwrap();
+        assert_eq!(writer.health(), StorageHealth::Ok);
+        store.down.store(true, Ordering::SeqCst);
+        wait_for_health(&writer, StorageHealth::Failing);
+        store.down.store(false, Ordering::SeqCst);
+        wait_for_health(&writer, StorageHealth::Ok);
+        assert!(*store.checks.lock().unwrap() >= 2);
+        writer.shutdown();
+        thread.join();
     }
 }

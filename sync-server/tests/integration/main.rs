@@ -1,5 +1,6 @@
 //! Integration tests: the real server on port 0, real WebSocket clients holding yrs docs,
-//! a real SQLite file. One test binary with modules, to keep link time down.
+//! a real SQLite file (and a real PostgreSQL server, which the `postgres` tests start). One
+//! test binary with modules, to keep link time down.
 
 mod support;
 
@@ -12,5 +13,6 @@ mod http_api;
 mod limits;
 mod load;
 mod metrics;
+mod postgres;
 mod replay;
 mod sync;
