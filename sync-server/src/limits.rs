@@ -30,6 +30,11 @@ pub struct Limits {
     pub max_sync_requests_per_minute: f64,
     /// Sync requests a connection may send at once above the sustained rate.
     pub sync_request_burst: u32,
+    /// Items per second, sustained, whose place a room checks by position for one connection
+    /// (`protocol::order`: each walks the document; 0: unlimited).
+    pub max_position_checks_per_second: f64,
+    /// Position checks a connection may cause at once above the sustained rate.
+    pub position_check_burst: u32,
 }
 
 impl Default for Limits {
@@ -47,6 +52,10 @@ impl Default for Limits {
             // interval adds one every few seconds at most).
             max_sync_requests_per_minute: 30.0,
             sync_request_burst: 5,
+            // Typing needs none; a cursor jump needs one, a whole document uploaded at once
+            // (an offline client's SyncStep2) 33. A person jumps a few times a second at most.
+            max_position_checks_per_second: 20.0,
+            position_check_burst: 400,
         }
     }
 }

@@ -196,6 +196,16 @@ struct Args {
     #[arg(long, env = "SYNC_SERVER_SYNC_REQUEST_BURST", default_value_t = Limits::default().sync_request_burst)]
     sync_request_burst: u32,
 
+    /// Items per second whose place a room checks by position for one connection, sustained
+    /// (each walks the document; typing needs none, a cursor jump one, a whole document
+    /// uploaded at once 33; 0: unlimited); over it, the connection is closed (4420).
+    #[arg(long, env = "SYNC_SERVER_MAX_POSITION_CHECKS_PER_SECOND", default_value_t = Limits::default().max_position_checks_per_second)]
+    max_position_checks_per_second: f64,
+
+    /// Position checks one connection may cause at once above --max-position-checks-per-second.
+    #[arg(long, env = "SYNC_SERVER_POSITION_CHECK_BURST", default_value_t = Limits::default().position_check_burst)]
+    position_check_burst: u32,
+
     /// Directory of static files to serve: `/` is its index.html, and every path not taken by
     /// /sync/, /api/ or /healthz is a file under it (`./scripts/demo.sh` builds `target/web`).
     /// Without it, `/` shows a page saying the demo is not built.
@@ -271,6 +281,10 @@ fn main() -> anyhow::Result<()> {
             "max-sync-requests-per-minute",
             args.max_sync_requests_per_minute,
         ),
+        (
+            "max-position-checks-per-second",
+            args.max_position_checks_per_second,
+        ),
     ] {
         anyhow::ensure!(
             rate.is_finite() && rate >= 0.0,
@@ -300,6 +314,8 @@ fn main() -> anyhow::Result<()> {
             message_burst: args.message_burst,
             max_sync_requests_per_minute: args.max_sync_requests_per_minute,
             sync_request_burst: args.sync_request_burst,
+            max_position_checks_per_second: args.max_position_checks_per_second,
+            position_check_burst: args.position_check_burst,
         },
         web_root: args.web_root,
         auth_secret: secret,

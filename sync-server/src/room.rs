@@ -18,10 +18,11 @@ use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update}
 use crate::conn::{close_code, Conn, ConnId};
 use crate::crash_guard::Journal;
 use crate::doc_name::DocName;
+use crate::limits::TokenBucket;
 use crate::protocol::message::{
     encode_permission_denied, encode_sync_step1, encode_sync_step2, encode_update,
 };
-use crate::protocol::order::{check_placed, reloads_the_same, Placement, Runs};
+use crate::protocol::order::{check_placed, reloads_the_same, Placement, Runs, MAX_LOOKED_UP};
 use crate::protocol::presence::encode_entries;
 use crate::protocol::validate::{
     validate_update_v1, validate_update_v1_shape, ClientRange, PlacedItem, Shape,
@@ -55,6 +56,8 @@ pub struct RoomSettings {
     /// Debug builds only, for testing the crash-loop guard: let updates reach yrs without
     /// the pre-validator (`SYNC_SERVER_TESTING_SKIP_VALIDATION`).
     pub skip_validation: bool,
+    /// Position checks per second and burst, per connection (`Limits`).
+    pub position_checks: (f64, u32),
 }
 
 /// A storage load, delivered back to the room that asked for it.
@@ -120,6 +123,8 @@ struct Member {
     /// A read-only connection had an edit refused: it is never acknowledged again, since its
     /// count would cover what was not saved.
     refused_edit: bool,
+    /// What its updates may cost in position checks (`protocol::order`).
+    position_checks: TokenBucket,
 }
 
 /// What applying one client update did.
@@ -263,6 +268,11 @@ impl Room {
                 conn,
                 updates_received: 0,
                 refused_edit: false,
+                position_checks: TokenBucket::new(
+                    self.context.settings.position_checks.0,
+                    self.context.settings.position_checks.1,
+                    Instant::now(),
+                ),
             },
         );
         self.idle_since = None;
@@ -428,10 +438,29 @@ impl Room {
             );
             return false;
         }
+        let mut cost = 0;
         let applied = {
             let _in_flight = self.context.journal.begin(&self.name, &update);
-            apply_update(&loaded.doc, &update, &shape, &known, &mut loaded.runs)
+            apply_update(
+                &loaded.doc,
+                &update,
+                &shape,
+                &known,
+                &mut loaded.runs,
+                &mut cost,
+            )
         };
+        // Position checks walk the document: what a connection may cost is bounded. The update
+        // stays (it was valid); the connection is closed, as for other rates.
+        if let Some(member) = self.members.get_mut(&id) {
+            if !member.position_checks.take(cost, Instant::now()) {
+                tracing::warn!(doc = %self.name, conn = %id, cost, "closing a connection over its position-check rate");
+                member.conn.close(
+                    close_code::RATE_LIMITED,
+                    "too many updates that need position checks",
+                );
+            }
+        }
         match applied {
             Applied::Changed => {
                 loaded.exists = true;
@@ -850,6 +879,7 @@ fn apply_update(
     shape: &Shape,
     known: &StateVector,
     runs: &mut Runs,
+    cost: &mut usize,
 ) -> Applied {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let update = match Update::decode_v1(bytes) {
@@ -887,7 +917,7 @@ fn apply_update(
         if let Err(err) = txn.apply_update(items) {
             return Applied::Broken(format!("update failed to apply: {err}"));
         }
-        match check_placed(&txn, known, &placed, runs) {
+        match check_placed(&txn, known, &placed, runs, cost) {
             Placement::Fine => {}
             Placement::Misplaced(item) => {
                 return Applied::Misplaced(format!(
@@ -911,6 +941,10 @@ fn apply_update(
         drop(txn);
         if !changed {
             return Applied::Unchanged;
+        }
+        if whole_check {
+            // Charged like as many lookups again.
+            *cost += MAX_LOOKED_UP;
         }
         if whole_check && !reloads_the_same(doc) {
             return Applied::Misplaced(
@@ -1015,6 +1049,7 @@ mod tests {
                     awareness_timeout: Duration::from_secs(30),
                     unload_after: Duration::from_secs(10),
                     skip_validation: false,
+                    position_checks: (0.0, 1),
                 }),
                 journal: Arc::new(Journal::create(&dir.path().join("room.sqlite3"), 0).unwrap()),
             };

@@ -130,6 +130,10 @@ impl Server {
             awareness_timeout: config.awareness_timeout,
             unload_after: config.unload_after,
             skip_validation: skip_validation_for_tests(),
+            position_checks: (
+                config.limits.max_position_checks_per_second,
+                config.limits.position_check_burst,
+            ),
         };
         let (registry, room_threads) =
             Registry::start(config.room_threads, storage.clone(), settings, &config.data).map_err(

@@ -49,7 +49,7 @@ fn apply_and_round_trip(bytes: &[u8]) {
             // The room drops the document and reloads it from storage.
             return;
         }
-        match check_placed(&txn, &known, &shape.placed, &mut Runs::default()) {
+        match check_placed(&txn, &known, &shape.placed, &mut Runs::default(), &mut 0) {
             // Refused; the room reloads the document.
             Placement::Misplaced(_) => return,
             Placement::TooManyLookups => whole_check = true,

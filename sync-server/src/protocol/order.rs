@@ -100,16 +100,17 @@ pub enum Placement<'a> {
 
 /// Checks the items of `placed` that this transaction integrated (clocks past `before`, now in
 /// the document): whether each is where its origins say. Call it after applying an update's
-/// items, before its delete set.
+/// items, before its delete set. `looked_up` counts the items that needed position lookups
+/// (what the check cost).
 pub fn check_placed<'a, T: ReadTxn>(
     txn: &T,
     before: &StateVector,
     placed: &'a [PlacedItem],
     runs: &mut Runs,
+    looked_up: &mut usize,
 ) -> Placement<'a> {
-    let mut lookups = 0;
     for item in placed {
-        match misplaced(txn, before, item, runs, &mut lookups) {
+        match misplaced(txn, before, item, runs, looked_up) {
             Some(true) => return Placement::Misplaced(item),
             Some(false) => {}
             None => return Placement::TooManyLookups,
@@ -269,7 +270,7 @@ mod tests {
         // yrs put it before both origins; after a reload it lands elsewhere.
         assert_eq!(text.get_string(&txn), "heoXYZ world");
         assert_eq!(
-            check_placed(&txn, &known, &shape.placed, &mut Runs::default()),
+            check_placed(&txn, &known, &shape.placed, &mut Runs::default(), &mut 0),
             Placement::Misplaced(&shape.placed[0])
         );
     }
@@ -352,7 +353,7 @@ mod tests {
                 let known = txn.state_vector();
                 txn.apply_update(Update::decode_v1(&update).unwrap())
                     .unwrap();
-                let placement = check_placed(&txn, &known, &shape.placed, &mut runs);
+                let placement = check_placed(&txn, &known, &shape.placed, &mut runs, &mut 0);
                 assert!(
                     !matches!(placement, Placement::Misplaced(_)),
                     "seed {seed} round {round}: {placement:?}"
@@ -380,10 +381,18 @@ mod tests {
         let known = txn.state_vector();
         txn.apply_update(Update::decode_v1(&whole).unwrap())
             .unwrap();
+        let mut looked_up = 0;
         assert_eq!(
-            check_placed(&txn, &known, &shape.placed, &mut Runs::default()),
+            check_placed(
+                &txn,
+                &known,
+                &shape.placed,
+                &mut Runs::default(),
+                &mut looked_up
+            ),
             Placement::TooManyLookups
         );
+        assert_eq!(looked_up, MAX_LOOKED_UP + 1);
         drop(txn);
         assert!(reloads_the_same(&server));
     }

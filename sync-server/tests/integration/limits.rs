@@ -1,6 +1,6 @@
 //! Limits: connection caps per IP address and per document (refused before the upgrade, freed
-//! on disconnect), per-connection message and sync-request rate limits (4420), and a client
-//! that stops reading (4429) while its room carries on.
+//! on disconnect), per-connection message, sync-request and position-check rate limits (4420),
+//! and a client that stops reading (4429) while its room carries on.
 
 use std::net::SocketAddr;
 
@@ -156,6 +156,43 @@ async fn sync_request_floods_are_closed_even_when_packed_into_one_frame() {
         2.0
     );
     server.stop().await;
+}
+
+/// Inserting between two characters makes the room look up both positions (it walks the
+/// document); typing on from there does not. A connection that keeps jumping around is closed
+/// once over its budget; its last update, valid, is kept; a typist in the same room is not.
+#[tokio::test]
+async fn cursor_jumps_beyond_the_position_check_budget_are_closed_typing_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), |c| {
+        c.limits.max_position_checks_per_second = 0.001;
+        c.limits.position_check_burst = 3;
+    })
+    .await;
+    let mut typist = Client::connect(&server.url("jumps")).await;
+    typist.push("hello world").await;
+    // One jump into the middle, then a typing run: one position check in all.
+    for (k, c) in "typing on and on".chars().enumerate() {
+        typist.insert(5 + k as u32, &c.to_string()).await;
+    }
+    typist.wait_saved().await;
+
+    let mut jumper = Client::connect(&server.url("jumps")).await;
+    jumper
+        .wait_text("the document", |t| t.contains("typing on and on"))
+        .await;
+    for (k, c) in ["1", "2", "3", "4"].iter().enumerate() {
+        jumper.insert(1 + 3 * k as u32, c).await;
+    }
+    assert_eq!(jumper.expect_close().await, RATE_LIMITED);
+
+    typist
+        .wait_text("the jumper's four insertions", |t| {
+            ["1", "2", "3", "4"].iter().all(|c| t.contains(c))
+        })
+        .await;
+    typist.insert(0, "still here").await;
+    typist.wait_saved().await;
 }
 
 async fn room_members(addr: SocketAddr) -> u64 {
