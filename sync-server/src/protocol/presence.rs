@@ -40,6 +40,28 @@ impl Presence {
         entries: Vec<AwarenessEntry>,
         now: Instant,
     ) -> Vec<AwarenessEntry> {
+        self.apply_capped(owner, entries, now, MAX_CLIENTS_PER_CONNECTION)
+    }
+
+    /// Applies awareness entries relayed by another instance, `owner` standing for it: the
+    /// same rules, but no per-connection cap (one instance relays many connections' states;
+    /// each was capped where its connection is).
+    pub fn apply_relayed(
+        &mut self,
+        owner: ConnId,
+        entries: Vec<AwarenessEntry>,
+        now: Instant,
+    ) -> Vec<AwarenessEntry> {
+        self.apply_capped(owner, entries, now, usize::MAX)
+    }
+
+    fn apply_capped(
+        &mut self,
+        owner: ConnId,
+        entries: Vec<AwarenessEntry>,
+        now: Instant,
+        cap: usize,
+    ) -> Vec<AwarenessEntry> {
         let mut applied = Vec::new();
         for entry in entries {
             let newer = match self.clients.get(&entry.client) {
@@ -68,10 +90,7 @@ impl Presence {
                 .clients
                 .get(&entry.client)
                 .is_some_and(|c| c.owner == owner && c.state.is_some());
-            if entry.state.is_some()
-                && !owns_already
-                && self.live_count(owner) >= MAX_CLIENTS_PER_CONNECTION
-            {
+            if entry.state.is_some() && !owns_already && self.live_count(owner) >= cap {
                 tracing::warn!(conn = %owner, client = entry.client, "awareness: too many clients on one connection, entry ignored");
                 continue;
             }
@@ -135,6 +154,18 @@ impl Presence {
         let live: Vec<_> = self
             .clients
             .iter()
+            .filter_map(|(&client, p)| p.state.as_deref().map(|s| (client, p.clock, Some(s))))
+            .collect();
+        (!live.is_empty()).then(|| encode_awareness(live.into_iter()))
+    }
+
+    /// The live states whose owner `keep` accepts, as one awareness message (for another
+    /// instance asking for this one's users); `None` when there are none.
+    pub fn encode_owned_by(&self, keep: impl Fn(ConnId) -> bool) -> Option<Bytes> {
+        let live: Vec<_> = self
+            .clients
+            .iter()
+            .filter(|(_, p)| keep(p.owner))
             .filter_map(|(&client, p)| p.state.as_deref().map(|s| (client, p.clock, Some(s))))
             .collect();
         (!live.is_empty()).then(|| encode_awareness(live.into_iter()))
@@ -246,6 +277,22 @@ mod tests {
         // The removal itself is forgotten after another timeout.
         presence.sweep(start + Duration::from_secs(62), timeout);
         assert!(presence.clients.is_empty());
+    }
+
+    #[test]
+    fn relayed_states_are_not_capped_and_stay_their_owners() {
+        let (instance, local, now) = (ConnId::next(), ConnId::next(), Instant::now());
+        let mut presence = Presence::default();
+        let many = (0..100).map(|c| entry(c, 1, Some("{}"))).collect();
+        assert_eq!(presence.apply_relayed(instance, many, now).len(), 100);
+        // A local connection cannot clear them; the instance going away does.
+        assert!(presence
+            .apply(local, vec![entry(1, 2, None)], now)
+            .is_empty());
+        presence.apply(local, vec![entry(500, 1, Some("{}"))], now);
+        assert!(presence.encode_owned_by(|o| o == local).is_some());
+        assert_eq!(presence.remove_owner(instance).len(), 100);
+        assert_eq!(presence.live_len(), 1);
     }
 
     #[test]
