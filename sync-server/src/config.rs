@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::auth::{Secret, DEFAULT_AUDIENCE};
 use crate::limits::Limits;
+use crate::relay::RedisUrl;
 use crate::storage::PostgresUrl;
 
 /// How a server is set up. `main.rs` fills it from flags and environment; tests and the
@@ -21,6 +22,9 @@ pub struct Config {
     /// Keep documents in this PostgreSQL database instead of the SQLite file (several
     /// instances may share it).
     pub postgres: Option<PostgresUrl>,
+    /// Relay updates and presence to the other instances through this Redis server (pub/sub).
+    /// Needs `postgres`: instances must share storage.
+    pub redis: Option<RedisUrl>,
     /// Largest WebSocket message accepted, in bytes; larger ones close the connection (1009).
     pub max_message_size: usize,
     /// A client must send a complete request head within this long of connecting (or of its
@@ -70,6 +74,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             data: PathBuf::from("./data/collab.sqlite3"),
             postgres: None,
+            redis: None,
             max_message_size: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),

@@ -217,10 +217,12 @@ async fn healthz(State(app): State<AppState>) -> Response {
 }
 
 /// Readiness: 200 while the server takes traffic; 503 with the reason while it is shutting
-/// down or its storage writer has stopped or cannot commit. (`/healthz` is liveness.)
+/// down, its storage writer has stopped or cannot commit, or (with `--redis`) Redis is
+/// unreachable. (`/healthz` is liveness.)
 async fn readyz(State(app): State<AppState>) -> Response {
     let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    match readiness(app.shutdown.is_cancelled(), app.storage.health()) {
+    let relay = app.relay.as_ref().map(|relay| relay.is_connected());
+    match readiness(app.shutdown.is_cancelled(), app.storage.health(), relay) {
         Ok(()) => (plain, "ready\n").into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -14,6 +14,7 @@
 //! - [`metrics`]: counters and histograms for `/metrics`; readiness for `/readyz`.
 //! - [`conn`]: the handle rooms hold on a connection (outbox, close signal, close codes).
 //! - [`registry`]: rooms by document name, spread over room threads; load and unload.
+//! - [`relay`]: cross-instance fan-out over Redis pub/sub (`--redis`); instance heartbeats.
 //! - [`room`]: one document: yrs `Doc`, presence, members, protocol rules.
 //! - [`protocol`]: sans-IO wire format: frames to messages and back; presence bookkeeping.
 //! - [`storage`]: the `Store` trait, SQLite, PostgreSQL, and the group-committing writer thread.
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod origin;
 pub mod protocol;
 pub mod registry;
+pub mod relay;
 pub mod room;
 pub mod server;
 pub mod storage;

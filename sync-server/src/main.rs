@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use sync_server::auth::{self, Access, Audience, Claims, Secret};
 use sync_server::limits::Limits;
+use sync_server::relay::RedisUrl;
 use sync_server::storage::PostgresUrl;
 use sync_server::{Config, Server};
 
@@ -144,6 +145,18 @@ struct Args {
         hide_env_values = true
     )]
     postgres: Option<String>,
+
+    /// Relay updates and presence to other instances through this Redis server (pub/sub),
+    /// e.g. `redis://127.0.0.1:6379/`: for several instances behind one load balancer. Needs
+    /// --postgres (the instances must share storage). Redis need not be up at start: the
+    /// server reconnects by itself and /readyz answers 503 while Redis is unreachable.
+    #[arg(
+        long,
+        env = "SYNC_SERVER_REDIS",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    redis: Option<String>,
 
     /// Largest WebSocket message accepted, in bytes; a larger one closes the connection (1009).
     #[arg(long, env = "SYNC_SERVER_MAX_MESSAGE_SIZE", default_value_t = 4 * 1024 * 1024)]
@@ -297,10 +310,21 @@ fn main() -> anyhow::Result<()> {
         .map(PostgresUrl::parse)
         .transpose()
         .context("--postgres")?;
+    let redis = args
+        .redis
+        .as_deref()
+        .map(RedisUrl::parse)
+        .transpose()
+        .context("--redis")?;
+    anyhow::ensure!(
+        redis.is_none() || postgres.is_some(),
+        "--redis needs --postgres: instances that relay to each other must share storage"
+    );
     let config = Config {
         listen: args.listen,
         data: args.data,
         postgres,
+        redis,
         max_message_size: args.max_message_size,
         ping_interval: seconds(args.ping_interval, "ping-interval")?,
         idle_timeout: seconds(args.idle_timeout, "idle-timeout")?,

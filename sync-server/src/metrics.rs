@@ -323,9 +323,18 @@ pub enum StorageHealth {
 }
 
 /// `Ok` when the server should receive traffic; otherwise the reason it should not.
-pub fn readiness(shutting_down: bool, storage: StorageHealth) -> Result<(), &'static str> {
+/// `relay_connected`: `None` without `--redis`; otherwise whether Redis is reachable (an
+/// instance cut off from the others should not get new users).
+pub fn readiness(
+    shutting_down: bool,
+    storage: StorageHealth,
+    relay_connected: Option<bool>,
+) -> Result<(), &'static str> {
     if shutting_down {
         return Err("shutting down");
+    }
+    if relay_connected == Some(false) {
+        return Err("Redis is unreachable");
     }
     match storage {
         StorageHealth::Ok => Ok(()),
@@ -371,9 +380,14 @@ mod tests {
 
     #[test]
     fn readiness_needs_a_healthy_writer_and_no_shutdown() {
-        assert_eq!(readiness(false, StorageHealth::Ok), Ok(()));
-        assert_eq!(readiness(true, StorageHealth::Ok), Err("shutting down"));
-        assert!(readiness(false, StorageHealth::Failing).is_err());
-        assert!(readiness(false, StorageHealth::Stopped).is_err());
+        assert_eq!(readiness(false, StorageHealth::Ok, None), Ok(()));
+        assert_eq!(
+            readiness(true, StorageHealth::Ok, None),
+            Err("shutting down")
+        );
+        assert!(readiness(false, StorageHealth::Failing, None).is_err());
+        assert!(readiness(false, StorageHealth::Stopped, None).is_err());
+        assert_eq!(readiness(false, StorageHealth::Ok, Some(true)), Ok(()));
+        assert!(readiness(false, StorageHealth::Ok, Some(false)).is_err());
     }
 }

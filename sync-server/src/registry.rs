@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::conn::{Conn, ConnId};
 use crate::crash_guard::Journal;
 use crate::doc_name::DocName;
+use crate::relay::{Relay, Relayed};
 use crate::room::{Keep, LoadResult, Room, RoomContext, RoomSettings};
 use crate::storage::StorageWriter;
 
@@ -31,12 +32,20 @@ pub enum DocCommand {
     Frame(ConnId, Bytes),
     Leave(ConnId),
     ReadText(oneshot::Sender<Option<String>>),
+    /// The room's relay subscription (by its token) is active: it may load.
+    Subscribed(u64),
+    /// A message from another instance (`relay`).
+    Relayed(Relayed),
 }
 
 /// What a room thread receives.
 enum Command {
     Doc(DocName, DocCommand),
     Stats(oneshot::Sender<RegistryStats>),
+    /// Another instance is gone: remove the presence states it relayed (owned by this id).
+    InstanceGone(ConnId),
+    /// The relay reconnected: every loaded room resyncs from storage.
+    ResyncAll,
     Shutdown,
 }
 
@@ -70,6 +79,7 @@ impl Registry {
         storage: StorageWriter,
         settings: RoomSettings,
         data: &std::path::Path,
+        relay: Option<Relay>,
     ) -> std::io::Result<(Registry, RoomThreads)> {
         let settings = Arc::new(settings);
         let mut senders = Vec::new();
@@ -82,6 +92,7 @@ impl Registry {
                 loaded,
                 settings: settings.clone(),
                 journal: Arc::new(Journal::create(data, index)?),
+                relay: relay.clone(),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("rooms-{index}"))
@@ -143,6 +154,30 @@ impl Registry {
             total.members += stats.members;
         }
         Ok(total)
+    }
+
+    /// Tells the room of `doc` that its relay subscription `token` is active.
+    pub async fn subscribed(&self, doc: DocName, token: u64) {
+        let _ = self.send(doc, DocCommand::Subscribed(token)).await;
+    }
+
+    /// Hands a message from another instance to the room of `doc`, if it is loaded.
+    pub async fn relayed(&self, doc: DocName, relayed: Relayed) {
+        let _ = self.send(doc, DocCommand::Relayed(relayed)).await;
+    }
+
+    /// Removes, in every room, the presence states owned by `instance` (a departed instance).
+    pub async fn instance_gone(&self, instance: ConnId) {
+        for thread in self.threads.iter() {
+            let _ = thread.send(Command::InstanceGone(instance)).await;
+        }
+    }
+
+    /// Every loaded room merges what storage holds (after a gap in relaying).
+    pub async fn resync_all(&self) {
+        for thread in self.threads.iter() {
+            let _ = thread.send(Command::ResyncAll).await;
+        }
     }
 
     /// Asks every room thread to unload its rooms (compacting them) and stop.
@@ -220,6 +255,27 @@ fn handle(rooms: &mut HashMap<DocName, Room>, command: Command, context: &RoomCo
         Command::Doc(doc, DocCommand::Leave(conn)) => {
             if let Some(room) = rooms.get_mut(&doc) {
                 room.leave(conn, Instant::now());
+            }
+        }
+        // Relay news for a room that unloaded meanwhile is moot: it never creates one.
+        Command::Doc(doc, DocCommand::Subscribed(token)) => {
+            if let Some(room) = rooms.get_mut(&doc) {
+                room.subscribed(token);
+            }
+        }
+        Command::Doc(doc, DocCommand::Relayed(relayed)) => {
+            if let Some(room) = rooms.get_mut(&doc) {
+                room.relayed(relayed);
+            }
+        }
+        Command::InstanceGone(instance) => {
+            for room in rooms.values_mut() {
+                room.instance_gone(instance);
+            }
+        }
+        Command::ResyncAll => {
+            for room in rooms.values_mut() {
+                room.resync(true);
             }
         }
         Command::Stats(reply) => {

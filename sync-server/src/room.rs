@@ -28,6 +28,7 @@ use crate::protocol::validate::{
     validate_update_v1, validate_update_v1_shape, ClientRange, PlacedItem, Shape,
 };
 use crate::protocol::{decode_frame, Incoming, Presence};
+use crate::relay::{Kind, Relay, Relayed};
 use crate::storage::{Ack, StorageError, StorageWriter, StoredDoc, Write};
 
 /// The shared text every client edits (`ydoc.getText('content')`).
@@ -42,6 +43,8 @@ pub struct RoomContext {
     pub settings: Arc<RoomSettings>,
     /// This thread's record of the update being applied (the crash-loop guard).
     pub journal: Arc<Journal>,
+    /// Fan-out to other instances (`--redis`), if any.
+    pub relay: Option<Relay>,
 }
 
 /// Tunables of a room, from the server's `Config`.
@@ -66,6 +69,18 @@ pub struct LoadResult {
     /// Matches `Room::generation`; a result for an older load is ignored.
     pub generation: u64,
     pub result: Result<StoredDoc, StorageError>,
+    /// What the load is for.
+    pub purpose: LoadPurpose,
+}
+
+/// Why a room read its document from storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadPurpose {
+    /// To build the in-memory document (first load, or a reload).
+    Load,
+    /// To merge what other instances stored while relaying had a gap; `announce`: then ask
+    /// the other instances to do the same (this instance's relay reconnected).
+    Resync { announce: bool },
 }
 
 /// Whether the room thread should keep a room after an event.
@@ -87,6 +102,9 @@ pub struct Room {
     /// When the last member left; `None` while anyone is here.
     idle_since: Option<Instant>,
     generation: u64,
+    /// The token of this room's relay subscription; the first load waits for it to be active,
+    /// so nothing another instance publishes falls between the load and the subscription.
+    subscription: Option<u64>,
 }
 
 enum State {
@@ -114,6 +132,8 @@ enum Deferred {
     Join(Conn),
     Frame(ConnId, Bytes),
     ReadText(oneshot::Sender<Option<String>>),
+    /// An update from another instance.
+    Relayed(Vec<u8>),
 }
 
 struct Member {
@@ -152,13 +172,21 @@ impl Room {
             client_ids: ClientIds::default(),
             idle_since: Some(Instant::now()),
             generation: 0,
+            subscription: None,
         };
-        room.request_load();
+        match &context.relay {
+            Some(relay) => room.subscription = Some(relay.subscribe(room.name.clone())),
+            None => room.request_load(),
+        }
         room
     }
 
     fn request_load(&mut self) {
         self.generation += 1;
+        self.read_storage(LoadPurpose::Load);
+    }
+
+    fn read_storage(&mut self, purpose: LoadPurpose) {
         let (doc, generation, loaded) = (
             self.name.clone(),
             self.generation,
@@ -171,6 +199,7 @@ impl Room {
                     doc,
                     generation,
                     result,
+                    purpose,
                 });
             }),
         );
@@ -185,6 +214,15 @@ impl Room {
 
     pub fn on_loaded(&mut self, loaded: LoadResult) -> Keep {
         if loaded.generation != self.generation {
+            return Keep::Yes;
+        }
+        if let LoadPurpose::Resync { announce } = loaded.purpose {
+            match loaded.result {
+                Ok(stored) => self.merge_stored_doc(&stored, announce),
+                Err(err) => {
+                    tracing::error!(doc = %self.name, error = %err, "cannot read the document to resync it")
+                }
+            }
             return Keep::Yes;
         }
         let State::Loading { queue } = &mut self.state else {
@@ -229,6 +267,7 @@ impl Room {
                 Deferred::Join(conn) => self.join(conn),
                 Deferred::Frame(id, frame) => self.frame(id, frame),
                 Deferred::ReadText(reply) => self.read_text(reply),
+                Deferred::Relayed(update) => self.relayed_update(update, true),
             }
         }
         Keep::Yes
@@ -245,7 +284,7 @@ impl Room {
                 Deferred::ReadText(reply) => {
                     let _ = reply.send(None);
                 }
-                Deferred::Frame(..) => {}
+                Deferred::Frame(..) | Deferred::Relayed(_) => {}
             }
         }
     }
@@ -284,7 +323,7 @@ impl Room {
             queue.retain(|d| match d {
                 Deferred::Join(conn) => conn.id != id,
                 Deferred::Frame(from, _) => *from != id,
-                Deferred::ReadText(_) => true,
+                Deferred::ReadText(_) | Deferred::Relayed(_) => true,
             });
         }
         if let Some(member) = self.members.remove(&id) {
@@ -296,7 +335,7 @@ impl Room {
         }
         let removed = self.presence.remove_owner(id);
         if !removed.is_empty() {
-            self.broadcast(encode_entries(&removed));
+            self.broadcast_presence(encode_entries(&removed));
         }
         if self.members.is_empty() {
             self.idle_since = Some(now);
@@ -387,7 +426,7 @@ impl Room {
                 }
                 let applied = self.presence.apply(id, entries, Instant::now());
                 if !applied.is_empty() {
-                    self.broadcast(encode_entries(&applied));
+                    self.broadcast_presence(encode_entries(&applied));
                 }
             }
             Incoming::AwarenessQuery => {
@@ -467,6 +506,8 @@ impl Room {
                 loaded.log_len += 1;
                 let text_bytes = loaded.text.len(&loaded.doc.transact()) as u64;
                 self.broadcast(encode_update(&update));
+                // Other instances apply it but do not store it: this one does, just below.
+                self.publish(Kind::Update, Bytes::from(update.clone()));
                 self.context.storage.write(
                     Write::Append {
                         doc: self.name.clone(),
@@ -607,13 +648,178 @@ impl Room {
         }
     }
 
+    /// Presence changes made here: to local members, and to other instances.
+    fn broadcast_presence(&self, frame: Bytes) {
+        self.broadcast(frame.clone());
+        self.publish(Kind::Awareness, frame);
+    }
+
+    fn publish(&self, kind: Kind, payload: Bytes) {
+        if let Some(relay) = &self.context.relay {
+            relay.publish(&self.name, kind, payload);
+        }
+    }
+
+    /// The relay subscription `token` is active: the first load may start, and the other
+    /// instances are asked for their users' presence.
+    pub fn subscribed(&mut self, token: u64) {
+        if self.subscription != Some(token) {
+            return;
+        }
+        if self.generation == 0 {
+            self.request_load();
+        }
+        self.publish(Kind::AwarenessQuery, Bytes::new());
+    }
+
+    /// A message from another instance.
+    pub fn relayed(&mut self, relayed: Relayed) {
+        match relayed {
+            Relayed::Update(update) => match &mut self.state {
+                State::Loading { queue } => queue.push(Deferred::Relayed(update)),
+                State::Ready(_) => self.relayed_update(update, true),
+            },
+            Relayed::Awareness { from, frame } => {
+                let entries = match decode_frame(&frame) {
+                    Ok(messages) => messages.into_iter().flat_map(|m| match m {
+                        Incoming::Awareness(entries) => entries,
+                        _ => Vec::new(),
+                    }),
+                    Err(err) => {
+                        tracing::warn!(doc = %self.name, error = %err, "ignored a malformed relayed awareness message");
+                        return;
+                    }
+                };
+                let applied = self
+                    .presence
+                    .apply_relayed(from, entries.collect(), Instant::now());
+                if !applied.is_empty() {
+                    self.broadcast(encode_entries(&applied));
+                }
+            }
+            Relayed::Resync => {
+                self.resync(false);
+                self.publish_local_presence();
+            }
+            Relayed::AwarenessQuery => self.publish_local_presence(),
+        }
+    }
+
+    /// Sends the presence of this instance's own members to the other instances.
+    fn publish_local_presence(&self) {
+        if let Some(frame) = self
+            .presence
+            .encode_owned_by(|owner| self.members.contains_key(&owner))
+        {
+            self.publish(Kind::Awareness, frame);
+        }
+    }
+
+    /// Another instance is gone: the presence it relayed goes, for local members to see.
+    pub fn instance_gone(&mut self, instance: ConnId) {
+        let removed = self.presence.remove_owner(instance);
+        if !removed.is_empty() {
+            self.broadcast(encode_entries(&removed));
+        }
+    }
+
+    /// Reads storage again and merges what other instances stored (relaying had a gap).
+    /// A room still loading needs nothing: its load reads storage anyway.
+    pub fn resync(&mut self, announce: bool) {
+        if matches!(self.state, State::Ready(_)) {
+            self.read_storage(LoadPurpose::Resync { announce });
+        }
+    }
+
+    /// Merges a stored document into the loaded one: the difference goes through the same
+    /// checks as a relayed update, and local members get it. Storage is FIFO, so this read
+    /// came after this instance's own earlier writes: when `announce`, the other instances
+    /// are asked to resync now, and will find them.
+    fn merge_stored_doc(&mut self, stored: &StoredDoc, announce: bool) {
+        let State::Ready(loaded) = &self.state else {
+            return;
+        };
+        let known = loaded.doc.transact().state_vector();
+        let diff = build_doc(&self.name, stored, &self.context.journal).and_then(|(doc, _)| {
+            catch_unwind(AssertUnwindSafe(|| {
+                doc.transact().encode_state_as_update_v1(&known)
+            }))
+            .map_err(|panic| format!("yrs panicked: {}", panic_message(&panic)))
+        });
+        match diff {
+            Ok(diff) => self.relayed_update(diff, false),
+            Err(reason) => {
+                tracing::error!(doc = %self.name, %reason, "stored document does not load for a resync")
+            }
+        }
+        if announce {
+            self.publish(Kind::Resync, Bytes::new());
+        }
+    }
+
+    /// Applies an update another instance applied and stored (or, with `from_redis` false,
+    /// the difference storage holds): validated and applied like a client's, broadcast to
+    /// local members, but neither stored (its origin did that) nor acknowledged. Client-id
+    /// ownership is per instance, so it neither claims ids nor is refused by local claims.
+    fn relayed_update(&mut self, update: Vec<u8>, from_redis: bool) {
+        let shape = match self.context.settings.skip_validation {
+            false => validate_update_v1_shape(&update),
+            true => Ok(Shape::default()),
+        };
+        let shape = match shape {
+            Ok(shape) => shape,
+            Err(err) => {
+                tracing::warn!(doc = %self.name, error = %err, "refused an invalid relayed update");
+                return;
+            }
+        };
+        let State::Ready(loaded) = &mut self.state else {
+            return;
+        };
+        if loaded.quarantine.holds(&update, &shape.ranges) {
+            tracing::warn!(doc = %self.name, "refused a quarantined relayed update");
+            return;
+        }
+        let known = loaded.doc.transact().state_vector();
+        let mut cost = 0;
+        let applied = {
+            let _in_flight = self.context.journal.begin(&self.name, &update);
+            apply_update(
+                &loaded.doc,
+                &update,
+                &shape,
+                &known,
+                &mut loaded.runs,
+                &mut cost,
+            )
+        };
+        match applied {
+            Applied::Changed => {
+                loaded.exists = true;
+                self.broadcast(encode_update(&update));
+            }
+            Applied::Unchanged => {}
+            Applied::Refused(reason) => {
+                // Most likely it depends on something missed in a gap: storage has it.
+                tracing::warn!(doc = %self.name, %reason, "refused a relayed update");
+                if from_redis {
+                    self.resync(false);
+                }
+            }
+            Applied::Misplaced(reason) | Applied::Broken(reason) => {
+                tracing::error!(doc = %self.name, %reason, "a relayed update broke the document; reloading it");
+                self.reload();
+            }
+        }
+    }
+
     /// Periodic upkeep: expires silent presence; says whether an idle room should unload.
     pub fn tick(&mut self, now: Instant) -> Keep {
         let expired = self
             .presence
             .sweep(now, self.context.settings.awareness_timeout);
         if !expired.is_empty() {
-            self.broadcast(encode_entries(&expired));
+            self.broadcast_presence(encode_entries(&expired));
         }
         let idle_long_enough = self.idle_since.is_some_and(|since| {
             now.saturating_duration_since(since) >= self.context.settings.unload_after
@@ -635,6 +841,15 @@ impl Room {
 
     pub fn member_count(&self) -> usize {
         self.members.len()
+    }
+}
+
+impl Drop for Room {
+    /// However a room goes (unloaded, failed to load, shutdown), its channel goes with it.
+    fn drop(&mut self) {
+        if let (Some(relay), Some(token)) = (&self.context.relay, self.subscription) {
+            relay.unsubscribe(self.name.clone(), token);
+        }
     }
 }
 
@@ -757,6 +972,7 @@ fn answer_from_snapshot(queue: Vec<Deferred>, snapshot: &[u8]) -> Vec<Deferred> 
                     _ => answering = false,
                 },
                 Deferred::ReadText(_) => {}
+                Deferred::Relayed(_) => answering = false,
             }
         }
         rest.push(deferred);
@@ -1052,6 +1268,7 @@ mod tests {
                     position_checks: (0.0, 1),
                 }),
                 journal: Arc::new(Journal::create(&dir.path().join("room.sqlite3"), 0).unwrap()),
+                relay: None,
             };
             let room = Room::load(DocName::parse("doc").unwrap(), &context);
             Harness {

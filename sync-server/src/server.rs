@@ -18,6 +18,7 @@ use crate::limits::Admissions;
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
 use crate::registry::{Registry, RoomThreads};
+use crate::relay::{Relay, RelayTask};
 use crate::room::RoomSettings;
 use crate::storage::writer::WriterThread;
 use crate::storage::{PostgresStore, SqliteStore, StorageError, StorageWriter, Store, Write};
@@ -53,6 +54,10 @@ pub enum ServerError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("--redis needs --postgres: instances that relay to each other must share storage")]
+    RedisWithoutPostgres,
+    #[error("cannot use Redis: {0}")]
+    Redis(#[from] crate::relay::RelayError),
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
 }
@@ -90,6 +95,8 @@ pub struct Shared {
     pub verifier: Option<Arc<Verifier>>,
     /// Which `Origin`s may open WebSockets.
     pub origins: Arc<OriginPolicy>,
+    /// Fan-out to other instances (`--redis`), if any.
+    pub relay: Option<Relay>,
 }
 
 /// A bound, not yet running, sync server.
@@ -99,11 +106,23 @@ pub struct Server {
     app: AppState,
     room_threads: RoomThreads,
     writer_thread: WriterThread,
+    relay_task: Option<RelayTask>,
 }
 
 impl Server {
     /// Opens storage, starts the writer and room threads, and binds `config.listen`.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        if config.redis.is_some() && config.postgres.is_none() {
+            return Err(ServerError::RedisWithoutPostgres);
+        }
+        // Redis need not be up yet: the relay connects (and reconnects) by itself.
+        let (relay, relay_task) = match &config.redis {
+            Some(url) => {
+                let (relay, task) = Relay::new(url)?;
+                (Some(relay), Some(task))
+            }
+            None => (None, None),
+        };
         let web_root = match &config.web_root {
             Some(dir) => Some(Arc::new(WebRoot::open(dir).map_err(|source| {
                 ServerError::WebRoot {
@@ -135,13 +154,17 @@ impl Server {
                 config.limits.position_check_burst,
             ),
         };
-        let (registry, room_threads) =
-            Registry::start(config.room_threads, storage.clone(), settings, &config.data).map_err(
-                |source| ServerError::Journal {
-                    path: config.data.clone(),
-                    source,
-                },
-            )?;
+        let (registry, room_threads) = Registry::start(
+            config.room_threads,
+            storage.clone(),
+            settings,
+            &config.data,
+            relay.clone(),
+        )
+        .map_err(|source| ServerError::Journal {
+            path: config.data.clone(),
+            source,
+        })?;
         let verifier = config
             .auth_secret
             .clone()
@@ -166,6 +189,7 @@ impl Server {
             sockets: TaskTracker::new(),
             open_sockets: Arc::default(),
             web_root,
+            relay,
         }));
         Ok(Server {
             listener,
@@ -173,6 +197,7 @@ impl Server {
             app,
             room_threads,
             writer_thread,
+            relay_task,
         })
     }
 
@@ -194,6 +219,7 @@ impl Server {
             app,
             room_threads,
             writer_thread,
+            relay_task,
         } = self;
         tracing::info!(
             addr = %local_addr,
@@ -208,6 +234,10 @@ impl Server {
             tracing::warn!(
                 "NO AUTH: no --auth-secret, so anyone who can reach {local_addr} can read and edit every document"
             );
+        }
+        if let (Some(task), Some(relay)) = (relay_task, &app.relay) {
+            tracing::info!(redis = %app.config.redis.as_ref().map(ToString::to_string).unwrap_or_default(), instance = %format!("{:016x}", relay.instance()), "relaying to other instances through Redis");
+            tokio::spawn(task.run(app.registry.clone()));
         }
         let stop = app.shutdown.clone();
         let open_sockets = app.open_sockets.clone();
@@ -228,6 +258,10 @@ impl Server {
         tracing::info!("shutting down: unloading documents");
         app.registry.shutdown().await;
         let _ = tokio::task::spawn_blocking(move || room_threads.join()).await;
+        if let Some(relay) = &app.relay {
+            // Other instances drop our users' presence now rather than heartbeats later.
+            relay.shutdown().await;
+        }
         tracing::info!("shutting down: flushing storage");
         app.storage.shutdown();
         let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;

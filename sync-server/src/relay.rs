@@ -1,0 +1,580 @@
+//! `Relay`: cross-instance fan-out over Redis pub/sub (`--redis`), for several instances that
+//! share one PostgreSQL database. The only module that names the redis crate.
+//!
+//! Each instance has a random id. Every loaded document has a channel, `collab:doc:{name}`;
+//! the instance subscribes when a room loads and unsubscribes when it unloads. A message is
+//! `[version][kind][sender instance id, 8 bytes big-endian][payload]`; an instance ignores its
+//! own. Heartbeats and goodbyes go on `collab:instances`: an instance whose heartbeat stops
+//! (or that says goodbye) is gone, and the presence states it relayed are removed.
+//!
+//! Redis is best effort: CRDT updates are idempotent and commutative, so duplicates and
+//! reordering are harmless, and a gap (Redis down, a dropped connection) is healed by
+//! resyncing each loaded document from storage when the connection comes back. Storage, not
+//! Redis, is the source of truth.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::conn::ConnId;
+use crate::doc_name::DocName;
+use crate::registry::Registry;
+
+/// How often an instance says it is alive.
+pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(2);
+/// Heartbeats missed in a row before an instance counts as gone.
+pub const MISSED_HEARTBEATS: u32 = 3;
+/// Reconnection backoff: first wait, and the longest.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A publish that takes longer than this counts as a dead connection.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(3);
+/// The channel of heartbeats and goodbyes.
+const INSTANCES_CHANNEL: &str = "collab:instances";
+/// Version byte of the message format.
+const VERSION: u8 = 1;
+
+/// What a relayed message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A document update (yrs v1), already validated, applied and persisted by the sender.
+    Update = 1,
+    /// An awareness message (a whole y-websocket frame), owned by the sender's instance.
+    Awareness = 2,
+    /// "I may have missed messages: resync from storage, and send me your presence."
+    Resync = 3,
+    /// "I just loaded this document: send me your presence."
+    AwarenessQuery = 4,
+    /// The sender is alive (on the instances channel).
+    Heartbeat = 5,
+    /// The sender is shutting down (on the instances channel).
+    Goodbye = 6,
+}
+
+impl Kind {
+    fn from_byte(byte: u8) -> Option<Kind> {
+        Some(match byte {
+            1 => Kind::Update,
+            2 => Kind::Awareness,
+            3 => Kind::Resync,
+            4 => Kind::AwarenessQuery,
+            5 => Kind::Heartbeat,
+            6 => Kind::Goodbye,
+            _ => return None,
+        })
+    }
+}
+
+/// A message from another instance, for one room.
+#[derive(Debug)]
+pub enum Relayed {
+    Update(Vec<u8>),
+    /// An awareness frame; `from` stands for the sending instance (it owns those states).
+    Awareness {
+        from: ConnId,
+        frame: Bytes,
+    },
+    Resync,
+    AwarenessQuery,
+}
+
+/// Why the relay could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("invalid Redis URL: {0}")]
+    Url(String),
+}
+
+/// A Redis URL, e.g. `redis://host:6379/` or `redis://:password@host/`. Shown without its
+/// password in logs and `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// Checks that `url` is a URL the Redis client accepts.
+    pub fn parse(url: &str) -> Result<RedisUrl, RelayError> {
+        redis::Client::open(url).map_err(|e| RelayError::Url(e.to_string()))?;
+        Ok(RedisUrl(url.to_owned()))
+    }
+}
+
+impl std::fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Everything up to the last '@' of the authority may hold a password.
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((_, host)) => write!(f, "{scheme}://***@{host}"),
+                None => write!(f, "{}", self.0),
+            },
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisUrl({self})")
+    }
+}
+
+/// The handle rooms and the server hold. Cheap to clone; never blocks.
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    instance: u64,
+    ops: mpsc::UnboundedSender<Op>,
+    connected: AtomicBool,
+    next_token: AtomicU64,
+}
+
+/// What the relay task is asked to do, in order.
+enum Op {
+    /// Subscribe to a document's channel; then tell its room (`DocCommand::Subscribed`).
+    Subscribe(DocName, u64),
+    Unsubscribe(DocName, u64),
+    Publish(DocName, Kind, Bytes),
+    /// Say goodbye and stop.
+    Stop(oneshot::Sender<()>),
+}
+
+/// The task behind a [`Relay`]; run it with [`RelayTask::run`].
+pub struct RelayTask {
+    client: redis::Client,
+    inner: Arc<Inner>,
+    ops: mpsc::UnboundedReceiver<Op>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Relay({:016x})", self.inner.instance)
+    }
+}
+
+impl Relay {
+    /// A relay for the Redis server at `url`, with a random instance id. Nothing connects
+    /// until the task runs.
+    pub fn new(url: &RedisUrl) -> Result<(Relay, RelayTask), RelayError> {
+        let client =
+            redis::Client::open(url.0.as_str()).map_err(|e| RelayError::Url(e.to_string()))?;
+        let (ops, ops_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            instance: random_id(),
+            ops,
+            connected: AtomicBool::new(false),
+            next_token: AtomicU64::new(1),
+        });
+        Ok((
+            Relay {
+                inner: inner.clone(),
+            },
+            RelayTask {
+                client,
+                inner,
+                ops: ops_rx,
+            },
+        ))
+    }
+
+    /// This instance's id.
+    pub fn instance(&self) -> u64 {
+        self.inner.instance
+    }
+
+    /// Whether Redis is reachable now (for `/readyz`).
+    pub fn is_connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Relaxed)
+    }
+
+    /// Subscribes to `doc`'s channel; its room gets `DocCommand::Subscribed(token)` once the
+    /// subscription is active (at once while Redis is down: the reconnection resyncs it).
+    pub fn subscribe(&self, doc: DocName) -> u64 {
+        let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
+        let _ = self.inner.ops.send(Op::Subscribe(doc, token));
+        token
+    }
+
+    /// Ends the subscription `token` made (a newer one for the same document stays).
+    pub fn unsubscribe(&self, doc: DocName, token: u64) {
+        let _ = self.inner.ops.send(Op::Unsubscribe(doc, token));
+    }
+
+    /// Publishes to `doc`'s channel; dropped while Redis is down (the resync covers it).
+    pub fn publish(&self, doc: &DocName, kind: Kind, payload: Bytes) {
+        let _ = self.inner.ops.send(Op::Publish(doc.clone(), kind, payload));
+    }
+
+    /// Says goodbye (so other instances drop our users' presence at once) and stops the task;
+    /// waits at most a second.
+    pub async fn shutdown(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.inner.ops.send(Op::Stop(done)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
+        }
+    }
+}
+
+/// A random 64-bit id (std's per-process random hash keys, plus time and pid).
+fn random_id() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+fn doc_channel(doc: &DocName) -> String {
+    format!("collab:doc:{doc}")
+}
+
+/// Encodes one message.
+pub fn encode(kind: Kind, instance: u64, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(10 + payload.len());
+    out.push(VERSION);
+    out.push(kind as u8);
+    out.extend_from_slice(&instance.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Decodes one message: kind, sender, payload. `None` for anything else.
+pub fn decode(bytes: &[u8]) -> Option<(Kind, u64, &[u8])> {
+    let (&[version, kind], rest) = bytes.split_first_chunk::<2>()?;
+    if version != VERSION {
+        return None;
+    }
+    let (instance, payload) = rest.split_first_chunk::<8>()?;
+    Some((
+        Kind::from_byte(kind)?,
+        u64::from_be_bytes(*instance),
+        payload,
+    ))
+}
+
+/// Other instances we have heard from: the stand-in connection id their presence is owned
+/// by, and when we last heard from them.
+#[derive(Default)]
+struct Peers {
+    peers: HashMap<u64, (ConnId, Instant)>,
+}
+
+impl Peers {
+    fn heard(&mut self, instance: u64, now: Instant) -> ConnId {
+        let peer = self
+            .peers
+            .entry(instance)
+            .or_insert_with(|| (ConnId::next(), now));
+        peer.1 = now;
+        peer.0
+    }
+
+    /// Forgets instances silent for too long; returns their stand-in ids.
+    fn expire(&mut self, now: Instant) -> Vec<ConnId> {
+        let limit = HEARTBEAT_PERIOD * MISSED_HEARTBEATS;
+        let mut gone = Vec::new();
+        self.peers.retain(|instance, (conn, seen)| {
+            let alive = now.saturating_duration_since(*seen) <= limit;
+            if !alive {
+                tracing::info!(instance = %format!("{instance:016x}"), "instance stopped sending heartbeats: removing its users' presence");
+                gone.push(*conn);
+            }
+            alive
+        });
+        gone
+    }
+
+    fn remove(&mut self, instance: u64) -> Option<ConnId> {
+        self.peers.remove(&instance).map(|(conn, _)| conn)
+    }
+}
+
+/// Why a session with Redis ended.
+enum Ended {
+    Lost(String),
+    Stopped(oneshot::Sender<()>),
+    /// Every handle is gone.
+    Closed,
+}
+
+impl RelayTask {
+    /// Connects, keeps connected (reconnecting with backoff) and relays until stopped.
+    pub async fn run(mut self, registry: Registry) {
+        // The documents subscribed to, by the token of their latest subscription.
+        let mut wanted: HashMap<DocName, u64> = HashMap::new();
+        let mut peers = Peers::default();
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let ended = match self.connect().await {
+                Ok((sink, stream, publisher)) => {
+                    backoff = MIN_BACKOFF;
+                    self.session(sink, stream, publisher, &registry, &mut wanted, &mut peers)
+                        .await
+                }
+                Err(err) => Ended::Lost(err.to_string()),
+            };
+            if self.inner.connected.swap(false, Ordering::Relaxed) {
+                tracing::warn!("lost Redis: serving local clients only until it is back");
+            }
+            match ended {
+                Ended::Lost(reason) => {
+                    tracing::debug!(%reason, ?backoff, "Redis unreachable; retrying");
+                }
+                Ended::Stopped(done) => {
+                    let _ = done.send(());
+                    return;
+                }
+                Ended::Closed => return,
+            }
+            // Meanwhile: subscriptions are confirmed at once (the reconnection resyncs them),
+            // publications dropped, and silent instances still expire.
+            let wait = tokio::time::sleep(backoff);
+            tokio::pin!(wait);
+            let mut ticker = tokio::time::interval(HEARTBEAT_PERIOD / 2);
+            loop {
+                tokio::select! {
+                    () = &mut wait => break,
+                    _ = ticker.tick() => {
+                        for gone in peers.expire(Instant::now()) {
+                            registry.instance_gone(gone).await;
+                        }
+                    }
+                    op = self.ops.recv() => match op {
+                        None => return,
+                        Some(Op::Subscribe(doc, token)) => {
+                            wanted.insert(doc.clone(), token);
+                            registry.subscribed(doc, token).await;
+                        }
+                        Some(Op::Unsubscribe(doc, token)) => {
+                            if wanted.get(&doc) == Some(&token) {
+                                wanted.remove(&doc);
+                            }
+                        }
+                        Some(Op::Publish(..)) => {}
+                        Some(Op::Stop(done)) => {
+                            let _ = done.send(());
+                            return;
+                        }
+                    },
+                }
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn connect(
+        &self,
+    ) -> redis::RedisResult<(
+        redis::aio::PubSubSink,
+        redis::aio::PubSubStream,
+        redis::aio::MultiplexedConnection,
+    )> {
+        let (mut sink, stream) = self.client.get_async_pubsub().await?.split();
+        sink.subscribe(INSTANCES_CHANNEL).await?;
+        let publisher = self.client.get_multiplexed_async_connection().await?;
+        Ok((sink, stream, publisher))
+    }
+
+    /// One connection's life: resubscribe and resync, then relay until it fails.
+    async fn session(
+        &mut self,
+        mut sink: redis::aio::PubSubSink,
+        mut stream: redis::aio::PubSubStream,
+        mut publisher: redis::aio::MultiplexedConnection,
+        registry: &Registry,
+        wanted: &mut HashMap<DocName, u64>,
+        peers: &mut Peers,
+    ) -> Ended {
+        let instance = self.inner.instance;
+        for doc in wanted.keys() {
+            if let Err(err) = sink.subscribe(doc_channel(doc)).await {
+                return Ended::Lost(err.to_string());
+            }
+        }
+        self.inner.connected.store(true, Ordering::Relaxed);
+        tracing::info!(instance = %format!("{instance:016x}"), documents = wanted.len(), "connected to Redis");
+        // Whatever was published while we were away is in storage: every loaded room merges
+        // it, then asks the other instances to do the same (they may have missed ours).
+        if !wanted.is_empty() {
+            registry.resync_all().await;
+        }
+        let mut ticker = tokio::time::interval(HEARTBEAT_PERIOD);
+        loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let Some(message) = message else {
+                        return Ended::Lost("subscription connection closed".into());
+                    };
+                    self.received(&message, registry, peers).await;
+                }
+                _ = ticker.tick() => {
+                    let heartbeat = encode(Kind::Heartbeat, instance, &[]);
+                    if let Err(reason) = publish(&mut publisher, INSTANCES_CHANNEL, heartbeat).await {
+                        return Ended::Lost(reason);
+                    }
+                    for gone in peers.expire(Instant::now()) {
+                        registry.instance_gone(gone).await;
+                    }
+                }
+                op = self.ops.recv() => match op {
+                    None => return Ended::Closed,
+                    Some(Op::Subscribe(doc, token)) => {
+                        if let Err(err) = sink.subscribe(doc_channel(&doc)).await {
+                            // Confirmed anyway: the reconnection resubscribes and resyncs it.
+                            wanted.insert(doc.clone(), token);
+                            registry.subscribed(doc, token).await;
+                            return Ended::Lost(err.to_string());
+                        }
+                        wanted.insert(doc.clone(), token);
+                        registry.subscribed(doc, token).await;
+                    }
+                    Some(Op::Unsubscribe(doc, token)) => {
+                        if wanted.get(&doc) == Some(&token) {
+                            wanted.remove(&doc);
+                            if let Err(err) = sink.unsubscribe(doc_channel(&doc)).await {
+                                return Ended::Lost(err.to_string());
+                            }
+                        }
+                    }
+                    Some(Op::Publish(doc, kind, payload)) => {
+                        let message = encode(kind, instance, &payload);
+                        if let Err(reason) = publish(&mut publisher, &doc_channel(&doc), message).await {
+                            return Ended::Lost(reason);
+                        }
+                    }
+                    Some(Op::Stop(done)) => {
+                        let goodbye = encode(Kind::Goodbye, instance, &[]);
+                        let _ = publish(&mut publisher, INSTANCES_CHANNEL, goodbye).await;
+                        return Ended::Stopped(done);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Routes one message from Redis.
+    async fn received(&self, message: &redis::Msg, registry: &Registry, peers: &mut Peers) {
+        let Some((kind, sender, payload)) = decode(message.get_payload_bytes()) else {
+            tracing::warn!(
+                channel = message.get_channel_name(),
+                "ignored a malformed relay message"
+            );
+            return;
+        };
+        if sender == self.inner.instance {
+            return;
+        }
+        let channel = message.get_channel_name();
+        if channel == INSTANCES_CHANNEL {
+            match kind {
+                Kind::Goodbye => {
+                    tracing::info!(instance = %format!("{sender:016x}"), "instance said goodbye: removing its users' presence");
+                    if let Some(gone) = peers.remove(sender) {
+                        registry.instance_gone(gone).await;
+                    }
+                }
+                _ => {
+                    peers.heard(sender, Instant::now());
+                }
+            }
+            return;
+        }
+        let Some(doc) = channel
+            .strip_prefix("collab:doc:")
+            .and_then(|name| DocName::parse(name).ok())
+        else {
+            return;
+        };
+        let from = peers.heard(sender, Instant::now());
+        let relayed = match kind {
+            Kind::Update => Relayed::Update(payload.to_vec()),
+            Kind::Awareness => Relayed::Awareness {
+                from,
+                frame: Bytes::copy_from_slice(payload),
+            },
+            Kind::Resync => Relayed::Resync,
+            Kind::AwarenessQuery => Relayed::AwarenessQuery,
+            Kind::Heartbeat | Kind::Goodbye => return,
+        };
+        registry.relayed(doc, relayed).await;
+    }
+}
+
+async fn publish(
+    connection: &mut redis::aio::MultiplexedConnection,
+    channel: &str,
+    message: Vec<u8>,
+) -> Result<(), String> {
+    let command = redis::cmd("PUBLISH").arg(channel).arg(message).to_owned();
+    match tokio::time::timeout(PUBLISH_TIMEOUT, command.query_async::<i64>(connection)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err("PUBLISH timed out".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_junk_is_refused() {
+        let bytes = encode(Kind::Update, 0x0102_0304_0506_0708, b"abc");
+        assert_eq!(
+            decode(&bytes),
+            Some((Kind::Update, 0x0102_0304_0506_0708, &b"abc"[..]))
+        );
+        assert_eq!(decode(&[]), None);
+        assert_eq!(decode(&[VERSION, 1, 0]), None);
+        assert_eq!(
+            decode(&encode(Kind::Goodbye, 7, &[])).map(|(k, i, p)| (k, i, p.len())),
+            Some((Kind::Goodbye, 7, 0))
+        );
+        let mut unknown = encode(Kind::Update, 1, &[]);
+        unknown[1] = 99;
+        assert_eq!(decode(&unknown), None);
+        unknown[0] = 2;
+        assert_eq!(decode(&unknown), None);
+    }
+
+    #[test]
+    fn silent_instances_expire() {
+        let mut peers = Peers::default();
+        let start = Instant::now();
+        let a = peers.heard(1, start);
+        assert_eq!(peers.heard(1, start), a);
+        assert!(peers.expire(start + HEARTBEAT_PERIOD).is_empty());
+        let limit = HEARTBEAT_PERIOD * MISSED_HEARTBEATS;
+        assert_eq!(
+            peers.expire(start + limit + Duration::from_millis(1)),
+            vec![a]
+        );
+        // Heard again later: a new stand-in, so nothing of the old one lingers.
+        assert_ne!(peers.heard(1, start + limit * 2), a);
+    }
+
+    #[test]
+    fn urls_are_shown_without_passwords() {
+        let url = RedisUrl::parse("redis://:secret@cache.internal:6379/0").unwrap();
+        assert_eq!(url.to_string(), "redis://***@cache.internal:6379/0");
+        assert!(!format!("{url:?}").contains("secret"));
+        assert!(RedisUrl::parse("http://nope").is_err());
+    }
+
+    #[test]
+    fn random_ids_differ() {
+        assert_ne!(random_id(), random_id());
+    }
+}
