@@ -143,6 +143,20 @@ ensure_postgres() {
     fi
 }
 
+# Redis, for the sync-server cluster tests (they start a private redis-server on a free port).
+ensure_redis() {
+    if ! command -v redis-server >/dev/null; then
+        ensure_apt redis-server
+    fi
+}
+
+# nginx, for the cluster test that runs examples/cluster/nginx.conf in front of three servers.
+ensure_nginx() {
+    if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+        ensure_apt nginx
+    fi
+}
+
 # Chromium and its WebDriver, for the browser tests (/usr/bin/chromium, /usr/bin/chromedriver).
 ensure_chromium() {
     ensure_apt chromium chromium-driver

@@ -17,8 +17,11 @@ ensure_node
 # The workspace holds the desktop app, which links WebKitGTK: clippy and the tests compile it,
 # so its system packages come first (the test tools too: see ensure_desktop_deps).
 ensure_desktop_deps
-# The PostgreSQL storage tests start a PostgreSQL server of their own.
+# The PostgreSQL storage tests start a PostgreSQL server of their own, the cluster tests a
+# Redis server and nginx too.
 ensure_postgres
+ensure_redis
+ensure_nginx
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

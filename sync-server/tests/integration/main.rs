@@ -1,11 +1,13 @@
 //! Integration tests: the real server on port 0, real WebSocket clients holding yrs docs,
-//! a real SQLite file (and a real PostgreSQL server, which the `postgres` tests start). One
-//! test binary with modules, to keep link time down.
+//! a real SQLite file (and a real PostgreSQL server, which the `postgres` tests start, and a
+//! real Redis server, which the `cluster` tests start). One test binary with modules, to keep
+//! link time down.
 
 mod support;
 
 mod assets;
 mod auth;
+mod cluster;
 mod convergence;
 mod durability;
 mod hostile;

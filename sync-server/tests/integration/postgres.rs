@@ -19,7 +19,7 @@ use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
 use crate::support::{eventually, http_get, scrape, within, Client, ServerProcess};
 
 /// A PostgreSQL server in a temporary directory.
-struct Cluster {
+pub(crate) struct Cluster {
     bin: PathBuf,
     root: PathBuf,
     port: u16,
@@ -33,7 +33,7 @@ struct Cluster {
 static SHARED: OnceLock<Cluster> = OnceLock::new();
 
 /// The cluster most tests share (started on first use).
-fn shared() -> &'static Cluster {
+pub(crate) fn shared() -> &'static Cluster {
     SHARED.get_or_init(Cluster::start)
 }
 
@@ -155,7 +155,7 @@ impl Cluster {
     }
 
     /// A new, empty database; its URL.
-    fn database(&self, name: &str) -> String {
+    pub(crate) fn database(&self, name: &str) -> String {
         self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
         self.url(name)
     }
@@ -235,7 +235,7 @@ fn run(command: &mut Command) {
     );
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
