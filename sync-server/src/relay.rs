@@ -33,8 +33,12 @@ pub const MISSED_HEARTBEATS: u32 = 3;
 /// Reconnection backoff: first wait, and the longest.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// A publish that takes longer than this counts as a dead connection.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(3);
+/// A command (connect, subscribe, publish) that takes longer than this counts as a dead
+/// connection: a Redis host that vanished without resetting its sockets must not stall rooms
+/// waiting for their subscriptions.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+/// Publications sent as one pipeline at most (they queue up while a round trip is on).
+const PUBLISH_BATCH: usize = 256;
 /// The channel of heartbeats and goodbyes.
 const INSTANCES_CHANNEL: &str = "collab:instances";
 /// Version byte of the message format.
@@ -323,7 +327,7 @@ impl RelayTask {
                     self.session(sink, stream, publisher, &registry, &mut wanted, &mut peers)
                         .await
                 }
-                Err(err) => Ended::Lost(err.to_string()),
+                Err(reason) => Ended::Lost(reason),
             };
             if self.inner.connected.swap(false, Ordering::Relaxed) {
                 tracing::warn!("lost Redis: serving local clients only until it is back");
@@ -376,14 +380,17 @@ impl RelayTask {
 
     async fn connect(
         &self,
-    ) -> redis::RedisResult<(
-        redis::aio::PubSubSink,
-        redis::aio::PubSubStream,
-        redis::aio::MultiplexedConnection,
-    )> {
-        let (mut sink, stream) = self.client.get_async_pubsub().await?.split();
-        sink.subscribe(INSTANCES_CHANNEL).await?;
-        let publisher = self.client.get_multiplexed_async_connection().await?;
+    ) -> Result<
+        (
+            redis::aio::PubSubSink,
+            redis::aio::PubSubStream,
+            redis::aio::MultiplexedConnection,
+        ),
+        String,
+    > {
+        let (mut sink, stream) = timed(self.client.get_async_pubsub()).await?.split();
+        timed(sink.subscribe(INSTANCES_CHANNEL)).await?;
+        let publisher = timed(self.client.get_multiplexed_async_connection()).await?;
         Ok((sink, stream, publisher))
     }
 
@@ -399,8 +406,8 @@ impl RelayTask {
     ) -> Ended {
         let instance = self.inner.instance;
         for doc in wanted.keys() {
-            if let Err(err) = sink.subscribe(doc_channel(doc)).await {
-                return Ended::Lost(err.to_string());
+            if let Err(reason) = timed(sink.subscribe(doc_channel(doc))).await {
+                return Ended::Lost(reason);
             }
         }
         self.inner.connected.store(true, Ordering::Relaxed);
@@ -421,45 +428,84 @@ impl RelayTask {
                 }
                 _ = ticker.tick() => {
                     let heartbeat = encode(Kind::Heartbeat, instance, &[]);
-                    if let Err(reason) = publish(&mut publisher, INSTANCES_CHANNEL, heartbeat).await {
+                    if let Err(reason) = publish(&mut publisher, &[(INSTANCES_CHANNEL.into(), heartbeat)]).await {
                         return Ended::Lost(reason);
                     }
                     for gone in peers.expire(Instant::now()) {
                         registry.instance_gone(gone).await;
                     }
                 }
-                op = self.ops.recv() => match op {
-                    None => return Ended::Closed,
-                    Some(Op::Subscribe(doc, token)) => {
-                        if let Err(err) = sink.subscribe(doc_channel(&doc)).await {
-                            // Confirmed anyway: the reconnection resubscribes and resyncs it.
-                            wanted.insert(doc.clone(), token);
-                            registry.subscribed(doc, token).await;
-                            return Ended::Lost(err.to_string());
+                op = self.ops.recv() => {
+                    let Some(mut op) = op else {
+                        return Ended::Closed;
+                    };
+                    // Publications waiting behind this one go out together, in order, as one
+                    // pipeline; the first other request waiting is handled after them.
+                    if let Op::Publish(..) = op {
+                        let mut batch = Vec::new();
+                        let mut next = Some(op);
+                        while let Some(Op::Publish(doc, kind, payload)) = next {
+                            batch.push((doc_channel(&doc), encode(kind, instance, &payload)));
+                            next = if batch.len() < PUBLISH_BATCH {
+                                self.ops.try_recv().ok()
+                            } else {
+                                None
+                            };
                         }
-                        wanted.insert(doc.clone(), token);
-                        registry.subscribed(doc, token).await;
-                    }
-                    Some(Op::Unsubscribe(doc, token)) => {
-                        if wanted.get(&doc) == Some(&token) {
-                            wanted.remove(&doc);
-                            if let Err(err) = sink.unsubscribe(doc_channel(&doc)).await {
-                                return Ended::Lost(err.to_string());
-                            }
-                        }
-                    }
-                    Some(Op::Publish(doc, kind, payload)) => {
-                        let message = encode(kind, instance, &payload);
-                        if let Err(reason) = publish(&mut publisher, &doc_channel(&doc), message).await {
+                        if let Err(reason) = publish(&mut publisher, &batch).await {
                             return Ended::Lost(reason);
                         }
+                        match next {
+                            Some(other) => op = other,
+                            None => continue,
+                        }
                     }
-                    Some(Op::Stop(done)) => {
-                        let goodbye = encode(Kind::Goodbye, instance, &[]);
-                        let _ = publish(&mut publisher, INSTANCES_CHANNEL, goodbye).await;
-                        return Ended::Stopped(done);
+                    if let Some(ended) = self.request(op, &mut sink, &mut publisher, registry, wanted).await {
+                        return ended;
                     }
-                },
+                }
+            }
+        }
+    }
+
+    /// Handles a subscription change or a stop (publications are batched by the caller).
+    async fn request(
+        &self,
+        op: Op,
+        sink: &mut redis::aio::PubSubSink,
+        publisher: &mut redis::aio::MultiplexedConnection,
+        registry: &Registry,
+        wanted: &mut HashMap<DocName, u64>,
+    ) -> Option<Ended> {
+        match op {
+            Op::Subscribe(doc, token) => {
+                let subscribed = timed(sink.subscribe(doc_channel(&doc))).await;
+                // Confirmed even if it failed: the reconnection resubscribes and resyncs it.
+                wanted.insert(doc.clone(), token);
+                registry.subscribed(doc, token).await;
+                subscribed.err().map(Ended::Lost)
+            }
+            Op::Unsubscribe(doc, token) => {
+                if wanted.get(&doc) != Some(&token) {
+                    return None;
+                }
+                wanted.remove(&doc);
+                timed(sink.unsubscribe(doc_channel(&doc)))
+                    .await
+                    .err()
+                    .map(Ended::Lost)
+            }
+            Op::Publish(doc, kind, payload) => {
+                let message = encode(kind, self.inner.instance, &payload);
+                publish(publisher, &[(doc_channel(&doc), message)])
+                    .await
+                    .err()
+                    .map(Ended::Lost)
+            }
+            Op::Stop(done) => {
+                let goodbye = encode(Kind::Goodbye, self.inner.instance, &[]);
+                let _ = publish(publisher, &[(INSTANCES_CHANNEL.into(), goodbye)]).await;
+                Some(Ended::Stopped(done))
             }
         }
     }
@@ -512,16 +558,26 @@ impl RelayTask {
     }
 }
 
+/// Publishes `messages` (channel, bytes) in order, as one pipeline.
 async fn publish(
     connection: &mut redis::aio::MultiplexedConnection,
-    channel: &str,
-    message: Vec<u8>,
+    messages: &[(String, Vec<u8>)],
 ) -> Result<(), String> {
-    let command = redis::cmd("PUBLISH").arg(channel).arg(message).to_owned();
-    match tokio::time::timeout(PUBLISH_TIMEOUT, command.query_async::<i64>(connection)).await {
-        Ok(Ok(_)) => Ok(()),
+    let mut pipeline = redis::pipe();
+    for (channel, message) in messages {
+        pipeline.cmd("PUBLISH").arg(channel).arg(message).ignore();
+    }
+    timed(pipeline.query_async::<()>(connection)).await
+}
+
+/// Runs a Redis request with [`COMMAND_TIMEOUT`]; the error as text.
+async fn timed<T>(
+    request: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, request).await {
+        Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(err.to_string()),
-        Err(_) => Err("PUBLISH timed out".into()),
+        Err(_) => Err("Redis did not answer in time".into()),
     }
 }
 
