@@ -1439,4 +1439,62 @@ mod tests {
         h.room.read_text(reply);
         assert_eq!(text.await.unwrap(), None, "nothing was stored");
     }
+
+    #[tokio::test]
+    async fn relayed_updates_reach_members_but_are_neither_stored_nor_acked() {
+        let mut h = Harness::new();
+        h.finish_loading().await;
+        let (a, mut a_out) = member(true);
+        h.room.join(a);
+        a_out.recv().await.unwrap(); // SyncStep1
+        let update = insert_update("from elsewhere");
+        h.room.relayed(Relayed::Update(update.clone()));
+        assert_eq!(
+            decode(&a_out.recv().await.unwrap()),
+            Message::Sync(SyncMessage::Update(update))
+        );
+        // Junk from another instance is dropped; nobody here is closed for it.
+        h.room.relayed(Relayed::Update(vec![0xff; 8]));
+        let (reply, text) = oneshot::channel();
+        h.room.read_text(reply);
+        assert_eq!(text.await.unwrap().as_deref(), Some("from elsewhere"));
+        assert!(
+            h.storage.list().await.unwrap().is_empty(),
+            "the origin instance stores it, not this one"
+        );
+        assert!(a_out.try_recv().is_err(), "no ack, no other frame");
+    }
+
+    #[tokio::test]
+    async fn relayed_updates_neither_claim_nor_are_refused_by_local_client_ids() {
+        let mut h = Harness::new();
+        h.finish_loading().await;
+        let (a, mut a_out, a_closed) = Conn::new(ConnId::next(), false, 64);
+        let a_id = a.id;
+        h.room.join(a);
+        a_out.recv().await.unwrap();
+        // `a` claims the client id of `writer` by sending its first edit.
+        let writer = Doc::new();
+        let text = writer.get_or_insert_text(TEXT_NAME);
+        let first = {
+            let mut txn = writer.transact_mut();
+            text.insert(&mut txn, 0, "a");
+            txn.encode_update_v1()
+        };
+        let frame = Message::Sync(SyncMessage::Update(first)).encode_v1();
+        h.room.frame(a_id, frame.into());
+        a_out.recv().await.unwrap();
+        // The same id writing through another instance is applied, not refused.
+        let second = {
+            let mut txn = writer.transact_mut();
+            text.insert(&mut txn, 1, "b");
+            txn.encode_update_v1()
+        };
+        h.room.relayed(Relayed::Update(second));
+        a_out.recv().await.unwrap();
+        let (reply, text) = oneshot::channel();
+        h.room.read_text(reply);
+        assert_eq!(text.await.unwrap().as_deref(), Some("ab"));
+        assert!(!a_closed.is_closed(), "the local owner keeps its id");
+    }
 }
