@@ -241,7 +241,10 @@ async fn metrics(State(app): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(documents),
+        app.metrics.render(
+            documents,
+            app.relay.as_ref().map(|relay| relay.is_connected()),
+        ),
     )
         .into_response()
 }

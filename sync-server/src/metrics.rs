@@ -130,6 +130,9 @@ pub struct Metrics {
     bytes_out: AtomicU64,
     updates_applied: AtomicU64,
     commit_failures: AtomicU64,
+    relay_published: AtomicU64,
+    relay_received: AtomicU64,
+    relay_connects: AtomicU64,
     refusals: [AtomicU64; Refusal::ALL.len()],
     /// Seconds one successful storage commit took.
     pub commit_seconds: Histogram,
@@ -150,6 +153,9 @@ impl Default for Metrics {
             bytes_out: AtomicU64::new(0),
             updates_applied: AtomicU64::new(0),
             commit_failures: AtomicU64::new(0),
+            relay_published: AtomicU64::new(0),
+            relay_received: AtomicU64::new(0),
+            relay_connects: AtomicU64::new(0),
             refusals: Default::default(),
             commit_seconds: Histogram::new(LATENCY_BUCKETS, 1e9),
             commit_batch_size: Histogram::new(BATCH_BUCKETS, 1.0),
@@ -200,6 +206,21 @@ impl Metrics {
         inc(&self.commit_failures, 1);
     }
 
+    /// `messages` relay messages published to Redis.
+    pub fn relay_published(&self, messages: u64) {
+        inc(&self.relay_published, messages);
+    }
+
+    /// One relay message received from another instance.
+    pub fn relay_received(&self) {
+        inc(&self.relay_received, 1);
+    }
+
+    /// The relay connected to Redis (first time or again).
+    pub fn relay_connected(&self) {
+        inc(&self.relay_connects, 1);
+    }
+
     pub fn refused(&self, reason: Refusal) {
         inc(&self.refusals[reason as usize], 1);
     }
@@ -213,8 +234,8 @@ impl Metrics {
     }
 
     /// The exposition text. `documents_loaded` is asked of the rooms at scrape time (`None`
-    /// when they have stopped).
-    pub fn render(&self, documents_loaded: Option<usize>) -> String {
+    /// when they have stopped); `relay_connected` is `None` without `--redis`.
+    pub fn render(&self, documents_loaded: Option<usize>, relay_connected: Option<bool>) -> String {
         let mut out = String::with_capacity(4096);
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut one = |name: &str, kind: &str, help: &str, value: u64| {
@@ -241,6 +262,32 @@ impl Metrics {
                 "gauge",
                 "Documents loaded in memory now.",
                 documents as u64,
+            );
+        }
+        if let Some(connected) = relay_connected {
+            one(
+                "collab_relay_connected",
+                "gauge",
+                "1 while this instance is connected to Redis (--redis), else 0.",
+                u64::from(connected),
+            );
+            one(
+                "collab_relay_connects_total",
+                "counter",
+                "Connections made to Redis (the first, then each reconnection).",
+                load(&self.relay_connects),
+            );
+            one(
+                "collab_relay_published_total",
+                "counter",
+                "Document messages published to other instances (updates, presence, resync requests).",
+                load(&self.relay_published),
+            );
+            one(
+                "collab_relay_received_total",
+                "counter",
+                "Messages received from other instances (heartbeats included).",
+                load(&self.relay_received),
             );
         }
         one(
@@ -353,7 +400,7 @@ mod tests {
         metrics.commit_batch_size.observe(1.0);
         metrics.commit_batch_size.observe(3.0);
         metrics.commit_batch_size.observe(10_000.0);
-        let text = metrics.render(Some(2));
+        let text = metrics.render(Some(2), None);
         assert!(text.contains("collab_storage_commit_batch_size_bucket{le=\"1\"} 1\n"));
         assert!(text.contains("collab_storage_commit_batch_size_bucket{le=\"2\"} 1\n"));
         assert!(text.contains("collab_storage_commit_batch_size_bucket{le=\"5\"} 2\n"));
@@ -371,7 +418,7 @@ mod tests {
         metrics.connection_opened();
         metrics.connection_closed();
         metrics.refused(Refusal::PerIp);
-        let text = metrics.render(None);
+        let text = metrics.render(None, Some(true));
         assert!(text.contains("collab_connections_open 1\n"));
         assert!(text.contains("collab_connections_total 2\n"));
         assert!(text.contains("collab_refusals_total{reason=\"max_connections_per_ip\"} 1\n"));

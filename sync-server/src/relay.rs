@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::conn::ConnId;
 use crate::doc_name::DocName;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 
 /// How often an instance says it is alive.
@@ -154,6 +155,7 @@ enum Op {
 /// The task behind a [`Relay`]; run it with [`RelayTask::run`].
 pub struct RelayTask {
     client: redis::Client,
+    metrics: Arc<Metrics>,
     inner: Arc<Inner>,
     ops: mpsc::UnboundedReceiver<Op>,
 }
@@ -167,7 +169,7 @@ impl std::fmt::Debug for Relay {
 impl Relay {
     /// A relay for the Redis server at `url`, with a random instance id. Nothing connects
     /// until the task runs.
-    pub fn new(url: &RedisUrl) -> Result<(Relay, RelayTask), RelayError> {
+    pub fn new(url: &RedisUrl, metrics: Arc<Metrics>) -> Result<(Relay, RelayTask), RelayError> {
         let client =
             redis::Client::open(url.0.as_str()).map_err(|e| RelayError::Url(e.to_string()))?;
         let (ops, ops_rx) = mpsc::unbounded_channel();
@@ -183,6 +185,7 @@ impl Relay {
             },
             RelayTask {
                 client,
+                metrics,
                 inner,
                 ops: ops_rx,
             },
@@ -411,6 +414,7 @@ impl RelayTask {
             }
         }
         self.inner.connected.store(true, Ordering::Relaxed);
+        self.metrics.relay_connected();
         tracing::info!(instance = %format!("{instance:016x}"), documents = wanted.len(), "connected to Redis");
         // Whatever was published while we were away is in storage: every loaded room merges
         // it, then asks the other instances to do the same (they may have missed ours).
@@ -455,6 +459,7 @@ impl RelayTask {
                         if let Err(reason) = publish(&mut publisher, &batch).await {
                             return Ended::Lost(reason);
                         }
+                        self.metrics.relay_published(batch.len() as u64);
                         match next {
                             Some(other) => op = other,
                             None => continue,
@@ -522,6 +527,7 @@ impl RelayTask {
         if sender == self.inner.instance {
             return;
         }
+        self.metrics.relay_received();
         let channel = message.get_channel_name();
         if channel == INSTANCES_CHANNEL {
             match kind {

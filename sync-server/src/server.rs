@@ -115,10 +115,11 @@ impl Server {
         if config.redis.is_some() && config.postgres.is_none() {
             return Err(ServerError::RedisWithoutPostgres);
         }
+        let metrics = Arc::new(Metrics::default());
         // Redis need not be up yet: the relay connects (and reconnects) by itself.
         let (relay, relay_task) = match &config.redis {
             Some(url) => {
-                let (relay, task) = Relay::new(url)?;
+                let (relay, task) = Relay::new(url, metrics.clone())?;
                 (Some(relay), Some(task))
             }
             None => (None, None),
@@ -141,7 +142,6 @@ impl Server {
                     source,
                 })?;
         let local_addr = listener.local_addr().map_err(ServerError::Serve)?;
-        let metrics = Arc::new(Metrics::default());
         let (storage, writer_thread) = StorageWriter::start_with_metrics(store, metrics.clone())
             .map_err(ServerError::Thread)?;
         let settings = RoomSettings {

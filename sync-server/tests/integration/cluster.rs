@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use crate::postgres::{free_port, shared};
-use crate::support::{eventually, http_get, within, Client, ServerProcess};
+use crate::support::{eventually, http_get, scrape, within, Client, ServerProcess};
 
 /// A `redis-server` without persistence, in a temporary directory.
 struct Redis {
@@ -230,6 +230,11 @@ async fn edits_made_while_redis_is_down_reach_everyone_once_it_is_back() {
             .wait_text("an edit after the outage", |t| contains_all(t, &chunks))
             .await;
     }
+    let metrics = scrape(servers[0].addr).await;
+    assert_eq!(metrics["collab_relay_connected"], 1.0);
+    assert!(metrics["collab_relay_connects_total"] >= 2.0, "{metrics:?}");
+    assert!(metrics["collab_relay_published_total"] > 0.0);
+    assert!(metrics["collab_relay_received_total"] > 0.0);
 }
 
 #[tokio::test]
