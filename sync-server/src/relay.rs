@@ -323,21 +323,26 @@ impl RelayTask {
         let mut wanted: HashMap<DocName, u64> = HashMap::new();
         let mut peers = Peers::default();
         let mut backoff = MIN_BACKOFF;
+        let mut warned = false;
         loop {
             let ended = match self.connect().await {
                 Ok((sink, stream, publisher)) => {
                     backoff = MIN_BACKOFF;
+                    warned = false;
                     self.session(sink, stream, publisher, &registry, &mut wanted, &mut peers)
                         .await
                 }
                 Err(reason) => Ended::Lost(reason),
             };
-            if self.inner.connected.swap(false, Ordering::Relaxed) {
-                tracing::warn!("lost Redis: serving local clients only until it is back");
-            }
+            let was_connected = self.inner.connected.swap(false, Ordering::Relaxed);
             match ended {
+                // Said once per outage (and at start); the retries are debug.
+                Ended::Lost(reason) if was_connected || !warned => {
+                    warned = true;
+                    tracing::warn!(%reason, "Redis unreachable: serving local clients only, retrying");
+                }
                 Ended::Lost(reason) => {
-                    tracing::debug!(%reason, ?backoff, "Redis unreachable; retrying");
+                    tracing::debug!(%reason, ?backoff, "Redis still unreachable; retrying");
                 }
                 Ended::Stopped(done) => {
                     let _ = done.send(());
