@@ -46,9 +46,13 @@ async fn a_recorded_editing_session_replays_exactly() {
     let trace = load_trace("sveltecomponent");
     assert!(trace.start_content.is_empty());
     let dir = tempfile::tempdir().unwrap();
-    // The replay sends as fast as it can, far above any typist's rate: no message rate limit.
-    let server =
-        TestServer::start_with(dir.path(), |c| c.limits.max_messages_per_second = 0.0).await;
+    // The replay sends as fast as it can, far above any typist's rate (messages, and cursor
+    // jumps that need position checks): neither rate is limited.
+    let server = TestServer::start_with(dir.path(), |c| {
+        c.limits.max_messages_per_second = 0.0;
+        c.limits.max_position_checks_per_second = 0.0;
+    })
+    .await;
     let url = server.url("svelte");
     let mut writer = Client::connect(&url).await;
     let mut reader = Client::connect(&url).await;
