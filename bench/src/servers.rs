@@ -46,6 +46,10 @@ impl Target {
                 "30000".into(),
                 "--max-messages-per-second".into(),
                 "0".into(),
+                // Replaying the trace at bench rates jumps the cursor far more often than a
+                // person (each jump is a position check).
+                "--max-position-checks-per-second".into(),
+                "0".into(),
                 "--log".into(),
                 "warn".into(),
             ],
