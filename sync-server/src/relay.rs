@@ -49,7 +49,8 @@ const VERSION: u8 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {
-    /// A document update (yrs v1), already validated, applied and persisted by the sender.
+    /// A document update (yrs v1), validated and applied by the sender, which also queued it
+    /// for storage (it may not be committed yet).
     Update = 1,
     /// An awareness message (a whole y-websocket frame), owned by the sender's instance.
     Awareness = 2,
