@@ -12,6 +12,7 @@ import { SERVER_BIN, WEB_ROOT } from './lib/env.mjs'
 import { Harness } from './lib/session.mjs'
 import { SyncServer } from './lib/sync-server.mjs'
 import appearance from './suites/appearance.mjs'
+import cluster from './suites/cluster.mjs'
 import editing from './suites/editing.mjs'
 import embedding from './suites/embedding.mjs'
 import interop from './suites/interop.mjs'
@@ -41,6 +42,7 @@ describe('collab-textarea in Chromium', () => {
   embedding(harness)
   interop(harness)
   appearance(harness)
+  cluster(harness)
 
   // Everything the widgets sent the shared server was well-formed: it refused nothing.
   it('the shared server logged no warning or error', () => {

@@ -1,5 +1,6 @@
-// A private PostgreSQL and redis-server for the cluster test, on free loopback ports with
-// their data in a temporary directory; stopped and removed by `stop()`. As root, PostgreSQL's
+// A private PostgreSQL and redis-server for the cluster tests (here and in tests/browser), on
+// free loopback ports with their data in a temporary directory; stopped and removed by
+// `stop()`. As root, PostgreSQL's
 // programs run as the `postgres` system user (initdb and postgres refuse root), as in the
 // Rust tests (sync-server/tests/integration/postgres.rs).
 
@@ -41,7 +42,10 @@ function pg (bin, program, args) {
   return execFileSync(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
-/** Starts PostgreSQL; resolves with its URL and a `stop()`. */
+/**
+ * Starts PostgreSQL; resolves with its URL, `halt()` and `resume()` (a fast shutdown and a start
+ * on the same port and data), and `stop()`.
+ */
 export async function startPostgres () {
   const bin = postgresBin()
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'collab-pg-'))
@@ -49,11 +53,14 @@ export async function startPostgres () {
   const data = path.join(root, 'data')
   pg(bin, 'initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale'])
   const port = await freePort()
-  // -w: pg_ctl returns once the server accepts connections.
-  pg(bin, 'pg_ctl', ['-D', data, '-l', path.join(root, 'log'), '-w', '-t', '60', '-o',
-    `-p ${port} -k ${root} -c listen_addresses=127.0.0.1`, 'start'])
+  // -w: pg_ctl returns once the server accepts connections (or has stopped).
+  const start = () => pg(bin, 'pg_ctl', ['-D', data, '-l', path.join(root, 'log'), '-w', '-t',
+    '60', '-o', `-p ${port} -k ${root} -c listen_addresses=127.0.0.1`, 'start'])
+  start()
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    halt: () => pg(bin, 'pg_ctl', ['-D', data, '-w', 'stop', '-m', 'fast']),
+    resume: start,
     stop () {
       try {
         pg(bin, 'pg_ctl', ['-D', data, 'stop', '-m', 'immediate'])

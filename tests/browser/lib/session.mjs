@@ -46,9 +46,9 @@ export class Session {
     return page
   }
 
-  /** A sync server of this test's own (for kill/restart), started. */
-  async ownServer (label) {
-    const server = await SyncServer.create(label)
+  /** A sync server of this test's own (for kill/restart), started; `env` as in SyncServer.create. */
+  async ownServer (label, env) {
+    const server = await SyncServer.create(label, env)
     this.servers.push(server)
     await server.start()
     return server

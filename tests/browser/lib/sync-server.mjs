@@ -22,16 +22,20 @@ export async function freePort () {
 }
 
 export class SyncServer {
-  /** Chooses a port and a fresh data file; call `start()` to run it. */
-  static async create (label = 'server') {
+  /**
+   * Chooses a port and a fresh data file; call `start()` to run it. `env` is added to the
+   * server's environment (`SYNC_SERVER_POSTGRES`, `SYNC_SERVER_REDIS`, …).
+   */
+  static async create (label = 'server', env = {}) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ct-browser-${label}-`))
-    return new SyncServer(label, await freePort(), dir)
+    return new SyncServer(label, await freePort(), dir, env)
   }
 
-  constructor (label, port, dir) {
+  constructor (label, port, dir, env = {}) {
     this.label = label
     this.port = port
     this.dir = dir
+    this.env = env
     this.dataFile = path.join(dir, 'collab.sqlite3')
     this.child = null
     this.runs = 0
@@ -53,7 +57,7 @@ export class SyncServer {
       '--listen', `127.0.0.1:${this.port}`,
       '--data', this.dataFile,
       '--web-root', WEB_ROOT
-    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } })
     this.child = child
     readline.createInterface({ input: child.stderr })
       .on('line', (line) => this.log.push(`[${this.label} run ${run}] ${line.replace(/\x1b\[[0-9;]*m/g, '')}`))
