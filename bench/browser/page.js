@@ -40,21 +40,32 @@ function frame (type, bytes) {
   return out
 }
 
-/** `[0, type, payload]` of a sync message, or null for anything else (awareness, acks). */
+/** `[type, payload]` of the first sync message in a frame, or null for anything else
+ *  (awareness, acks). */
 function readSync (buf) {
+  for (const m of readSyncAll(buf)) return m
+  return null
+}
+
+/** Every sync message of a frame (y-protocols allows several in one frame; the widget reads
+ *  them all, and so does the baseline). Stops at the first message that is not sync. */
+function * readSyncAll (buf) {
   const b = new Uint8Array(buf)
-  if (b[0] !== 0) return null
-  const type = b[1]
-  let pos = 2
-  let len = 0
-  let mul = 1
-  for (;;) {
-    const x = b[pos++]
-    len += (x & 0x7f) * mul
-    if (x < 0x80) break
-    mul *= 128
+  let pos = 0
+  while (pos < b.length && b[pos] === 0) {
+    const type = b[pos + 1]
+    pos += 2
+    let len = 0
+    let mul = 1
+    for (;;) {
+      const x = b[pos++]
+      len += (x & 0x7f) * mul
+      if (x < 0x80) break
+      mul *= 128
+    }
+    yield [type, b.subarray(pos, pos + len)]
+    pos += len
   }
-  return [type, b.subarray(pos, pos + len)]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,8 +281,10 @@ window.bench = {
   },
 
   /** Remote apply, widget: connect to the feed server's document `doc`, then ask it to send
-   *  every update as its own sync Update frame; until the textarea shows the final text. */
-  async remoteWidget ({ feed, doc, changes, length }) {
+   *  every update as its own sync Update message, `batch` messages per WebSocket frame (1: one
+   *  frame per update), until the textarea shows the final text. Each update is still applied
+   *  on its own and the textarea patched after each. */
+  async remoteWidget ({ feed, doc, changes, length, batch }) {
     const { handle, host } = await widgetMount({ server: feed, doc })
     await waitStatus(handle, 'connected')
     const ta = widgetTextarea(host)
@@ -282,7 +295,7 @@ window.bench = {
       })
     })
     const t0 = performance.now()
-    await fetch(`/go?doc=${doc}`)
+    await fetch(`/go?doc=${doc}&batch=${batch}`)
     await done
     const ms = performance.now() - t0
     const text = ta.value
@@ -292,7 +305,7 @@ window.bench = {
 
   /** Remote apply, yjs: the same frames from the same feed server on a page WebSocket, each
    *  decoded and applied with `Y.applyUpdate`, the binding patching the textarea per update. */
-  async remoteYjs ({ feed, doc, count }) {
+  async remoteYjs ({ feed, doc, count, batch }) {
     await loadYjs()
     const ta = freshTextarea('yjs-textarea')
     const ws = await openSocket(`${feed}/${doc}`, 'yjs')
@@ -300,15 +313,16 @@ window.bench = {
     let applied = 0
     const done = new Promise((resolve) => {
       ws.onmessage = (event) => {
-        const m = readSync(event.data)
-        if (m && m[0] === 2) {
-          b.applyRemote(m[1])
-          if (++applied === count) resolve()
+        for (const m of readSyncAll(event.data)) {
+          if (m[0] === 2) {
+            b.applyRemote(m[1])
+            if (++applied === count) resolve()
+          }
         }
       }
     })
     const t0 = performance.now()
-    await fetch(`/go?doc=${doc}`)
+    await fetch(`/go?doc=${doc}&batch=${batch}`)
     await done
     const ms = performance.now() - t0
     ws.close()

@@ -4,7 +4,7 @@
 // is timed and bench/NOTES.md for what the figures mean.
 //
 //   node run.mjs --mode smoke|quick|full --out FILE.json [--server-bin PATH] [--npm-dir DIR]
-//                [--trace FILE.json.gz] [--chrome PATH]
+//                [--trace FILE.json.gz] [--chrome PATH] [--phases cold,remote,local] [--batch N]
 //
 // smoke: the first 5,000 updates of the trace, 20 keystrokes, one cold load each (checks the
 // instrument). quick: all 259,778 updates, 200 keystrokes per position, 5 cold loads each.
@@ -49,6 +49,8 @@ const SERVER_BIN = path.resolve(arg('server-bin', path.join(ROOT, 'target/releas
 const NPM_DIR = path.resolve(arg('npm-dir', path.join(ROOT, 'npm')))
 const TRACE = path.resolve(arg('trace', path.join(ROOT, 'bench/data/automerge-paper.json.gz')))
 const CHROME = arg('chrome', process.env.CHROME_BIN ?? '/usr/bin/chromium')
+/** Sync messages per WebSocket frame in an extra remote-apply run (1: no extra run). */
+const BATCH = Number(arg('batch', '1'))
 /** Parts to run (for working on the instrument): cold, remote, local. */
 const PHASES = new Set(arg('phases', 'cold,remote,local').split(','))
 
@@ -159,13 +161,15 @@ async function startPageServer (data) {
     const p = decodeURIComponent(url.pathname)
     const send = (status, type, body) => res.writeHead(status, { 'content-type': type, ...ISOLATED }).end(body)
     if (p === '/page.html') return send(200, MIME['.html'], html)
+    if (p === '/favicon.ico') return send(204, 'image/x-icon', '')
     if (p === '/data/updates.bin') return send(200, 'application/octet-stream', data.updatesBin)
     if (p === '/data/patches.json') return send(200, MIME['.json'], data.patchesJson)
     if (p === '/go') {
       const ws = feeds.get(url.searchParams.get('doc'))
       if (!ws) return send(404, 'text/plain', 'no such feed')
       send(200, 'text/plain', 'ok')
-      setImmediate(() => stream(ws, data.frames))
+      const batch = Number(url.searchParams.get('batch') ?? 1)
+      setImmediate(() => stream(ws, batch === 1 ? data.frames : batched(data.frames, batch)))
       return
     }
     let file = null
@@ -197,6 +201,13 @@ async function startPageServer (data) {
     feed: `ws://127.0.0.1:${port}/feed`,
     close: () => { wss.close(); server.closeAllConnections(); server.close() }
   }
+}
+
+/** `frames` concatenated `n` at a time: several sync messages per WebSocket frame. */
+function batched (frames, n) {
+  const out = []
+  for (let i = 0; i < frames.length; i += n) out.push(Buffer.concat(frames.slice(i, i + n)))
+  return out
 }
 
 /** Sends every frame, 1,000 per corked batch, yielding to Node's loop in between. */
@@ -337,8 +348,20 @@ async function main () {
     // Remote apply: each in a fresh page.
     if (PHASES.has('remote')) {
     log(`remote apply of ${count} updates`)
-    result.remote_apply = {}
-    for (const [who, fn, extra] of [['widget', 'remoteWidget', { doc: 'remote-w' }], ['yjs', 'remoteYjs', { doc: 'remote-y' }], ['yjs_in_page', 'remoteYjsInPage', {}]]) {
+    result.remote_apply = { batch: BATCH }
+    for (const [who, fn, extra] of [
+      ['widget', 'remoteWidget', { doc: 'remote-w', batch: 1 }],
+      ['yjs', 'remoteYjs', { doc: 'remote-y', batch: 1 }],
+      // With --batch N, also N update messages per frame (the transport's per-frame cost
+      // amortised; each update is still applied on its own). Off by default: the widget's run
+      // takes as long either way (its per-update work dominates), and yjs_in_page gives yjs
+      // without a transport.
+      ...(BATCH > 1
+        ? [[`widget_batch${BATCH}`, 'remoteWidget', { doc: 'remote-wb', batch: BATCH }],
+            [`yjs_batch${BATCH}`, 'remoteYjs', { doc: 'remote-yb', batch: BATCH }]]
+        : []),
+      ['yjs_in_page', 'remoteYjsInPage', {}]
+    ]) {
       const { context, page } = await openPage()
       const res = await page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, changes: count, length: trace.final.length, ...extra }])
       check(`remote apply ${who}`, res.text)
