@@ -342,6 +342,51 @@ window.bench = {
     return { ms, text: ta.value }
   },
 
+  /** Where the widget's time goes, in part: it compares the whole document with the textarea
+   *  after every remote update (`patch_textarea`'s guard builds the full string from yrs) and
+   *  reads the whole textarea on every input. Times, at the loaded document (median of `n`):
+   *  the widget's `handle.text()` (the same yrs `get_string` plus the copy to JS), yjs'
+   *  `Y.Text.toString()`, and reading `textarea.value`. */
+  async probe ({ server, docW, docY, length, n }) {
+    const med = (f) => {
+      const t = []
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now()
+        f()
+        t.push(performance.now() - t0)
+      }
+      t.sort((a, b) => a - b)
+      return t[Math.floor(t.length / 2)]
+    }
+    const { handle, host } = await widgetMount({ server, doc: docW })
+    const ta = widgetTextarea(host)
+    if (ta.value.length !== length) {
+      await new Promise((resolve) => {
+        const off = handle.on('text', () => { if (ta.value.length === length) { off(); resolve() } })
+      })
+    }
+    const widgetText = med(() => handle.text())
+    const widgetValue = med(() => ta.value)
+    handle.unmount()
+    await loadYjs()
+    const yta = freshTextarea('yjs-textarea')
+    const ws = await openSocket(`${server}/${docY}`, 'yjs')
+    const b = new YBinding(Y, yta, null)
+    await new Promise((resolve) => {
+      ws.onmessage = (event) => {
+        const m = readSync(event.data)
+        if (m && m[0] === 1) {
+          Y.applyUpdate(b.doc, m[1], 'load')
+          yta.value = b.text.toString()
+          resolve()
+        }
+      }
+      nativeSend.call(ws, new Uint8Array([0, 0, 1, 0]))
+    })
+    ws.close()
+    return { chars: length, widget_text_ms: widgetText, yjs_to_string_ms: med(() => b.text.toString()), widget_textarea_value_ms: widgetValue, yjs_textarea_value_ms: med(() => yta.value) }
+  },
+
   /** Local replay through the textarea: each patch as `setRangeText` + caret + `input` event.
    *  `who`: 'widget' (mounted on the feed server, which swallows what it gets) or 'yjs'. */
   async localReplay ({ who, feed, doc }) {

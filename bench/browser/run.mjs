@@ -51,8 +51,8 @@ const TRACE = path.resolve(arg('trace', path.join(ROOT, 'bench/data/automerge-pa
 const CHROME = arg('chrome', process.env.CHROME_BIN ?? '/usr/bin/chromium')
 /** Sync messages per WebSocket frame in an extra remote-apply run (1: no extra run). */
 const BATCH = Number(arg('batch', '1'))
-/** Parts to run (for working on the instrument): cold, remote, local. */
-const PHASES = new Set(arg('phases', 'cold,remote,local').split(','))
+/** Parts to run (for working on the instrument): cold, remote, local, probe. */
+const PHASES = new Set(arg('phases', 'cold,remote,local,probe').split(','))
 
 const log = (...a) => console.error('  ', ...a)
 const loadavg = () => Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
@@ -294,7 +294,7 @@ async function main () {
     patchesJson: JSON.stringify(trace.patches)
   }
   const pageServer = await startPageServer(data)
-  const sync = PHASES.has('cold') ? await startSyncServer() : null
+  const sync = PHASES.has('cold') || PHASES.has('probe') ? await startSyncServer() : null
   const browser = await chromium.launch({
     executablePath: CHROME,
     headless: true,
@@ -390,6 +390,17 @@ async function main () {
       }
       await context.close()
     }
+    }
+
+    // Where the time goes (see probe() in page.js): whole-document reads at the full text.
+    if (PHASES.has('probe')) {
+      log('probe: whole-document reads')
+      await pushDocument(sync.ws, 'probe-w', trace.compacted)
+      await pushDocument(sync.ws, 'probe-y', trace.compacted)
+      const { context, page } = await openPage()
+      result.probe = await page.evaluate((a) => window.bench.probe(a), { server: sync.ws, docW: 'probe-w', docY: 'probe-y', length: trace.final.length, n: 21 })
+      log(JSON.stringify(result.probe))
+      await context.close()
     }
   } finally {
     await browser.close().catch(() => {})

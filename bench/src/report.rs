@@ -643,6 +643,24 @@ the widget is faster. See bench/NOTES.md, \"Scenario (e) in the browser\", for w
             3,
         );
     }
+    let p = &b["probe"];
+    if p.is_object() {
+        row(
+            &format!(
+                "whole document as a string at {} chars: widget `text()` (yrs `get_string`) / `Y.Text.toString()` (ms, median)",
+                p["chars"]
+            ),
+            &p["widget_text_ms"],
+            &p["yjs_to_string_ms"],
+            3,
+        );
+        row(
+            "reading `textarea.value` (ms, median)",
+            &p["widget_textarea_value_ms"],
+            &p["yjs_textarea_value_ms"],
+            3,
+        );
+    }
     if let Some(errors) = b["errors"].as_array().filter(|e| !e.is_empty()) {
         let _ = writeln!(
             md,
