@@ -312,6 +312,12 @@ async function main () {
     if (!await page.evaluate(() => window.crossOriginIsolated)) throw new Error('the page is not cross-origin isolated (timer resolution)')
     return { context, page }
   }
+  // The results so far, rewritten after each phase (marked partial until the end), so that a
+  // run cut short keeps what it measured.
+  const save = () => {
+    fs.mkdirSync(path.dirname(OUT), { recursive: true })
+    fs.writeFileSync(OUT, JSON.stringify({ ...result, partial: true, errors }, null, 2))
+  }
   const check = (what, text) => {
     if (text !== trace.final) throw new Error(`${what}: the textarea does not hold the trace's final text (${text.length} vs ${trace.final.length} chars)`)
   }
@@ -343,6 +349,7 @@ async function main () {
     const coldSummary = (runs) => Object.fromEntries(['total_ms', 'code_ms', 'doc_ms'].map((k) => [k, median(runs.map((x) => x[k]))]))
     result.cold_load = { widget: { ...coldSummary(cold.widget), runs: cold.widget }, yjs: { ...coldSummary(cold.yjs), runs: cold.yjs } }
     log(`widget ${result.cold_load.widget.total_ms.toFixed(1)} ms (code ${result.cold_load.widget.code_ms.toFixed(1)}), yjs ${result.cold_load.yjs.total_ms.toFixed(1)} ms (code ${result.cold_load.yjs.code_ms.toFixed(1)})`)
+    save()
     }
 
     // Remote apply: each in a fresh page.
@@ -367,6 +374,7 @@ async function main () {
       check(`remote apply ${who}`, res.text)
       result.remote_apply[who] = { ms: res.ms, updates_per_s: count / (res.ms / 1000) }
       log(`${who}: ${res.ms.toFixed(0)} ms, ${(count / (res.ms / 1000)).toFixed(0)} updates/s`)
+      save()
       await context.close()
     }
     }
@@ -383,10 +391,12 @@ async function main () {
       if (res.frames !== count) throw new Error(`local replay ${who}: ${res.frames} update frames sent for ${count} patches`)
       result.local_replay[who] = { ms: res.ms, patches_per_s: count / (res.ms / 1000) }
       log(`${who}: local replay ${res.ms.toFixed(0)} ms`)
+      save()
       for (const where of ['end', 'middle']) {
         const k = await page.evaluate((a) => window.bench.keystrokes(a), { who, where, n: plan.keys })
         result.keystrokes[where][who] = { chars: k.chars, update: summary(k.update), handler: summary(k.handler) }
         log(`${who} keystrokes at ${where} (${k.chars} chars): update p50 ${result.keystrokes[where][who].update.p50_ms.toFixed(3)} p99 ${result.keystrokes[where][who].update.p99_ms.toFixed(3)} ms`)
+        save()
       }
       await context.close()
     }
