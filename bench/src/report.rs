@@ -559,6 +559,11 @@ the widget is faster. See bench/NOTES.md, \"Scenario (e) in the browser\", for w
         b["trace"]["final_chars"],
         b["trace"]["compacted_bytes"],
     );
+    if b["partial"] == json!(true) {
+        md.push_str(
+            "**Partial run**: it stopped before every part was measured; missing rows show —.\n\n",
+        );
+    }
     md.push_str("| | widget | yjs 13.6.33 | widget ÷ yjs |\n|---|---:|---:|---:|\n");
     let mut row = |label: &str, w: &Value, y: &Value, digits: usize| {
         let _ = writeln!(
