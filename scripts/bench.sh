@@ -2,7 +2,8 @@
 # Benchmarks our sync server against the y-websocket reference server and Hocuspocus, all started
 # on loopback by this run (see BENCHMARKS.md and issue 6).
 #
-#   scripts/bench.sh            quick mode, a few minutes; rewrites BENCHMARKS.md
+#   scripts/bench.sh            quick mode, a few minutes for the servers plus ~35 minutes for the
+#                               browser part of (e) on a shared 2-core machine; rewrites BENCHMARKS.md
 #   scripts/bench.sh smoke      about a minute, tiny N; results only under target/bench/
 #   scripts/bench.sh full       longer steps and a finer ramp; rewrites BENCHMARKS.md
 #
@@ -44,6 +45,37 @@ if [ -z "${BENCH_BIN_DIR:-}" ]; then
     cargo build --release --locked -p sync-server -p sync-bench
 fi
 
+# (e) in the browser (bench/browser/run.mjs): the widget and a yjs 13.6.33 baseline in one page of
+# headless Chromium (Debian's /usr/bin/chromium, or CHROME_BIN; playwright-core downloads none),
+# the cold load from our sync-server, the trace's 259,778 updates applied as remote updates,
+# the trace replayed through the textarea, keystroke latency at ~100 KB. Run before sync-bench,
+# which merges its JSON into the report (a failed run is reported as not measured, and this
+# script then exits non-zero). Smoke mode runs it too, at its smoke size (the first 5,000
+# updates, 20 keystrokes: ~20 s), when the widget is built and Chromium is there, and skips it
+# otherwise; its figures mean nothing either.
+browser_json=target/bench/browser-$mode.json
+browser_failed=
+browser_args=()
+chrome=${CHROME_BIN:-/usr/bin/chromium}
+rm -f "$browser_json"
+if [ -f npm/wasm/collab_textarea_widget_bg.wasm ] && [ -x "$chrome" ]; then
+    ensure_npm_deps bench/browser
+    browser_args=(--browser "$browser_json")
+    echo "== bench: (e) in headless Chromium, $mode" >&2
+    if ! node bench/browser/run.mjs --mode "$mode" --server-bin "$bin_dir/sync-server" \
+        --npm-dir npm --trace bench/data/automerge-paper.json.gz --chrome "$chrome" \
+        --out "$browser_json"; then
+        echo "== bench: (e) in the browser FAILED; the report says so" >&2
+        browser_failed=1
+    fi
+elif [ "$mode" != smoke ]; then
+    echo "== bench: (e) in the browser needs the built widget and $chrome" >&2
+    browser_args=(--browser "$browser_json")
+    browser_failed=1
+else
+    echo "== bench: smoke: (e) in the browser skipped (widget not built or no $chrome)" >&2
+fi
+
 # 10,000 idle connections: the bench client and each server hold one descriptor per socket.
 hard=$(ulimit -Hn)
 want=30000
@@ -53,9 +85,14 @@ fi
 ulimit -n "$want"
 
 args=(--mode "$mode" --ours "$bin_dir/sync-server" --peers-dir bench/peers
-    --trace bench/data/automerge-paper.json.gz --widget-dir npm --out target/bench --notes bench/NOTES.md)
+    --trace bench/data/automerge-paper.json.gz --widget-dir npm --out target/bench --notes bench/NOTES.md
+    "${browser_args[@]}")
 if [ "$mode" != smoke ]; then
     args+=(--markdown BENCHMARKS.md)
 fi
 echo "== bench: sync-bench ${args[*]} $*" >&2
 "$bin_dir/sync-bench" "${args[@]}" "$@"
+if [ -n "$browser_failed" ]; then
+    echo "== bench: the browser part of (e) did not complete (see above)" >&2
+    exit 1
+fi

@@ -81,6 +81,10 @@ struct Args {
     /// Render the Markdown from an earlier results JSON instead of measuring.
     #[arg(long)]
     render: Option<PathBuf>,
+    /// Results of the browser part of (e) (`bench/browser/run.mjs`, run before this): merged
+    /// into the results and the report (also with `--render`).
+    #[arg(long)]
+    browser: Option<PathBuf>,
 }
 
 struct Plan {
@@ -133,7 +137,8 @@ fn plan(mode: Mode) -> Plan {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(path) = &args.render {
-        let results: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+        let mut results: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+        merge_browser(&args, &mut results);
         return write_reports(&args, &results);
     }
     tokio::runtime::Builder::new_multi_thread()
@@ -362,6 +367,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     results["widget"] = widget_size(&args.widget_dir);
+    merge_browser(&args, &mut results);
 
     results["seconds"] = json!(began.elapsed().as_secs_f64());
     results["loadavg_end"] = json!(report::loadavg());
@@ -409,6 +415,21 @@ fn report_load(
             results["load"][label][name] = json!({ "error": format!("{e:#}") });
         }
     }
+}
+
+/// (e) in headless Chromium: the JSON `bench/browser/run.mjs` wrote, under `browser` (an
+/// `error` there when the file cannot be read, so the report says why it has no figures).
+fn merge_browser(args: &Args, results: &mut Value) {
+    let Some(path) = &args.browser else {
+        return;
+    };
+    results["browser"] = match std::fs::read(path)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| Ok(serde_json::from_slice::<Value>(&bytes)?))
+    {
+        Ok(browser) => browser,
+        Err(e) => json!({ "error": format!("{}: {e:#}", path.display()) }),
+    };
 }
 
 /// (e), the part that needs no browser: what the widget ships (wasm + JS), raw, gzip -9 and

@@ -388,6 +388,9 @@ first and it is in memory. “loaded” is the median of three more joins while 
         }
         md.push('\n');
     }
+    if !r["browser"].is_null() {
+        md.push_str(&browser_table(&r["browser"]));
+    }
     md
 }
 
@@ -478,7 +481,200 @@ fn targets_section(r: &Value) -> String {
         &|x| x < 120.0,
         " kB",
     );
-    md.push_str("| widget: remote apply vs yjs 13.6.33, keystroke p99 at 100 KB (headless Chromium) | faster; < 1 ms | — | not measured (the browser part of scenario (e) is not built yet) |\n\n");
+    let b = &r["browser"];
+    if b["remote_apply"].is_object() || b["keystrokes"].is_object() {
+        let ra = &b["remote_apply"];
+        line(
+            "widget: remote apply of the trace's updates over a WebSocket (headless Chromium), widget ÷ yjs 13.6.33 time",
+            "< 1× (faster)",
+            div(&ra["widget"]["ms"], &ra["yjs"]["ms"]),
+            &|x| x < 1.0,
+            "×",
+        );
+        let chars = b["keystrokes"]["end"]["widget"]["chars"]
+            .as_u64()
+            .unwrap_or(0);
+        let worst = ["end", "middle"]
+            .iter()
+            .filter_map(|w| b["keystrokes"][*w]["widget"]["update"]["p99_ms"].as_f64())
+            .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
+        line(
+            &format!(
+                "widget: keystroke p99 at {chars} characters, input event → update sent (worse of end and middle)"
+            ),
+            "< 1 ms",
+            worst,
+            &|x| x < 1.0,
+            " ms",
+        );
+    } else {
+        let why = b["error"].as_str().map_or(
+            "the browser part of scenario (e) did not run".to_owned(),
+            |e| {
+                format!(
+                    "the browser part of scenario (e) failed: {}",
+                    e.replace('|', "/")
+                )
+            },
+        );
+        let _ = writeln!(
+            md,
+            "| widget: remote apply vs yjs 13.6.33, keystroke p99 at 100 KB (headless Chromium) | faster; < 1 ms | — | not measured ({why}) |"
+        );
+    }
+    md.push('\n');
+    md
+}
+
+/// (e) in headless Chromium: the widget and the yjs baseline in the same page (bench/browser).
+fn browser_table(b: &Value) -> String {
+    let mut md = String::from(
+        "### (e) Widget in headless Chromium against yjs 13.6.33 in the same page\n\n",
+    );
+    if !(b["remote_apply"].is_object() || b["cold_load"].is_object()) {
+        let _ = writeln!(
+            md,
+            "Not measured: {}.\n",
+            b["error"]
+                .as_str()
+                .unwrap_or("the browser benchmark did not run")
+        );
+        return md;
+    }
+    let cold_n = b["cold_load"]["widget"]["runs"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let _ = writeln!(
+        md,
+        "{}, {} mode, {:.0} s; 1-minute load average {} at the start, {} at the end. The trace: {} updates \
+(generated with yjs in Node, one transaction per patch), final text {} characters, compacted document {} bytes. \
+Times are `performance.now()` in the page (cross-origin isolated: 5 µs resolution); widget ÷ yjs below 1 means \
+the widget is faster. See bench/NOTES.md, \"Scenario (e) in the browser\", for what each row includes.\n",
+        b["browser"].as_str().unwrap_or("Chromium"),
+        b["mode"].as_str().unwrap_or("?"),
+        b["seconds"].as_f64().unwrap_or(0.0),
+        f(&b["loadavg_start"], 2),
+        f(&b["loadavg_end"], 2),
+        b["trace"]["updates"],
+        b["trace"]["final_chars"],
+        b["trace"]["compacted_bytes"],
+    );
+    if b["partial"] == json!(true) {
+        md.push_str(
+            "**Partial run**: it stopped before every part was measured; missing rows show —.\n\n",
+        );
+    }
+    md.push_str("| | widget | yjs 13.6.33 | widget ÷ yjs |\n|---|---:|---:|---:|\n");
+    let mut row = |label: &str, w: &Value, y: &Value, digits: usize| {
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {} | {} |",
+            f(w, digits),
+            f(y, digits),
+            ratio(w, y)
+        );
+    };
+    let c = &b["cold_load"];
+    row(
+        &format!("cold load: import → textarea shows the document (ms, median of {cold_n})"),
+        &c["widget"]["total_ms"],
+        &c["yjs"]["total_ms"],
+        1,
+    );
+    row(
+        "… code: widget package JS + wasm / yjs + lib0 ES modules (ms)",
+        &c["widget"]["code_ms"],
+        &c["yjs"]["code_ms"],
+        1,
+    );
+    row(
+        "… document: connect to sync-server, sync, textarea (ms)",
+        &c["widget"]["doc_ms"],
+        &c["yjs"]["doc_ms"],
+        1,
+    );
+    let ra = &b["remote_apply"];
+    row(
+        "remote apply, one WebSocket frame per update (ms)",
+        &ra["widget"]["ms"],
+        &ra["yjs"]["ms"],
+        0,
+    );
+    row(
+        "… updates/s",
+        &ra["widget"]["updates_per_s"],
+        &ra["yjs"]["updates_per_s"],
+        0,
+    );
+    if let Some(batch) = ra["batch"].as_u64().filter(|n| *n > 1) {
+        row(
+            &format!("remote apply, {batch} update messages per WebSocket frame (ms)"),
+            &ra[&format!("widget_batch{batch}")]["ms"],
+            &ra[&format!("yjs_batch{batch}")]["ms"],
+            0,
+        );
+    }
+    row(
+        "remote apply, yjs without a socket (updates already in the page) (ms)",
+        &Value::Null,
+        &ra["yjs_in_page"]["ms"],
+        0,
+    );
+    let lr = &b["local_replay"];
+    row(
+        "local replay of the trace through the textarea (ms)",
+        &lr["widget"]["ms"],
+        &lr["yjs"]["ms"],
+        0,
+    );
+    for (where_, label) in [("end", "at the end"), ("middle", "in the middle")] {
+        let k = &b["keystrokes"][where_];
+        let n = k["widget"]["update"]["n"].as_u64().unwrap_or(0);
+        let chars = k["widget"]["chars"].as_u64().unwrap_or(0);
+        for (p, name) in [("p50_ms", "p50"), ("p99_ms", "p99"), ("max_ms", "max")] {
+            row(
+                &format!(
+                    "keystroke {label} of {chars} chars ({n}): input → update sent, {name} (ms)"
+                ),
+                &k["widget"]["update"][p],
+                &k["yjs"]["update"][p],
+                3,
+            );
+        }
+        row(
+            "… whole input handler, p99 (ms)",
+            &k["widget"]["handler"]["p99_ms"],
+            &k["yjs"]["handler"]["p99_ms"],
+            3,
+        );
+    }
+    let p = &b["probe"];
+    if p.is_object() {
+        row(
+            &format!(
+                "whole document as a string at {} chars: widget `text()` (yrs `get_string`) / `Y.Text.toString()` (ms, median)",
+                p["chars"]
+            ),
+            &p["widget_text_ms"],
+            &p["yjs_to_string_ms"],
+            3,
+        );
+        row(
+            "reading `textarea.value` (ms, median)",
+            &p["widget_textarea_value_ms"],
+            &p["yjs_textarea_value_ms"],
+            3,
+        );
+    }
+    if let Some(errors) = b["errors"].as_array().filter(|e| !e.is_empty()) {
+        let _ = writeln!(
+            md,
+            "\nThe page reported {} errors or warnings; the first: `{}`",
+            errors.len(),
+            errors[0].as_str().unwrap_or("?").replace('`', "'")
+        );
+    }
+    md.push('\n');
     md
 }
 

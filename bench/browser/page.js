@@ -1,0 +1,457 @@
+// The benchmark page (scenario e): the collab-textarea widget and a yjs 13.6.33 baseline — a
+// Y.Doc + Y.Text bound to a plain <textarea> the straightforward way — in one page. run.mjs
+// calls the functions on `window.bench` one at a time; every time is `performance.now()` here.
+//
+// What "produced its Yjs update" means for both: the moment the binding hands an update
+// message (y-protocols sync Update, bytes 0, 2) to `WebSocket.prototype.send`. The widget
+// (debounce 0) sends each local edit at once; the baseline sends each `update` event at once.
+// Recording it wraps `send` for every socket of the page; nothing else is changed.
+
+/* global performance */
+
+const sent = { widget: [], yjs: [] }
+const nativeSend = WebSocket.prototype.send
+WebSocket.prototype.send = function (data) {
+  if (data instanceof Uint8Array && data[0] === 0 && data[1] === 2) {
+    const who = this.__benchRole ?? 'widget'
+    sent[who].push(performance.now())
+  }
+  return nativeSend.call(this, data)
+}
+
+// ---------------------------------------------------------------------------------------------
+// y-protocols sync frames, by hand (lib0 varuints): what a y-websocket provider sends.
+
+function varUint (n) {
+  const out = []
+  while (n > 0x7f) {
+    out.push(0x80 | (n & 0x7f))
+    n = Math.floor(n / 128)
+  }
+  out.push(n)
+  return out
+}
+
+function frame (type, bytes) {
+  const head = [0, type, ...varUint(bytes.length)]
+  const out = new Uint8Array(head.length + bytes.length)
+  out.set(head, 0)
+  out.set(bytes, head.length)
+  return out
+}
+
+/** `[type, payload]` of the first sync message in a frame, or null for anything else
+ *  (awareness, acks). */
+function readSync (buf) {
+  for (const m of readSyncAll(buf)) return m
+  return null
+}
+
+/** Every sync message of a frame (y-protocols allows several in one frame; the widget reads
+ *  them all, and so does the baseline). Stops at the first message that is not sync. */
+function * readSyncAll (buf) {
+  const b = new Uint8Array(buf)
+  let pos = 0
+  while (pos < b.length && b[pos] === 0) {
+    const type = b[pos + 1]
+    pos += 2
+    let len = 0
+    let mul = 1
+    for (;;) {
+      const x = b[pos++]
+      len += (x & 0x7f) * mul
+      if (x < 0x80) break
+      mul *= 128
+    }
+    yield [type, b.subarray(pos, pos + len)]
+    pos += len
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The yjs baseline binding.
+
+let Y = null
+async function loadYjs () {
+  if (!Y) Y = await import('yjs')
+  return Y
+}
+
+/**
+ * A Y.Text bound to `textarea`: input → one splice (common prefix/suffix, caret-aware, as the
+ * widget does) → Y.Text; remote changes → `setRangeText` per delta run, keeping the selection.
+ * Each local update is sent on `socket` (when given) as a sync Update message.
+ */
+class YBinding {
+  constructor (Y, textarea, socket) {
+    this.doc = new Y.Doc()
+    this.text = this.doc.getText('content')
+    this.textarea = textarea
+    this.shown = textarea.value
+    this.socket = socket
+    this.onInput = () => this.input()
+    textarea.addEventListener('input', this.onInput)
+    this.doc.on('update', (update, origin) => {
+      if (origin !== 'remote' && this.socket) this.socket.send(frame(2, update))
+    })
+    this.text.observe((event, txn) => {
+      if (txn.origin !== 'remote') return
+      const ta = this.textarea
+      let start = ta.selectionStart
+      let end = ta.selectionEnd
+      let pos = 0
+      for (const op of event.delta) {
+        if (op.retain) pos += op.retain
+        else if (op.delete) {
+          ta.setRangeText('', pos, pos + op.delete)
+          if (start > pos) start = Math.max(pos, start - op.delete)
+          if (end > pos) end = Math.max(pos, end - op.delete)
+        } else if (op.insert) {
+          ta.setRangeText(op.insert, pos, pos)
+          if (start > pos) start += op.insert.length
+          if (end > pos) end += op.insert.length
+          pos += op.insert.length
+        }
+      }
+      ta.setSelectionRange(start, end)
+      this.shown = ta.value
+    })
+  }
+
+  input () {
+    const old = this.shown
+    const value = this.textarea.value
+    const caret = this.textarea.selectionEnd
+    if (old === value) return
+    const shorter = Math.min(old.length, value.length)
+    let suffix = 0
+    const tail = Math.min(shorter, Math.max(0, value.length - caret))
+    while (suffix < tail && old.charCodeAt(old.length - 1 - suffix) === value.charCodeAt(value.length - 1 - suffix)) suffix++
+    let prefix = 0
+    const head = shorter - suffix
+    while (prefix < head && old.charCodeAt(prefix) === value.charCodeAt(prefix)) prefix++
+    const del = old.length - prefix - suffix
+    const ins = value.slice(prefix, value.length - suffix)
+    this.doc.transact(() => {
+      if (del > 0) this.text.delete(prefix, del)
+      if (ins.length > 0) this.text.insert(prefix, ins)
+    }, 'input')
+    this.shown = value
+  }
+
+  applyRemote (update) {
+    Y.applyUpdate(this.doc, update, 'remote')
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+const $ = (id) => document.getElementById(id)
+
+function freshTextarea (id) {
+  const old = $(id)
+  const ta = document.createElement('textarea')
+  ta.id = id
+  ta.rows = 8
+  ta.cols = 60
+  old.replaceWith(ta)
+  return ta
+}
+
+function freshHost () {
+  const old = $('widget-host')
+  const host = document.createElement('div')
+  host.id = 'widget-host'
+  old.replaceWith(host)
+  return host
+}
+
+function widgetTextarea (host) {
+  return host.shadowRoot.querySelector('[part~="textarea"]')
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0))
+
+function openSocket (url, role) {
+  const ws = new WebSocket(url)
+  ws.binaryType = 'arraybuffer'
+  ws.__benchRole = role
+  return new Promise((resolve, reject) => {
+    ws.onopen = () => resolve(ws)
+    ws.onerror = () => reject(new Error(`cannot open ${url}`))
+  })
+}
+
+async function widgetMount (options) {
+  const { mount } = await import('/collab-textarea/index.js')
+  const host = freshHost()
+  const handle = await mount(host, { debounce: 0, ...options })
+  return { handle, host }
+}
+
+function waitStatus (handle, status) {
+  if (handle.status() === status) return Promise.resolve()
+  return new Promise((resolve) => {
+    const off = handle.on('status', (d) => {
+      if (d.status === status) { off(); resolve() }
+    })
+  })
+}
+
+async function fetchBytes (url) {
+  return new Uint8Array(await (await fetch(url)).arrayBuffer())
+}
+
+/** The updates file: varUint length, bytes, repeated. */
+async function fetchUpdates (url) {
+  const all = await fetchBytes(url)
+  const out = []
+  let pos = 0
+  while (pos < all.length) {
+    let len = 0
+    let mul = 1
+    for (;;) {
+      const x = all[pos++]
+      len += (x & 0x7f) * mul
+      if (x < 0x80) break
+      mul *= 128
+    }
+    out.push(all.subarray(pos, pos + len))
+    pos += len
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The measurements.
+
+window.bench = {
+  /** Cold load, widget: import the package (JS + wasm), mount on a document the sync server
+   *  holds, until the textarea shows all `length` characters. */
+  async coldWidget ({ server, doc, length }) {
+    const t0 = performance.now()
+    const mod = await import('/collab-textarea/index.js')
+    await mod.ready()
+    const tCode = performance.now()
+    const host = freshHost()
+    const handle = await mod.mount(host, { server, doc, debounce: 0 })
+    const tMounted = performance.now()
+    const ta = widgetTextarea(host)
+    if (ta.value.length !== length) {
+      await new Promise((resolve) => {
+        const off = handle.on('text', () => {
+          if (ta.value.length === length) { off(); resolve() }
+        })
+      })
+    }
+    const tEnd = performance.now()
+    const text = ta.value
+    handle.unmount()
+    return { total_ms: tEnd - t0, code_ms: tCode - t0, mount_ms: tMounted - tCode, doc_ms: tEnd - tCode, text }
+  },
+
+  /** Cold load, yjs: import yjs (ES modules: yjs + lib0), connect to the same server, SyncStep1
+   *  → SyncStep2, `Y.applyUpdate`, set the textarea. */
+  async coldYjs ({ server, doc, length }) {
+    const t0 = performance.now()
+    await loadYjs()
+    const tCode = performance.now()
+    const ta = freshTextarea('yjs-textarea')
+    const ws = await openSocket(`${server}/${doc}`, 'yjs')
+    const b = new YBinding(Y, ta, null)
+    await new Promise((resolve) => {
+      ws.onmessage = (event) => {
+        const m = readSync(event.data)
+        if (m && m[0] === 1) {
+          Y.applyUpdate(b.doc, m[1], 'load')
+          ta.value = b.text.toString()
+          b.shown = ta.value
+          resolve()
+        } else if (m && m[0] === 0) {
+          ws.send(frame(1, Y.encodeStateAsUpdate(b.doc, m[1])))
+        }
+      }
+      nativeSend.call(ws, new Uint8Array([0, 0, 1, 0]))
+    })
+    const tEnd = performance.now()
+    ws.close()
+    const text = ta.value
+    return { total_ms: tEnd - t0, code_ms: tCode - t0, mount_ms: 0, doc_ms: tEnd - tCode, text, ok: text.length === length }
+  },
+
+  /** Remote apply, widget: connect to the feed server's document `doc`, then ask it to send
+   *  every update as its own sync Update message, `batch` messages per WebSocket frame (1: one
+   *  frame per update), until the textarea shows the final text. Each update is still applied
+   *  on its own and the textarea patched after each. */
+  async remoteWidget ({ feed, doc, changes, length, batch }) {
+    const { handle, host } = await widgetMount({ server: feed, doc })
+    await waitStatus(handle, 'connected')
+    const ta = widgetTextarea(host)
+    let seen = 0
+    const done = new Promise((resolve) => {
+      const off = handle.on('text', () => {
+        if (++seen >= changes && ta.value.length === length) { off(); resolve() }
+      })
+    })
+    const t0 = performance.now()
+    await fetch(`/go?doc=${doc}&batch=${batch}`)
+    await done
+    const ms = performance.now() - t0
+    const text = ta.value
+    handle.unmount()
+    return { ms, text, events: seen }
+  },
+
+  /** Remote apply, yjs: the same frames from the same feed server on a page WebSocket, each
+   *  decoded and applied with `Y.applyUpdate`, the binding patching the textarea per update. */
+  async remoteYjs ({ feed, doc, count, batch }) {
+    await loadYjs()
+    const ta = freshTextarea('yjs-textarea')
+    const ws = await openSocket(`${feed}/${doc}`, 'yjs')
+    const b = new YBinding(Y, ta, null)
+    let applied = 0
+    const done = new Promise((resolve) => {
+      ws.onmessage = (event) => {
+        for (const m of readSyncAll(event.data)) {
+          if (m[0] === 2) {
+            b.applyRemote(m[1])
+            if (++applied === count) resolve()
+          }
+        }
+      }
+    })
+    const t0 = performance.now()
+    await fetch(`/go?doc=${doc}&batch=${batch}`)
+    await done
+    const ms = performance.now() - t0
+    ws.close()
+    return { ms, text: ta.value }
+  },
+
+  /** Remote apply, yjs without a socket: the updates already in the page, applied in a loop. */
+  async remoteYjsInPage ({ count }) {
+    await loadYjs()
+    const updates = await fetchUpdates('/data/updates.bin')
+    if (updates.length !== count) throw new Error(`updates.bin has ${updates.length} updates`)
+    const ta = freshTextarea('yjs-textarea')
+    const b = new YBinding(Y, ta, null)
+    const t0 = performance.now()
+    for (const u of updates) b.applyRemote(u)
+    const ms = performance.now() - t0
+    return { ms, text: ta.value }
+  },
+
+  /** Where the widget's time goes, in part: it compares the whole document with the textarea
+   *  after every remote update (`patch_textarea`'s guard builds the full string from yrs) and
+   *  reads the whole textarea on every input. Times, at the loaded document (median of `n`):
+   *  the widget's `handle.text()` (the same yrs `get_string` plus the copy to JS), yjs'
+   *  `Y.Text.toString()`, and reading `textarea.value`. */
+  async probe ({ server, docW, docY, length, n }) {
+    const med = (f) => {
+      const t = []
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now()
+        f()
+        t.push(performance.now() - t0)
+      }
+      t.sort((a, b) => a - b)
+      return t[Math.floor(t.length / 2)]
+    }
+    const { handle, host } = await widgetMount({ server, doc: docW })
+    const ta = widgetTextarea(host)
+    if (ta.value.length !== length) {
+      await new Promise((resolve) => {
+        const off = handle.on('text', () => { if (ta.value.length === length) { off(); resolve() } })
+      })
+    }
+    const widgetText = med(() => handle.text())
+    const widgetValue = med(() => ta.value)
+    handle.unmount()
+    await loadYjs()
+    const yta = freshTextarea('yjs-textarea')
+    const ws = await openSocket(`${server}/${docY}`, 'yjs')
+    const b = new YBinding(Y, yta, null)
+    await new Promise((resolve) => {
+      ws.onmessage = (event) => {
+        const m = readSync(event.data)
+        if (m && m[0] === 1) {
+          Y.applyUpdate(b.doc, m[1], 'load')
+          yta.value = b.text.toString()
+          resolve()
+        }
+      }
+      nativeSend.call(ws, new Uint8Array([0, 0, 1, 0]))
+    })
+    ws.close()
+    return { chars: length, widget_text_ms: widgetText, yjs_to_string_ms: med(() => b.text.toString()), widget_textarea_value_ms: widgetValue, yjs_textarea_value_ms: med(() => yta.value) }
+  },
+
+  /** Local replay through the textarea: each patch as `setRangeText` + caret + `input` event.
+   *  `who`: 'widget' (mounted on the feed server, which swallows what it gets) or 'yjs'. */
+  async localReplay ({ who, feed, doc }) {
+    const patches = await (await fetch('/data/patches.json')).json()
+    let ta, finish, handle
+    if (who === 'widget') {
+      const m = await widgetMount({ server: feed, doc })
+      handle = m.handle
+      await waitStatus(handle, 'connected')
+      ta = widgetTextarea(m.host)
+      finish = () => handle.text()
+    } else {
+      await loadYjs()
+      ta = freshTextarea('yjs-textarea')
+      const ws = await openSocket(`${feed}/${doc}`, 'yjs')
+      const b = new YBinding(Y, ta, ws)
+      finish = () => b.text.toString()
+      window.__yjsBinding = b
+    }
+    ta.focus()
+    sent[who].length = 0
+    const t0 = performance.now()
+    let i = 0
+    for (const [pos, del, ins] of patches) {
+      ta.setRangeText(ins, pos, pos + del, 'end')
+      ta.dispatchEvent(new InputEvent('input', {
+        bubbles: true,
+        inputType: ins ? 'insertText' : 'deleteContentBackward',
+        data: ins || null
+      }))
+      // Let the page breathe (sockets, timers) now and then, as between real keystrokes.
+      if (++i % 1000 === 0) await tick()
+    }
+    const ms = performance.now() - t0
+    const frames = sent[who].length
+    window.__local = { who, handle, ta }
+    return { ms, text: finish(), frames }
+  },
+
+  /** Keystroke latency in the document the last `localReplay` left (the full text): `n`
+   *  characters typed at `where` ('end' or 'middle'), one `input` event each, a short pause
+   *  between them; the character is put in with `setRangeText` (the browser's part of typing),
+   *  then the clock starts and the `input` event is dispatched. Per keystroke: dispatch → update handed to the socket (`update_ms`), and
+   *  dispatch → `dispatchEvent` returned (`handler_ms`, everything the listeners did). */
+  async keystrokes ({ who, where, n }) {
+    const { ta } = window.__local
+    if (window.__local.who !== who) throw new Error('keystrokes: run localReplay first')
+    ta.focus()
+    let pos = where === 'end' ? ta.value.length : Math.floor(ta.value.length / 2)
+    const chars = ta.value.length
+    const update = []
+    const handler = []
+    for (let k = 0; k < n; k++) {
+      await new Promise((resolve) => setTimeout(resolve, 2))
+      sent[who].length = 0
+      ta.setSelectionRange(pos, pos)
+      ta.setRangeText('x', pos, pos, 'end')
+      const t0 = performance.now()
+      ta.dispatchEvent(new InputEvent('input', { bubbles: true, inputType: 'insertText', data: 'x' }))
+      const t1 = performance.now()
+      if (sent[who].length !== 1) throw new Error(`${who}: ${sent[who].length} update frames for one keystroke`)
+      update.push(sent[who][0] - t0)
+      handler.push(t1 - t0)
+      pos++
+    }
+    return { chars, update, handler }
+  }
+}
