@@ -50,21 +50,7 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is not installed (scripts/setup.sh installs it: ensure_redis)");
-        let watchdog = Command::new("sh")
-            .args([
-                "-c",
-                "cat >/dev/null; kill -9 \"$1\" 2>/dev/null",
-                "sh",
-                &child.id().to_string(),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sh starts")
-            .stdin
-            .take()
-            .unwrap();
+        let watchdog = kill_on_exit(&child);
         self._watchdogs.push(watchdog);
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -343,19 +329,7 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx is not installed (scripts/setup.sh installs it: ensure_nginx)");
-        let watchdog = Command::new("sh")
-            .args([
-                "-c",
-                "cat >/dev/null; kill -9 \"$1\" 2>/dev/null",
-                "sh",
-                &child.id().to_string(),
-            ])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("sh starts")
-            .stdin
-            .take()
-            .unwrap();
+        let watchdog = kill_on_exit(&child);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(std::time::Instant::now() < deadline, "nginx did not start");
@@ -445,4 +419,24 @@ async fn behind_nginx_clients_of_a_killed_instance_reconnect_elsewhere_and_lose_
         "an edit is missing: {:?}",
         fresh.text()
     );
+}
+
+/// A watchdog that SIGKILLs `child` once the returned pipe closes: when it is dropped, or when
+/// this test process ends however it ends (so no server outlives a crashed test run).
+fn kill_on_exit(child: &std::process::Child) -> std::process::ChildStdin {
+    Command::new("sh")
+        .args([
+            "-c",
+            "cat >/dev/null; kill -9 \"$1\" 2>/dev/null",
+            "sh",
+            &child.id().to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh starts")
+        .stdin
+        .take()
+        .unwrap()
 }
