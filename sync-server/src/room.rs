@@ -128,6 +128,24 @@ struct LoadedDoc {
     runs: Runs,
 }
 
+impl LoadedDoc {
+    /// Applies a validated update (`apply_update`), journaled for the crash-loop guard while
+    /// yrs has it; also returns what its position checks cost.
+    fn apply_journaled(
+        &mut self,
+        journal: &Journal,
+        name: &DocName,
+        update: &[u8],
+        shape: &Shape,
+        known: &StateVector,
+    ) -> (Applied, usize) {
+        let _in_flight = journal.begin(name, update);
+        let mut cost = 0;
+        let applied = apply_update(&self.doc, update, shape, known, &mut self.runs, &mut cost);
+        (applied, cost)
+    }
+}
+
 enum Deferred {
     Join(Conn),
     Frame(ConnId, Bytes),
@@ -477,18 +495,8 @@ impl Room {
             );
             return false;
         }
-        let mut cost = 0;
-        let applied = {
-            let _in_flight = self.context.journal.begin(&self.name, &update);
-            apply_update(
-                &loaded.doc,
-                &update,
-                &shape,
-                &known,
-                &mut loaded.runs,
-                &mut cost,
-            )
-        };
+        let (applied, cost) =
+            loaded.apply_journaled(&self.context.journal, &self.name, &update, &shape, &known);
         // Position checks walk the document: what a connection may cost is bounded. The update
         // stays (it was valid); the connection is closed, as for other rates.
         if let Some(member) = self.members.get_mut(&id) {
@@ -781,18 +789,9 @@ impl Room {
             return;
         }
         let known = loaded.doc.transact().state_vector();
-        let mut cost = 0;
-        let applied = {
-            let _in_flight = self.context.journal.begin(&self.name, &update);
-            apply_update(
-                &loaded.doc,
-                &update,
-                &shape,
-                &known,
-                &mut loaded.runs,
-                &mut cost,
-            )
-        };
+        // Relayed: no connection here to charge the position checks to.
+        let (applied, _cost) =
+            loaded.apply_journaled(&self.context.journal, &self.name, &update, &shape, &known);
         match applied {
             Applied::Changed => {
                 loaded.exists = true;
