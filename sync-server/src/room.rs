@@ -22,7 +22,7 @@ use crate::limits::TokenBucket;
 use crate::protocol::message::{
     encode_permission_denied, encode_sync_step1, encode_sync_step2, encode_update,
 };
-use crate::protocol::order::{check_placed, reloads_the_same, Placement, Runs, MAX_LOOKED_UP};
+use crate::protocol::order::{check_placed, reorders, Placement, Runs, MAX_LOOKED_UP};
 use crate::protocol::presence::encode_entries;
 use crate::protocol::validate::{
     validate_update_v1, validate_update_v1_shape, ClientRange, PlacedItem, Shape,
@@ -1086,8 +1086,8 @@ pub fn merge_stored(pieces: &[&[u8]]) -> Result<Merged, String> {
 /// Items must land where their origins say (`protocol::order`). That is checked after the
 /// update's items are applied and before its delete set, so new text is still visible: the
 /// update is applied in two steps, items then deletions, in one transaction. An update that
-/// needs too many position lookups (a whole document uploaded) is checked by reloading the
-/// document instead, once applied.
+/// needs too many position lookups (a whole document uploaded), or whose order positions
+/// cannot show, is checked as a whole instead, once applied (`order::reorders`).
 fn apply_update(
     doc: &Doc,
     bytes: &[u8],
@@ -1140,7 +1140,7 @@ fn apply_update(
                     item.client, item.clock, item.origin, item.right_origin
                 ))
             }
-            Placement::TooManyLookups => whole_check = true,
+            Placement::TooManyLookups | Placement::Unseen => whole_check = true,
         }
         if let Some(deletions) = deletions {
             if let Err(err) = txn.apply_update(deletions) {
@@ -1158,10 +1158,10 @@ fn apply_update(
             return Applied::Unchanged;
         }
         if whole_check {
-            // Charged like as many lookups again.
-            *cost += MAX_LOOKED_UP;
+            // Charged like twice as many lookups again (it loads the document three times).
+            *cost += 2 * MAX_LOOKED_UP;
         }
-        if whole_check && !reloads_the_same(doc) {
+        if whole_check && reorders(doc, known) {
             return Applied::Misplaced(
                 "an item is not where its origins say (the document reloads differently)".into(),
             );

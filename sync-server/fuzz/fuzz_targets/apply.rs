@@ -1,12 +1,14 @@
 //! Validate → decode → apply → encode, as a room does: whatever the validator accepts, yrs
 //! decodes and applies without panicking, and the document still encodes, and that encoding
-//! loads into a fresh document with the same text. Applies as a room does: the update's items,
+//! loads into a fresh document with the same text and every character (deleted ones
+//! included) in the same place. Applies as a room does: the update's items,
 //! the order check (`protocol::order`), then its deletions. Runs on a thread with the room
 //! threads' stack size (256 MiB), so deep recursion in yrs shows up as it would in the server.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sync_server_fuzz::order::{check_placed, reloads_the_same, Placement, Runs};
+use sync_server_fuzz::order::{check_placed, reorders, Placement, Runs};
+use sync_server_fuzz::same_order::same_order;
 use sync_server_fuzz::validate::{validate_update_v1, validate_update_v1_shape};
 use sync_server_fuzz::{base_doc, TEXT_NAME};
 use yrs::updates::decoder::Decode;
@@ -41,10 +43,10 @@ fn apply_and_round_trip(bytes: &[u8]) {
         return;
     };
     let mut whole_check = false;
+    let known = doc.transact().state_vector();
     {
         // As the room does: items, the order check, then deletions.
         let mut txn = doc.transact_mut();
-        let known = txn.state_vector();
         if txn.apply_update(items).is_err() {
             // The room drops the document and reloads it from storage.
             return;
@@ -52,7 +54,7 @@ fn apply_and_round_trip(bytes: &[u8]) {
         match check_placed(&txn, &known, &shape.placed, &mut Runs::default(), &mut 0) {
             // Refused; the room reloads the document.
             Placement::Misplaced(_) => return,
-            Placement::TooManyLookups => whole_check = true,
+            Placement::TooManyLookups | Placement::Unseen => whole_check = true,
             Placement::Fine => {}
         }
         if txn.apply_update(deletions).is_err() {
@@ -61,7 +63,7 @@ fn apply_and_round_trip(bytes: &[u8]) {
         // What the room does right after applying.
         let _ = txn.encode_update_v1();
     }
-    if whole_check && !reloads_the_same(&doc) {
+    if whole_check && reorders(&doc, &known) {
         // Refused; the room reloads the document.
         return;
     }
@@ -81,6 +83,12 @@ fn apply_and_round_trip(bytes: &[u8]) {
     // Clients that were there and clients that load the document later see the same text.
     let after = copy_text.get_string(&copy.transact());
     assert_eq!(before, after, "text changed across encode and reload");
+    // And every character, deleted ones included, is where a reload puts it: text typed later
+    // next to any of them lands in the same place for everyone.
+    assert!(
+        same_order(&doc, &known),
+        "a character is elsewhere after encode and reload"
+    );
     // And it is again an update the validator accepts (a client may send it back as SyncStep2).
     validate_update_v1(&full, |_| {}).expect("the document's own encoding validates");
 }

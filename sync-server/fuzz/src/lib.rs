@@ -1,4 +1,4 @@
-//! Shared code of the fuzz targets: the server's own validator, order check and frame decoder, compiled
+//! Shared code of the fuzz targets: the server's own validator, order checks and frame decoder, compiled
 //! from their source files (they name no other module of the server, so the fuzz build skips
 //! the network and storage stack), and the document the `apply` target starts from.
 
@@ -10,6 +10,9 @@ pub mod message;
 
 #[path = "../../src/protocol/order.rs"]
 pub mod order;
+
+#[path = "../../src/protocol/same_order.rs"]
+pub mod same_order;
 
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};

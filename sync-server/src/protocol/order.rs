@@ -17,9 +17,10 @@
 //! exactly when the right one has more text before it than the left one (the item's own text
 //! lies between them). For a new item whose content does not count (deleted content,
 //! formatting marks) the comparison is exact unless both origins are invisible with the same
-//! amount of text before them: that order cannot be seen, and the item is accepted (see
-//! ARCHITECTURE.md, known limits). Items carried over from an earlier update that waited for
-//! what they depend on are compared as invisible, since deletions may have reached them.
+//! amount of text before them: that order cannot be seen by position, and such an update is
+//! checked as a whole instead, once applied ([`reorders`]: with every character made visible,
+//! `protocol::same_order`). Items carried over from an earlier update that waited for what
+//! they depend on are compared as invisible, since deletions may have reached them.
 //!
 //! One more way an item lands elsewhere after a reload: when the document already holds its
 //! first clocks, yrs keeps only the rest, with the last held character as its new left
@@ -35,6 +36,7 @@ use yrs::{
     Transaction, Update, ID,
 };
 
+use super::same_order::same_order;
 use super::validate::PlacedItem;
 
 /// Items known to be in order, for the common case that needs no position lookup: a client
@@ -94,8 +96,12 @@ pub enum Placement<'a> {
     /// This one is not.
     Misplaced(&'a PlacedItem),
     /// More than [`MAX_LOOKED_UP`] items needed lookups (a whole document uploaded, say): check
-    /// the result with [`reloads_the_same`] after the update is fully applied.
+    /// the result with [`reorders`] after the update is fully applied.
     TooManyLookups,
+    /// No item is misplaced as far as positions show, but some item's order cannot be seen by
+    /// position (an invisible item between two invisible origins with the same text before
+    /// them): check the result with [`reorders`] after the update is fully applied.
+    Unseen,
 }
 
 /// Checks the items of `placed` that this transaction integrated (clocks past `before`, now in
@@ -109,14 +115,30 @@ pub fn check_placed<'a, T: ReadTxn>(
     runs: &mut Runs,
     looked_up: &mut usize,
 ) -> Placement<'a> {
+    let mut unseen = false;
     for item in placed {
         match misplaced(txn, before, item, runs, looked_up) {
-            Some(true) => return Placement::Misplaced(item),
-            Some(false) => {}
-            None => return Placement::TooManyLookups,
+            Verdict::Misplaced => return Placement::Misplaced(item),
+            Verdict::Fine => {}
+            Verdict::Unseen => unseen = true,
+            Verdict::OverBudget => return Placement::TooManyLookups,
         }
     }
-    Placement::Fine
+    if unseen {
+        Placement::Unseen
+    } else {
+        Placement::Fine
+    }
+}
+
+/// For [`Placement::TooManyLookups`] and [`Placement::Unseen`], once the update is fully
+/// applied: whether it put something where a fresh load of the document does not (`known`:
+/// the document's state vector before it). Checks the visible text ([`reloads_the_same`];
+/// this also covers an item yrs cut in a type its origin is not in, which an encoding
+/// cannot show) and the order of every character, invisible ones included
+/// ([`same_order`]). O(document).
+pub fn reorders(doc: &Doc, known: &StateVector) -> bool {
+    !reloads_the_same(doc) || !same_order(doc, known)
 }
 
 /// Whether the document, encoded and loaded into a fresh one, has the same content in every
@@ -142,19 +164,39 @@ pub fn reloads_the_same(doc: &Doc) -> bool {
     })
 }
 
-/// Whether `item` is misplaced; `None` once `lookups` passes [`MAX_LOOKED_UP`].
+/// What [`misplaced`] found for one item.
+enum Verdict {
+    Fine,
+    Misplaced,
+    /// Its order cannot be seen by position.
+    Unseen,
+    /// Not looked up: [`MAX_LOOKED_UP`] items were already.
+    OverBudget,
+}
+
+impl From<bool> for Verdict {
+    fn from(misplaced: bool) -> Self {
+        if misplaced {
+            Verdict::Misplaced
+        } else {
+            Verdict::Fine
+        }
+    }
+}
+
+/// Whether `item` is misplaced, as far as positions show.
 fn misplaced<T: ReadTxn>(
     txn: &T,
     before: &StateVector,
     item: &PlacedItem,
     runs: &mut Runs,
     lookups: &mut usize,
-) -> Option<bool> {
+) -> Verdict {
     let end = item.clock.saturating_add(item.len);
     let held = before.get(&ClientID::new(item.client));
     if end <= held {
         // Held already: a repeat.
-        return Some(false);
+        return Verdict::Fine;
     }
     // yrs integrates only the part past what the document held, with the character before
     // it as its left origin.
@@ -170,18 +212,18 @@ fn misplaced<T: ReadTxn>(
             if let Some(right_origin) = item.right_origin {
                 runs.remember(item, right_origin);
             }
-            return Some(false);
+            return Verdict::Fine;
         }
     }
     *lookups += 1;
     if *lookups > MAX_LOOKED_UP {
-        return None;
+        return Verdict::OverBudget;
     }
     if position(txn, (item.client, start)).is_none() {
         // Not integrated: waiting for what it depends on, or dropped by yrs. (The state
         // vector cannot tell: yrs integrates an item past a gap in its client's clocks when it
         // depends on nothing missing, and the state vector stops at the gap.)
-        return Some(false);
+        return Verdict::Fine;
     }
     if let (true, Some(root), Some(origin)) = (cut, &item.root, origin) {
         // A cut item keeps the parent it named; its new left origin must be in that type.
@@ -190,19 +232,19 @@ fn misplaced<T: ReadTxn>(
             .map(|text| BranchPtr::from(AsRef::<Branch>::as_ref(&text)));
         let actual = position(txn, origin).map(|offset| offset.branch);
         if named.is_none() || named != actual {
-            return Some(true);
+            return Verdict::Misplaced;
         }
     }
     let (Some(origin), Some(right_origin)) = (origin, item.right_origin) else {
-        return Some(false);
+        return Verdict::Fine;
     };
     let (Some(left), Some(right)) = (position(txn, origin), position(txn, right_origin)) else {
         // An origin yrs does not hold as an item (a GC block): yrs drops the item itself.
-        return Some(false);
+        return Verdict::Fine;
     };
     if left.branch != right.branch {
         // Origins in two different shared types.
-        return Some(true);
+        return Verdict::Misplaced;
     }
     let (left, right) = (left.index, right.index);
     let misplaced = if item.countable {
@@ -211,9 +253,8 @@ fn misplaced<T: ReadTxn>(
         left >= right
     } else if left == right && !visible(txn, origin) && !visible(txn, right_origin) {
         // Invisible, and so are both origins, with the same text before them: either order is
-        // possible, and cannot be seen. Accepted (see ARCHITECTURE.md, known limits), and
-        // not remembered as a run.
-        return Some(false);
+        // possible, and cannot be seen by position. Not remembered as a run.
+        return Verdict::Unseen;
     } else {
         // The item is invisible. With the origins in order, the right one has at least as
         // much text before it as the left one, and more if the left one is visible.
@@ -222,7 +263,7 @@ fn misplaced<T: ReadTxn>(
     if !misplaced {
         runs.remember(item, right_origin);
     }
-    Some(misplaced)
+    misplaced.into()
 }
 
 /// Where the character `id` is: its shared type, and how much visible text (in the
@@ -358,6 +399,16 @@ mod tests {
                     !matches!(placement, Placement::Misplaced(_)),
                     "seed {seed} round {round}: {placement:?}"
                 );
+                drop(txn);
+                // And the whole-document check agrees, whether or not it would have run.
+                assert!(
+                    reloads_the_same(&server),
+                    "reload seed {seed} round {round}"
+                );
+                assert!(
+                    same_order(&server, &known),
+                    "order seed {seed} round {round}"
+                );
             }
             assert!(reloads_the_same(&server), "seed {seed}");
         }
@@ -394,6 +445,6 @@ mod tests {
         );
         assert_eq!(looked_up, MAX_LOOKED_UP + 1);
         drop(txn);
-        assert!(reloads_the_same(&server));
+        assert!(!reorders(&server, &known));
     }
 }

@@ -281,7 +281,25 @@ fn struct_len<'a>(r: &mut Reader<'a>, id: (u64, u64)) -> Result<Struct<'a>, Inva
             r.string()?;
         }
     }
-    let len = match info & 0x1f {
+    let len = content_len(r, info)?;
+    if len == 0 {
+        return Err(InvalidUpdate::Empty);
+    }
+    let id32 = |(client, clock): (u64, u64)| (client, clock as u32);
+    Ok(Struct {
+        len,
+        skip: false,
+        placed: true,
+        origin: origin.map(id32),
+        right_origin: right_origin.map(id32),
+        root,
+        countable: !matches!(info & 0x1f, 1 | 6),
+    })
+}
+
+/// Reads an item's content (after its header), given its info byte; returns its clock length.
+pub(crate) fn content_len(r: &mut Reader<'_>, info: u8) -> Result<u64, InvalidUpdate> {
+    Ok(match info & 0x1f {
         // Deleted
         1 => r.var()?,
         // Binary
@@ -323,19 +341,6 @@ fn struct_len<'a>(r: &mut Reader<'a>, id: (u64, u64)) -> Result<Struct<'a>, Inva
         }
         // 2 (JSON, read differently by yrs and Yjs), 9 (subdocuments) and anything else.
         other => return Err(InvalidUpdate::UnsupportedContent(other)),
-    };
-    if len == 0 {
-        return Err(InvalidUpdate::Empty);
-    }
-    let id32 = |(client, clock): (u64, u64)| (client, clock as u32);
-    Ok(Struct {
-        len,
-        skip: false,
-        placed: true,
-        origin: origin.map(id32),
-        right_origin: right_origin.map(id32),
-        root,
-        countable: !matches!(info & 0x1f, 1 | 6),
     })
 }
 
@@ -392,21 +397,21 @@ fn json(text: &str) -> Result<(), InvalidUpdate> {
 }
 
 /// Bounds-checked reads over the update, remembering the position for error messages.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Reader { bytes, at: 0 }
     }
 
-    fn left(&self) -> usize {
+    pub(crate) fn left(&self) -> usize {
         self.bytes.len() - self.at
     }
 
-    fn u8(&mut self) -> Result<u8, InvalidUpdate> {
+    pub(crate) fn u8(&mut self) -> Result<u8, InvalidUpdate> {
         let byte = *self
             .bytes
             .get(self.at)
@@ -416,7 +421,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A lib0 unsigned varint: 7 bits a byte, least significant first, at most 10 bytes.
-    fn var(&mut self) -> Result<u64, InvalidUpdate> {
+    pub(crate) fn var(&mut self) -> Result<u64, InvalidUpdate> {
         let start = self.at;
         let mut value: u64 = 0;
         for shift in (0..70).step_by(7) {
@@ -474,7 +479,7 @@ impl<'a> Reader<'a> {
         Ok(clock)
     }
 
-    fn id(&mut self) -> Result<(u64, u64), InvalidUpdate> {
+    pub(crate) fn id(&mut self) -> Result<(u64, u64), InvalidUpdate> {
         Ok((self.client()?, self.clock()?))
     }
 
@@ -486,7 +491,7 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn buf(&mut self) -> Result<&'a [u8], InvalidUpdate> {
+    pub(crate) fn buf(&mut self) -> Result<&'a [u8], InvalidUpdate> {
         let start = self.at;
         let len = self.var()?;
         if len > self.left() as u64 {
@@ -497,7 +502,7 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    fn string(&mut self) -> Result<&'a str, InvalidUpdate> {
+    pub(crate) fn string(&mut self) -> Result<&'a str, InvalidUpdate> {
         let start = self.at;
         let bytes = self.buf()?;
         std::str::from_utf8(bytes).map_err(|_| InvalidUpdate::Malformed(start))
