@@ -2,8 +2,9 @@
 # Benchmarks our sync server against the y-websocket reference server and Hocuspocus, all started
 # on loopback by this run (see BENCHMARKS.md and issue 6).
 #
-#   scripts/bench.sh            quick mode, a few minutes for the servers plus ~35 minutes for the
-#                               browser part of (e) on a shared 2-core machine; rewrites BENCHMARKS.md
+#   scripts/bench.sh            quick mode, a few minutes for the servers and about five for the
+#                               browser part of (e) (which applies and replays the first 30,000
+#                               updates of the trace; full mode all of them); rewrites BENCHMARKS.md
 #   scripts/bench.sh smoke      about a minute, tiny N; results only under target/bench/
 #   scripts/bench.sh full       longer steps and a finer ramp; rewrites BENCHMARKS.md
 #

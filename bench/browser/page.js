@@ -426,7 +426,43 @@ window.bench = {
     return { ms, text: finish(), frames }
   },
 
-  /** Keystroke latency in the document the last `localReplay` left (the full text): `n`
+  /** Loads `doc` from the sync server for `keystrokes` (instead of a `localReplay`): the widget
+   *  mounted on it, or yjs bound to a textarea with its socket, until the textarea shows all
+   *  `length` characters. */
+  async loadForKeystrokes ({ who, server, doc, length }) {
+    let ta, handle
+    if (who === 'widget') {
+      const m = await widgetMount({ server, doc })
+      handle = m.handle
+      ta = widgetTextarea(m.host)
+      if (ta.value.length !== length) {
+        await new Promise((resolve) => {
+          const off = handle.on('text', () => { if (ta.value.length === length) { off(); resolve() } })
+        })
+      }
+    } else {
+      await loadYjs()
+      ta = freshTextarea('yjs-textarea')
+      const ws = await openSocket(`${server}/${doc}`, 'yjs')
+      const b = new YBinding(Y, ta, ws)
+      await new Promise((resolve) => {
+        ws.onmessage = (event) => {
+          const m = readSync(event.data)
+          if (m && m[0] === 1) {
+            Y.applyUpdate(b.doc, m[1], 'remote') // not sent back
+            ta.value = b.text.toString()
+            b.shown = ta.value
+            resolve()
+          }
+        }
+        nativeSend.call(ws, new Uint8Array([0, 0, 1, 0]))
+      })
+    }
+    window.__local = { who, handle, ta }
+    return { text: ta.value }
+  },
+
+  /** Keystroke latency in the document the last `localReplay` or `loadForKeystrokes` left: `n`
    *  characters typed at `where` ('end' or 'middle'), one `input` event each, a short pause
    *  between them; the character is put in with `setRangeText` (the browser's part of typing),
    *  then the clock starts and the `input` event is dispatched. Per keystroke: dispatch → update handed to the socket (`update_ms`), and

@@ -6,9 +6,10 @@
 //   node run.mjs --mode smoke|quick|full --out FILE.json [--server-bin PATH] [--npm-dir DIR]
 //                [--trace FILE.json.gz] [--chrome PATH] [--phases cold,remote,local] [--batch N]
 //
-// smoke: the first 5,000 updates of the trace, 20 keystrokes, one cold load each (checks the
-// instrument). quick: all 259,778 updates, 200 keystrokes per position, 5 cold loads each.
-// full: the same with 500 keystrokes and 9 cold loads.
+// smoke: the first 5,000 updates of the trace for everything, 20 keystrokes, one cold load each
+// (checks the instrument). quick: remote apply and local replay of the first 30,000 updates;
+// cold loads (5 each) and keystrokes (200 per position) on the whole document. full: all
+// 259,778 updates, 500 keystrokes, 9 cold loads.
 
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -35,9 +36,11 @@ function arg (name, fallback) {
 }
 const MODE = arg('mode', 'quick')
 const PLANS = {
-  smoke: { limit: 5000, keys: 20, coldReps: 1 },
-  quick: { limit: Infinity, keys: 200, coldReps: 5 },
-  full: { limit: Infinity, keys: 500, coldReps: 9 }
+  // limit: updates in the remote apply and local replay; whole: cold load and keystrokes on the
+  // whole document (else on the first `limit` updates' document).
+  smoke: { limit: 5000, keys: 20, coldReps: 1, whole: false },
+  quick: { limit: 30000, keys: 200, coldReps: 5, whole: true },
+  full: { limit: Infinity, keys: 500, coldReps: 9, whole: true }
 }
 const plan = PLANS[MODE]
 if (!plan) {
@@ -89,6 +92,8 @@ function readSync (buf) {
   return [b[1], b.subarray(pos, pos + len)]
 }
 
+/** The first `plan.limit` patches as updates (`prefix`: their text), and the document after
+ *  them or, with `plan.whole`, after all of them (`compacted`, `final`: its text). */
 function loadTrace () {
   const json = JSON.parse(zlib.gunzipSync(fs.readFileSync(TRACE)).toString('utf8'))
   const patches = []
@@ -98,17 +103,25 @@ function loadTrace () {
   doc.clientID = 1000
   const text = doc.getText('content')
   const updates = []
-  doc.on('update', (u) => updates.push(u))
-  for (const [pos, del, ins] of patches.slice(0, n)) {
+  const onUpdate = (u) => updates.push(u)
+  doc.on('update', onUpdate)
+  let prefix = null
+  for (const [i, [pos, del, ins]] of patches.entries()) {
+    if (i === n) {
+      prefix = text.toString()
+      doc.off('update', onUpdate)
+      if (!plan.whole) break
+    }
     doc.transact(() => {
       if (del > 0) text.delete(pos, del)
       if (ins) text.insert(pos, ins)
     })
   }
   const final = text.toString()
-  if (n === patches.length && final !== json.endContent) throw new Error('replaying the trace did not give its endContent')
+  prefix ??= final
+  if (plan.whole && final !== json.endContent) throw new Error('replaying the trace did not give its endContent')
   if (updates.length !== n) throw new Error(`${updates.length} updates for ${n} patches`)
-  return { patches: patches.slice(0, n), updates, compacted: Y.encodeStateAsUpdate(doc), final }
+  return { patches: patches.slice(0, n), updates, prefix, total: patches.length, compacted: Y.encodeStateAsUpdate(doc), final }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,7 +245,9 @@ async function stream (ws, frames) {
 async function startSyncServer () {
   if (!fs.existsSync(SERVER_BIN)) throw new Error(`no sync-server at ${SERVER_BIN}`)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ct-bench-e-'))
-  const child = spawn(SERVER_BIN, ['--listen', '127.0.0.1:0', '--data', path.join(dir, 'bench.sqlite3'), '--unload-after', '0.2'],
+  const child = spawn(SERVER_BIN, ['--listen', '127.0.0.1:0', '--data', path.join(dir, 'bench.sqlite3'), '--unload-after', '0.2',
+    // Keystrokes come faster than a person types (as in the server scenarios).
+    '--max-messages-per-second', '0', '--max-position-checks-per-second', '0'],
     { stdio: ['ignore', 'pipe', 'pipe'] })
   const errLines = []
   readline.createInterface({ input: child.stderr }).on('line', (l) => errLines.push(l))
@@ -286,15 +301,17 @@ async function main () {
   log(`(e) browser: generating the trace's updates with yjs (${MODE})`)
   const trace = loadTrace()
   const count = trace.updates.length
-  result.trace = { updates: count, final_chars: trace.final.length, compacted_bytes: trace.compacted.length, generated_with: 'yjs 13.6.33 in Node, client 1000, one transaction per patch' }
-  log(`${count} updates, final text ${trace.final.length} chars, compacted ${trace.compacted.length} bytes`)
+  result.trace = { updates: count, of_updates: trace.total, prefix_chars: trace.prefix.length, final_chars: trace.final.length, compacted_bytes: trace.compacted.length, generated_with: 'yjs 13.6.33 in Node, client 1000, one transaction per patch' }
+  log(`${count} of ${trace.total} updates (text ${trace.prefix.length} chars); loaded document ${trace.final.length} chars, compacted ${trace.compacted.length} bytes`)
   const data = {
     frames: trace.updates.map((u) => syncFrame(2, u)),
     updatesBin: Buffer.concat(trace.updates.flatMap((u) => [Buffer.from(varUint(u.length)), Buffer.from(u)])),
     patchesJson: JSON.stringify(trace.patches)
   }
   const pageServer = await startPageServer(data)
-  const sync = PHASES.has('cold') || PHASES.has('probe') ? await startSyncServer() : null
+  const sync = PHASES.has('cold') || PHASES.has('probe') || (PHASES.has('local') && plan.whole)
+    ? await startSyncServer()
+    : null
   const browser = await chromium.launch({
     executablePath: CHROME,
     headless: true,
@@ -318,8 +335,8 @@ async function main () {
     fs.mkdirSync(path.dirname(OUT), { recursive: true })
     fs.writeFileSync(OUT, JSON.stringify({ ...result, partial: true, errors }, null, 2))
   }
-  const check = (what, text) => {
-    if (text !== trace.final) throw new Error(`${what}: the textarea does not hold the trace's final text (${text.length} vs ${trace.final.length} chars)`)
+  const check = (what, text, expected = trace.final) => {
+    if (text !== expected) throw new Error(`${what}: the textarea does not hold the expected text (${text.length} vs ${expected.length} chars)`)
   }
 
   try {
@@ -370,8 +387,8 @@ async function main () {
       ['yjs_in_page', 'remoteYjsInPage', {}]
     ]) {
       const { context, page } = await openPage()
-      const res = await page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, changes: count, length: trace.final.length, ...extra }])
-      check(`remote apply ${who}`, res.text)
+      const res = await page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, changes: count, length: trace.prefix.length, ...extra }])
+      check(`remote apply ${who}`, res.text, trace.prefix)
       result.remote_apply[who] = { ms: res.ms, updates_per_s: count / (res.ms / 1000) }
       log(`${who}: ${res.ms.toFixed(0)} ms, ${(count / (res.ms / 1000)).toFixed(0)} updates/s`)
       save()
@@ -379,19 +396,28 @@ async function main () {
     }
     }
 
-    // Local replay, then keystrokes in the document it left (the full text).
+    // Local replay, then keystrokes in the document it left or, when that is only a prefix of
+    // the trace, in the whole document loaded from the sync server.
     if (PHASES.has('local')) {
     log('local replay and keystrokes')
     result.local_replay = {}
     result.keystrokes = { end: {}, middle: {} }
+    const whole = trace.prefix !== trace.final
     for (const who of ['widget', 'yjs']) {
-      const { context, page } = await openPage()
+      let { context, page } = await openPage()
       const res = await page.evaluate((a) => window.bench.localReplay(a), { who, feed: pageServer.feed, doc: `local-${who}` })
-      check(`local replay ${who}`, res.text)
+      check(`local replay ${who}`, res.text, trace.prefix)
       if (res.frames !== count) throw new Error(`local replay ${who}: ${res.frames} update frames sent for ${count} patches`)
       result.local_replay[who] = { ms: res.ms, patches_per_s: count / (res.ms / 1000) }
       log(`${who}: local replay ${res.ms.toFixed(0)} ms`)
       save()
+      if (whole) {
+        await context.close()
+        ;({ context, page } = await openPage())
+        await pushDocument(sync.ws, `keys-${who}`, trace.compacted)
+        const loaded = await page.evaluate((a) => window.bench.loadForKeystrokes(a), { who, server: sync.ws, doc: `keys-${who}`, length: trace.final.length })
+        check(`loading the document for keystrokes, ${who}`, loaded.text)
+      }
       for (const where of ['end', 'middle']) {
         const k = await page.evaluate((a) => window.bench.keystrokes(a), { who, where, n: plan.keys })
         result.keystrokes[where][who] = { chars: k.chars, update: summary(k.update), handler: summary(k.handler) }

@@ -546,9 +546,9 @@ fn browser_table(b: &Value) -> String {
         .map_or(0, Vec::len);
     let _ = writeln!(
         md,
-        "{}, {} mode, {:.0} s; 1-minute load average {} at the start, {} at the end. The trace: {} updates \
-(generated with yjs in Node, one transaction per patch), final text {} characters, compacted document {} bytes. \
-Times are `performance.now()` in the page (cross-origin isolated: 5 µs resolution); widget ÷ yjs below 1 means \
+        "{}, {} mode, {:.0} s; 1-minute load average {} at the start, {} at the end. Remote apply and local \
+replay: the first {} of the trace's {} updates (generated with yjs in Node, one transaction per patch; text {} \
+characters). Cold load and keystrokes: a document of {} characters, compacted {} bytes. Times are `performance.now()` in the page (cross-origin isolated: 5 µs resolution); widget ÷ yjs below 1 means \
 the widget is faster. See bench/NOTES.md, \"Scenario (e) in the browser\", for what each row includes.\n",
         b["browser"].as_str().unwrap_or("Chromium"),
         b["mode"].as_str().unwrap_or("?"),
@@ -556,6 +556,16 @@ the widget is faster. See bench/NOTES.md, \"Scenario (e) in the browser\", for w
         f(&b["loadavg_start"], 2),
         f(&b["loadavg_end"], 2),
         b["trace"]["updates"],
+        if b["trace"]["of_updates"].is_null() {
+            &b["trace"]["updates"]
+        } else {
+            &b["trace"]["of_updates"]
+        },
+        if b["trace"]["prefix_chars"].is_null() {
+            &b["trace"]["final_chars"]
+        } else {
+            &b["trace"]["prefix_chars"]
+        },
         b["trace"]["final_chars"],
         b["trace"]["compacted_bytes"],
     );
