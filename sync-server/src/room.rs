@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update};
+use yrs::{ClientID, Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update};
 
 use crate::conn::{close_code, Conn, ConnId};
 use crate::crash_guard::Journal;
@@ -138,12 +138,32 @@ impl LoadedDoc {
         update: &[u8],
         shape: &Shape,
         known: &StateVector,
+        source: Source,
     ) -> (Applied, usize) {
         let _in_flight = journal.begin(name, update);
         let mut cost = 0;
-        let applied = apply_update(&self.doc, update, shape, known, &mut self.runs, &mut cost);
+        let applied = apply_update(
+            &self.doc,
+            update,
+            shape,
+            known,
+            source,
+            &mut self.runs,
+            &mut cost,
+        );
         (applied, cost)
     }
+}
+
+/// Where an update comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A client of this instance. Everything it refers to came through this server or is in
+    /// the update itself, so none of its items may wait for clocks the document lacks.
+    Client,
+    /// Another instance, through the relay: it may arrive before what it depends on (after a
+    /// gap), which yrs keeps waiting until storage fills it in.
+    Relay,
 }
 
 enum Deferred {
@@ -495,8 +515,14 @@ impl Room {
             );
             return false;
         }
-        let (applied, cost) =
-            loaded.apply_journaled(&self.context.journal, &self.name, &update, &shape, &known);
+        let (applied, cost) = loaded.apply_journaled(
+            &self.context.journal,
+            &self.name,
+            &update,
+            &shape,
+            &known,
+            Source::Client,
+        );
         // Position checks walk the document: what a connection may cost is bounded. The update
         // stays (it was valid); the connection is closed, as for other rates.
         if let Some(member) = self.members.get_mut(&id) {
@@ -790,8 +816,14 @@ impl Room {
         }
         let known = loaded.doc.transact().state_vector();
         // Relayed: no connection here to charge the position checks to.
-        let (applied, _cost) =
-            loaded.apply_journaled(&self.context.journal, &self.name, &update, &shape, &known);
+        let (applied, _cost) = loaded.apply_journaled(
+            &self.context.journal,
+            &self.name,
+            &update,
+            &shape,
+            &known,
+            Source::Relay,
+        );
         match applied {
             Applied::Changed => {
                 loaded.exists = true;
@@ -1093,6 +1125,7 @@ fn apply_update(
     bytes: &[u8],
     shape: &Shape,
     known: &StateVector,
+    source: Source,
     runs: &mut Runs,
     cost: &mut usize,
 ) -> Applied {
@@ -1131,6 +1164,22 @@ fn apply_update(
         };
         if let Err(err) = txn.apply_update(items) {
             return Applied::Broken(format!("update failed to apply: {err}"));
+        }
+        if source == Source::Client {
+            // yrs keeps items that depend on clocks nobody has written waiting, in memory, and
+            // re-reads them with every later update: a client could pile them up for ever.
+            let now = txn.state_vector();
+            if let Some(range) = shape
+                .ranges
+                .iter()
+                .find(|range| now.get(&ClientID::new(range.client)) < range.end)
+            {
+                return Applied::Misplaced(format!(
+                    "update depends on clocks nobody has written (client {} from clock {})",
+                    range.client,
+                    now.get(&ClientID::new(range.client))
+                ));
+            }
         }
         match check_placed(&txn, known, &placed, runs, cost) {
             Placement::Fine => {}

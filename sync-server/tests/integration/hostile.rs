@@ -459,12 +459,17 @@ fn cases() -> Vec<Case> {
             u.push(0);
             u
         }),
-        // Updates that are well-formed but refer to what is not there: kept pending by yrs,
-        // never shown.
+        // Updates that are well-formed but refer to what is not there: yrs would keep them
+        // waiting in memory for ever (and re-read them with every later update).
         frame(
             "an item whose origin does not exist",
             update_frame(item_with_origin(77, 5)),
-            Ignore,
+            Close(4400),
+        ),
+        frame(
+            "an item after a gap in its client's clocks",
+            update_frame(update_at_clock(1000)),
+            Close(4400),
         ),
         refused_update("an item whose origin is itself", item_with_origin(5, 0)),
         // Found by the `apply` fuzz target: an item that names itself as its right origin and
