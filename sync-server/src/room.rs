@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use yrs::updates::decoder::Decode;
-use yrs::{ClientID, Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update};
+use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update};
 
 use crate::conn::{close_code, Conn, ConnId};
 use crate::crash_guard::Journal;
@@ -155,11 +155,15 @@ impl LoadedDoc {
     }
 }
 
+/// Most bytes of items that wait for clocks the document lacks (yrs' pending update) that a
+/// client's update may leave in a room.
+const MAX_WAITING_BYTES: usize = 64 * 1024;
+
 /// Where an update comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
-    /// A client of this instance. Everything it refers to came through this server or is in
-    /// the update itself, so none of its items may wait for clocks the document lacks.
+    /// A client of this instance: what its updates leave waiting for clocks the document lacks
+    /// is bounded ([`MAX_WAITING_BYTES`]).
     Client,
     /// Another instance, through the relay: it may arrive before what it depends on (after a
     /// gap), which yrs keeps waiting until storage fills it in.
@@ -1166,19 +1170,17 @@ fn apply_update(
             return Applied::Broken(format!("update failed to apply: {err}"));
         }
         if source == Source::Client {
-            // yrs keeps items that depend on clocks nobody has written waiting, in memory, and
-            // re-reads them with every later update: a client could pile them up for ever.
-            let now = txn.state_vector();
-            if let Some(range) = shape
-                .ranges
-                .iter()
-                .find(|range| now.get(&ClientID::new(range.client)) < range.end)
-            {
-                return Applied::Misplaced(format!(
-                    "update depends on clocks nobody has written (client {} from clock {})",
-                    range.client,
-                    now.get(&ClientID::new(range.client))
-                ));
+            // yrs keeps items that depend on clocks the document lacks waiting, in memory, and
+            // they are re-read with every later update. Honest clients cause a little of it (an
+            // edit sent live just before the handshake sends the offline edits it follows);
+            // more than one message's worth is refused, or a client could pile them up.
+            if let Some(waiting) = txn.store().pending_update() {
+                let bytes = yrs::updates::encoder::Encode::encode_v1(&waiting.update).len();
+                if bytes > MAX_WAITING_BYTES {
+                    return Applied::Misplaced(format!(
+                        "update leaves {bytes} bytes waiting for clocks nobody has written"
+                    ));
+                }
             }
         }
         match check_placed(&txn, known, &placed, runs, cost) {
