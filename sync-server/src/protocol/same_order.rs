@@ -122,6 +122,8 @@ impl Out {
 /// What one struct of the encoding is.
 enum Struct<'a> {
     Gc,
+    /// A gap in the client's clocks (yrs writes one before items it keeps waiting).
+    Skip,
     Item {
         info: u8,
         origin: Option<(u64, u64)>,
@@ -180,8 +182,10 @@ fn rewrite(full: &[u8], known: &StateVector, key: &RandomState) -> Option<Parts>
 /// Reads one struct: what it is and its clock length.
 fn read_struct<'a>(r: &mut Reader<'a>) -> Option<(Struct<'a>, u64)> {
     let info = r.u8().ok()?;
-    if info == 0 || info == 10 {
-        return Some((Struct::Gc, r.var().ok()?));
+    match info {
+        0 => return Some((Struct::Gc, r.var().ok()?)),
+        10 => return Some((Struct::Skip, r.var().ok()?)),
+        _ => {}
     }
     let origin = (info & 0x80 != 0).then(|| r.id()).transpose().ok()?;
     let right_origin = (info & 0x40 != 0).then(|| r.id()).transpose().ok()?;
@@ -223,17 +227,19 @@ fn write_part(
     out.first_clock.get_or_insert(from);
     out.struct_count += 1;
     let w = &mut out.structs;
-    let Struct::Item {
-        info,
-        origin,
-        right_origin,
-        parent,
-        parent_sub,
-    } = what
-    else {
-        w.push(0);
-        write_var(w, to - from);
-        return;
+    let (info, origin, right_origin, parent, parent_sub) = match what {
+        Struct::Gc | Struct::Skip => {
+            w.push(if matches!(what, Struct::Skip) { 10 } else { 0 });
+            write_var(w, to - from);
+            return;
+        }
+        Struct::Item {
+            info,
+            origin,
+            right_origin,
+            parent,
+            parent_sub,
+        } => (info, origin, right_origin, parent, parent_sub),
     };
     const STRING: u8 = 4;
     let origin = if from == start {
@@ -406,5 +412,29 @@ mod tests {
             Placement::Unseen | Placement::TooManyLookups => assert!(reorders(&doc, &known)),
             Placement::Fine => panic!("accepted without a whole-document check"),
         }
+    }
+
+    /// Found by the `apply` fuzz target: formatting marks of client 2 after a gap in its clocks,
+    /// the first with a right origin nobody wrote, so yrs keeps them all waiting and writes a
+    /// skip before them in its encoding. The rewrite keeps the skip a skip (as a GC block they
+    /// would have been placed, differently in each replay).
+    #[test]
+    fn waiting_items_stay_waiting() {
+        let bytes = [
+            1, 3, 2, 7, 70, 2, 3, 4, 98, 111, 108, 100, 4, 116, 114, 117, 101, 198, 2, 2, 2, 1, 4,
+            98, 111, 108, 100, 4, 110, 117, 108, 108, 228, 3, 136, 2, 2, 4, 7, 34, 105, 109, 97,
+            103, 101, 34, 0,
+        ];
+        let doc = doc();
+        let shape = validate_update_v1_shape(&bytes).unwrap();
+        let known = doc.transact().state_vector();
+        let mut txn = doc.transact_mut();
+        txn.apply_update(Update::decode_v1(&bytes).unwrap())
+            .unwrap();
+        assert!(txn.store().pending_update().is_some());
+        let placement = check_placed(&txn, &known, &shape.placed, &mut Runs::default(), &mut 0);
+        assert_eq!(placement, Placement::Fine);
+        drop(txn);
+        assert!(!reorders(&doc, &known));
     }
 }
