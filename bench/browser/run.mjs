@@ -5,6 +5,7 @@
 //
 //   node run.mjs --mode smoke|quick|full --out FILE.json [--server-bin PATH] [--npm-dir DIR]
 //                [--trace FILE.json.gz] [--chrome PATH] [--phases cold,remote,local] [--batch N]
+//                [--limit N] [--keys K]
 //
 // smoke: the first 5,000 updates of the trace, 20 keystrokes, one cold load each (checks the
 // instrument). quick: all 259,778 updates, 200 keystrokes per position, 5 cold loads each.
@@ -39,11 +40,14 @@ const PLANS = {
   quick: { limit: Infinity, keys: 200, coldReps: 5 },
   full: { limit: Infinity, keys: 500, coldReps: 9 }
 }
-const plan = PLANS[MODE]
+const plan = PLANS[MODE] && { ...PLANS[MODE] }
 if (!plan) {
   console.error('usage: node run.mjs --mode smoke|quick|full --out FILE.json')
   process.exit(2)
 }
+// For working on one part: the first N updates of the trace, K keystrokes per position.
+if (arg('limit')) plan.limit = Number(arg('limit'))
+if (arg('keys')) plan.keys = Number(arg('keys'))
 const OUT = path.resolve(arg('out', path.join(ROOT, `target/bench/browser-${MODE}.json`)))
 const SERVER_BIN = path.resolve(arg('server-bin', path.join(ROOT, 'target/release/sync-server')))
 const NPM_DIR = path.resolve(arg('npm-dir', path.join(ROOT, 'npm')))
