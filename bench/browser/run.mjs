@@ -5,7 +5,10 @@
 //
 //   node run.mjs --mode smoke|quick|full --out FILE.json [--server-bin PATH] [--npm-dir DIR]
 //                [--trace FILE.json.gz] [--chrome PATH] [--phases cold,remote,local] [--batch N]
-//                [--limit N] [--keys K]
+//                [--limit N] [--keys K] [--profile DIR]
+//
+// --profile DIR writes a Chrome CPU profile (DIR/<part>.cpuprofile, for DevTools) of each remote
+// apply, local replay and keystroke run; the figures of a profiled run are not comparable.
 //
 // smoke: the first 5,000 updates of the trace, 20 keystrokes, one cold load each (checks the
 // instrument). quick: all 259,778 updates, 200 keystrokes per position, 5 cold loads each.
@@ -57,6 +60,24 @@ const CHROME = arg('chrome', process.env.CHROME_BIN ?? '/usr/bin/chromium')
 const BATCH = Number(arg('batch', '1'))
 /** Parts to run (for working on the instrument): cold, remote, local, probe. */
 const PHASES = new Set(arg('phases', 'cold,remote,local,probe').split(','))
+const PROFILE = arg('profile') && path.resolve(arg('profile'))
+
+/** `run()`, under the page's CPU profiler when --profile is given. */
+async function profiled (page, name, run) {
+  if (!PROFILE) return run()
+  const cdp = await page.context().newCDPSession(page)
+  await cdp.send('Profiler.enable')
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+  await cdp.send('Profiler.start')
+  try {
+    return await run()
+  } finally {
+    const { profile } = await cdp.send('Profiler.stop')
+    fs.mkdirSync(PROFILE, { recursive: true })
+    fs.writeFileSync(path.join(PROFILE, `${name}.cpuprofile`), JSON.stringify(profile))
+    await cdp.detach()
+  }
+}
 
 const log = (...a) => console.error('  ', ...a)
 const loadavg = () => Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
@@ -374,7 +395,7 @@ async function main () {
       ['yjs_in_page', 'remoteYjsInPage', {}]
     ]) {
       const { context, page } = await openPage()
-      const res = await page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, changes: count, length: trace.final.length, ...extra }])
+      const res = await profiled(page, `remote-${who}`, () => page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, changes: count, length: trace.final.length, ...extra }]))
       check(`remote apply ${who}`, res.text)
       result.remote_apply[who] = { ms: res.ms, updates_per_s: count / (res.ms / 1000) }
       log(`${who}: ${res.ms.toFixed(0)} ms, ${(count / (res.ms / 1000)).toFixed(0)} updates/s`)
@@ -390,14 +411,14 @@ async function main () {
     result.keystrokes = { end: {}, middle: {} }
     for (const who of ['widget', 'yjs']) {
       const { context, page } = await openPage()
-      const res = await page.evaluate((a) => window.bench.localReplay(a), { who, feed: pageServer.feed, doc: `local-${who}` })
+      const res = await profiled(page, `local-${who}`, () => page.evaluate((a) => window.bench.localReplay(a), { who, feed: pageServer.feed, doc: `local-${who}` }))
       check(`local replay ${who}`, res.text)
       if (res.frames !== count) throw new Error(`local replay ${who}: ${res.frames} update frames sent for ${count} patches`)
       result.local_replay[who] = { ms: res.ms, patches_per_s: count / (res.ms / 1000) }
       log(`${who}: local replay ${res.ms.toFixed(0)} ms`)
       save()
       for (const where of ['end', 'middle']) {
-        const k = await page.evaluate((a) => window.bench.keystrokes(a), { who, where, n: plan.keys })
+        const k = await profiled(page, `keys-${where}-${who}`, () => page.evaluate((a) => window.bench.keystrokes(a), { who, where, n: plan.keys }))
         result.keystrokes[where][who] = { chars: k.chars, update: summary(k.update), handler: summary(k.handler) }
         log(`${who} keystrokes at ${where} (${k.chars} chars): update p50 ${result.keystrokes[where][who].update.p50_ms.toFixed(3)} p99 ${result.keystrokes[where][who].update.p99_ms.toFixed(3)} ms`)
         save()

@@ -7,6 +7,7 @@ use web_sys::{Document, HtmlElement, HtmlTextAreaElement, ShadowRoot};
 
 use crate::connection::Status;
 use crate::presence::{initials, User};
+use crate::shown::Shown;
 
 const STYLE: &str = include_str!("style.css");
 /// Avatars shown before "+N".
@@ -163,7 +164,10 @@ impl View {
     }
 
     /// Redraws every remote caret and selection for `text` (the textarea's value).
-    pub fn draw_cursors(&self, text: &[u16], cursors: &[RemoteCursor]) -> Result<(), JsValue> {
+    pub fn draw_cursors(&self, text: &Shown, cursors: &[RemoteCursor]) -> Result<(), JsValue> {
+        if cursors.is_empty() && !self.overlay.has_child_nodes() {
+            return Ok(());
+        }
         self.overlay.set_inner_html("");
         if cursors.is_empty() {
             return Ok(());
@@ -190,7 +194,7 @@ impl View {
                     group.append_child(&selection)?;
                 }
             }
-            let head = self.measure(text, cursor.head.min(text.len() as u32), &layout)?;
+            let head = self.measure(text, cursor.head.min(text.len()), &layout)?;
             if head.y + head.height >= 0.0 && head.y <= layout.height {
                 let caret = self.block(
                     "ct-caret",
@@ -303,10 +307,10 @@ impl View {
     }
 
     /// Where the caret before UTF-16 offset `index` is drawn, in overlay coordinates.
-    fn measure(&self, text: &[u16], index: u32, layout: &Layout) -> Result<Point, JsValue> {
-        let index = (index as usize).min(text.len());
+    fn measure(&self, text: &Shown, index: u32, layout: &Layout) -> Result<Point, JsValue> {
+        let index = index.min(text.len());
         self.mirror.set_inner_html("");
-        let before = String::from_utf16_lossy(&text[..index]);
+        let before = text.slice(0, index);
         self.mirror
             .append_child(&self.document.create_text_node(&before))?;
         let marker: HtmlElement = self.document.create_element("span")?.dyn_into()?;
