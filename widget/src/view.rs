@@ -24,6 +24,9 @@ pub struct View {
     pub textarea: HtmlTextAreaElement,
     overlay: HtmlElement,
     mirror: HtmlElement,
+    /// What `set_status` and `set_save` last wrote (the DOM is left alone when unchanged).
+    shown_status: Option<(Status, String)>,
+    shown_save: Option<(&'static str, String)>,
 }
 
 /// A remote peer's caret and selection, as UTF-16 offsets into the text.
@@ -112,6 +115,8 @@ impl View {
             textarea,
             overlay,
             mirror,
+            shown_status: None,
+            shown_save: None,
         })
     }
 
@@ -120,18 +125,34 @@ impl View {
         self.shadow.set_inner_html("");
     }
 
-    pub fn set_status(&self, status: Status, words: &str) {
+    pub fn set_status(&mut self, status: Status, words: &str) {
+        if self
+            .shown_status
+            .as_ref()
+            .is_some_and(|(s, w)| *s == status && w == words)
+        {
+            return;
+        }
         let _ = self.root.set_attribute("data-status", status.as_str());
         let _ = self.dot.set_attribute("aria-label", words);
         let _ = self.dot.set_attribute("title", words);
         self.retry.set_hidden(status != Status::Disconnected);
+        self.shown_status = Some((status, words.to_owned()));
     }
 
-    pub fn set_save(&self, state: &str, line: &str) {
+    pub fn set_save(&mut self, state: &'static str, line: &str) {
+        if self
+            .shown_save
+            .as_ref()
+            .is_some_and(|(s, l)| *s == state && l == line)
+        {
+            return;
+        }
         let _ = self.root.set_attribute("data-save", state);
         if self.save.text_content().as_deref() != Some(line) {
             self.save.set_text_content(Some(line));
         }
+        self.shown_save = Some((state, line.to_owned()));
     }
 
     pub fn set_users(&self, users: &[User]) -> Result<(), JsValue> {

@@ -84,6 +84,8 @@ pub struct Session {
     sent_cursor: Option<(u32, u32)>,
     listeners: Vec<EventListener>,
     debounce: Option<Timeout>,
+    /// The cursor is sent when this fires (see `send_cursor_soon`).
+    cursor_soon: Option<Timeout>,
     retry: Option<Timeout>,
     ticker: Option<Interval>,
     resize: Option<ResizeWatch>,
@@ -229,6 +231,7 @@ impl Session {
                 sent_cursor: None,
                 listeners: Vec::new(),
                 debounce: None,
+                cursor_soon: None,
                 retry: None,
                 ticker: None,
                 resize: None,
@@ -548,7 +551,7 @@ impl Session {
         }
         self.shown = value;
         self.local_change();
-        self.send_cursor();
+        self.send_cursor_soon();
     }
 
     fn on_keydown(&mut self, event: &web_sys::Event) {
@@ -710,6 +713,20 @@ impl Session {
         let end = textarea.selection_end().ok().flatten()?;
         let backward = textarea.selection_direction().ok().flatten().as_deref() == Some("backward");
         Some(if backward { (end, start) } else { (start, end) })
+    }
+
+    /// Sends the cursor once the current task is done: after an input the update goes out
+    /// first, and inputs in one task (a paste of several events, a script) send one cursor.
+    fn send_cursor_soon(&mut self) {
+        if self.cursor_soon.is_none() {
+            let me = self.me.clone();
+            self.cursor_soon = Some(Timeout::new(0, move || {
+                with(&me, |s| {
+                    s.cursor_soon = None;
+                    s.send_cursor();
+                })
+            }));
+        }
     }
 
     fn send_cursor(&mut self) {
@@ -934,6 +951,7 @@ impl Session {
         }
         self.listeners.clear();
         self.debounce = None;
+        self.cursor_soon = None;
         self.retry = None;
         self.ticker = None;
         if let Some((observer, _closure)) = self.resize.take() {
