@@ -5,10 +5,11 @@
 //
 //   node run.mjs --mode smoke|quick|full --out FILE.json [--server-bin PATH] [--npm-dir DIR]
 //                [--trace FILE.json.gz] [--chrome PATH] [--phases cold,remote,local] [--batch N]
-//                [--limit N] [--keys K] [--profile DIR]
+//                [--limit N] [--keys K] [--profile DIR [--profile-only PREFIX]]
 //
 // --profile DIR writes a Chrome CPU profile (DIR/<part>.cpuprofile, for DevTools) of each remote
-// apply, local replay and keystroke run; the figures of a profiled run are not comparable.
+// apply, local replay and keystroke run (or only of the parts whose name starts with PREFIX:
+// remote-, local-, keys-end-, keys-middle-); the figures of a profiled part are not comparable.
 //
 // smoke: the first 5,000 updates of the trace, 20 keystrokes, one cold load each (checks the
 // instrument). quick: all 259,778 updates, 200 keystrokes per position, 5 cold loads each.
@@ -61,10 +62,11 @@ const BATCH = Number(arg('batch', '1'))
 /** Parts to run (for working on the instrument): cold, remote, local, probe. */
 const PHASES = new Set(arg('phases', 'cold,remote,local,probe').split(','))
 const PROFILE = arg('profile') && path.resolve(arg('profile'))
+const PROFILE_ONLY = arg('profile-only', '')
 
 /** `run()`, under the page's CPU profiler when --profile is given. */
 async function profiled (page, name, run) {
-  if (!PROFILE) return run()
+  if (!PROFILE || !name.startsWith(PROFILE_ONLY)) return run()
   const cdp = await page.context().newCDPSession(page)
   await cdp.send('Profiler.enable')
   await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
