@@ -693,10 +693,15 @@ impl Session {
     fn local_cursor(&self) -> Option<(crate::json::Json, crate::json::Json)> {
         let (anchor, head) = self.sent_cursor?;
         let txn = self.doc.transact();
-        Some((
-            presence::sticky_to_json(&presence::sticky_at(&self.text, &txn, anchor)),
-            presence::sticky_to_json(&presence::sticky_at(&self.text, &txn, head)),
-        ))
+        // Finding a sticky index walks the text's items up to it: once for a plain caret.
+        let at = |index| presence::sticky_to_json(&presence::sticky_at(&self.text, &txn, index));
+        let anchor_json = at(anchor);
+        let head_json = if head == anchor {
+            anchor_json.clone()
+        } else {
+            at(head)
+        };
+        Some((anchor_json, head_json))
     }
 
     fn current_selection(&self) -> Option<(u32, u32)> {
