@@ -75,7 +75,7 @@ pub struct Session {
     /// Update-carrying messages sent on the current socket.
     sent_messages: u64,
     /// One entry per local change not yet durable: the message on the current socket that
-    /// carried it, or `None` if it has not been sent on this socket.
+    /// carried it, or `None` if it has not been sent on this socket (always the newest ones).
     unsaved: VecDeque<Option<u64>>,
     saved_at: Option<f64>,
     peers: Peers,
@@ -620,7 +620,8 @@ impl Session {
         if self.send(Message::Sync(SyncMessage::Update(update))) {
             self.sent_messages += 1;
             let carried = self.sent_messages;
-            for entry in self.unsaved.iter_mut().filter(|e| e.is_none()) {
+            // The unsent entries are the newest ones (every other change sets them all).
+            for entry in self.unsaved.iter_mut().rev().take_while(|e| e.is_none()) {
                 *entry = Some(carried);
             }
         }
