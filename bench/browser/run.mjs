@@ -5,6 +5,11 @@
 //
 //   node run.mjs --mode smoke|quick|full --out FILE.json [--server-bin PATH] [--npm-dir DIR]
 //                [--trace FILE.json.gz] [--chrome PATH] [--phases cold,remote,local] [--batch N]
+//                [--limit N] [--keys K] [--profile DIR [--profile-only PREFIX]]
+//
+// --profile DIR writes a Chrome CPU profile (DIR/<part>.cpuprofile, for DevTools) of each remote
+// apply, local replay and keystroke run (or only of the parts whose name starts with PREFIX:
+// remote-, local-, keys-end-, keys-middle-); the figures of a profiled part are not comparable.
 //
 // smoke: the first 5,000 updates of the trace for everything, 20 keystrokes, one cold load each
 // (checks the instrument). quick: remote apply and local replay of the first 30,000 updates;
@@ -42,11 +47,14 @@ const PLANS = {
   quick: { limit: 30000, keys: 200, coldReps: 5, whole: true },
   full: { limit: Infinity, keys: 500, coldReps: 9, whole: true }
 }
-const plan = PLANS[MODE]
+const plan = PLANS[MODE] && { ...PLANS[MODE] }
 if (!plan) {
   console.error('usage: node run.mjs --mode smoke|quick|full --out FILE.json')
   process.exit(2)
 }
+// For working on one part: the first N updates of the trace, K keystrokes per position.
+if (arg('limit')) plan.limit = Number(arg('limit'))
+if (arg('keys')) plan.keys = Number(arg('keys'))
 const OUT = path.resolve(arg('out', path.join(ROOT, `target/bench/browser-${MODE}.json`)))
 const SERVER_BIN = path.resolve(arg('server-bin', path.join(ROOT, 'target/release/sync-server')))
 const NPM_DIR = path.resolve(arg('npm-dir', path.join(ROOT, 'npm')))
@@ -56,6 +64,25 @@ const CHROME = arg('chrome', process.env.CHROME_BIN ?? '/usr/bin/chromium')
 const BATCH = Number(arg('batch', '1'))
 /** Parts to run (for working on the instrument): cold, remote, local, probe. */
 const PHASES = new Set(arg('phases', 'cold,remote,local,probe').split(','))
+const PROFILE = arg('profile') && path.resolve(arg('profile'))
+const PROFILE_ONLY = arg('profile-only', '')
+
+/** `run()`, under the page's CPU profiler when --profile is given. */
+async function profiled (page, name, run) {
+  if (!PROFILE || !name.startsWith(PROFILE_ONLY)) return run()
+  const cdp = await page.context().newCDPSession(page)
+  await cdp.send('Profiler.enable')
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+  await cdp.send('Profiler.start')
+  try {
+    return await run()
+  } finally {
+    const { profile } = await cdp.send('Profiler.stop')
+    fs.mkdirSync(PROFILE, { recursive: true })
+    fs.writeFileSync(path.join(PROFILE, `${name}.cpuprofile`), JSON.stringify(profile))
+    await cdp.detach()
+  }
+}
 
 const log = (...a) => console.error('  ', ...a)
 const loadavg = () => Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
@@ -387,7 +414,7 @@ async function main () {
       ['yjs_in_page', 'remoteYjsInPage', {}]
     ]) {
       const { context, page } = await openPage()
-      const res = await page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, changes: count, length: trace.prefix.length, ...extra }])
+      const res = await profiled(page, `remote-${who}`, () => page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, changes: count, length: trace.prefix.length, ...extra }]))
       check(`remote apply ${who}`, res.text, trace.prefix)
       result.remote_apply[who] = { ms: res.ms, updates_per_s: count / (res.ms / 1000) }
       log(`${who}: ${res.ms.toFixed(0)} ms, ${(count / (res.ms / 1000)).toFixed(0)} updates/s`)
@@ -405,7 +432,7 @@ async function main () {
     const whole = trace.prefix !== trace.final
     for (const who of ['widget', 'yjs']) {
       let { context, page } = await openPage()
-      const res = await page.evaluate((a) => window.bench.localReplay(a), { who, feed: pageServer.feed, doc: `local-${who}` })
+      const res = await profiled(page, `local-${who}`, () => page.evaluate((a) => window.bench.localReplay(a), { who, feed: pageServer.feed, doc: `local-${who}` }))
       check(`local replay ${who}`, res.text, trace.prefix)
       if (res.frames !== count) throw new Error(`local replay ${who}: ${res.frames} update frames sent for ${count} patches`)
       result.local_replay[who] = { ms: res.ms, patches_per_s: count / (res.ms / 1000) }
@@ -419,7 +446,7 @@ async function main () {
         check(`loading the document for keystrokes, ${who}`, loaded.text)
       }
       for (const where of ['end', 'middle']) {
-        const k = await page.evaluate((a) => window.bench.keystrokes(a), { who, where, n: plan.keys })
+        const k = await profiled(page, `keys-${where}-${who}`, () => page.evaluate((a) => window.bench.keystrokes(a), { who, where, n: plan.keys }))
         result.keystrokes[where][who] = { chars: k.chars, update: summary(k.update), handler: summary(k.handler) }
         log(`${who} keystrokes at ${where} (${k.chars} chars): update p50 ${result.keystrokes[where][who].update.p50_ms.toFixed(3)} p99 ${result.keystrokes[where][who].update.p99_ms.toFixed(3)} ms`)
         save()

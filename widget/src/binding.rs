@@ -58,19 +58,72 @@ pub fn diff(old: &[u16], new: &[u16], caret: Option<u32>) -> Option<Splice> {
             (prefix, common_suffix(shorter - prefix))
         }
     };
-    // Never split a surrogate pair: widen the splice to include the whole pair.
-    if prefix > 0 && is_high_surrogate(new[prefix - 1]) {
-        prefix -= 1;
-    }
-    if suffix > 0 && is_low_surrogate(new[new.len() - suffix]) {
-        suffix -= 1;
-    }
+    (prefix, suffix) = whole_pairs(new, prefix, suffix);
     let inserted = &new[prefix..new.len() - suffix];
     Some(Splice {
         index: prefix as u32,
         delete: (old.len() - prefix - suffix) as u32,
         insert: String::from_utf16_lossy(inserted),
     })
+}
+
+/// A UTF-16 text that can be read by unit and compared by range without copying it whole: the
+/// textarea's value as a JavaScript string in the widget, a slice in tests.
+pub trait Units {
+    fn units(&self) -> usize;
+    fn unit(&self, index: usize) -> u16;
+    /// Whether `self[start..start + len]` equals `other[other_start..other_start + len]`.
+    fn same_range(&self, start: usize, other: &Self, other_start: usize, len: usize) -> bool;
+}
+
+impl Units for [u16] {
+    fn units(&self) -> usize {
+        self.len()
+    }
+
+    fn unit(&self, index: usize) -> u16 {
+        self[index]
+    }
+
+    fn same_range(&self, start: usize, other: &Self, other_start: usize, len: usize) -> bool {
+        self[start..start + len] == other[other_start..other_start + len]
+    }
+}
+
+/// The unchanged head and tail `(prefix, suffix)` of the splice `diff(old, new, Some(caret))`
+/// finds, when the edit ended at the caret (as typing, deleting and pasting do): the text after
+/// the caret and the text before the edit are each checked with one range comparison instead
+/// of a scan. `None` when that does not hold (the caller then runs `diff`) or the texts are
+/// equal.
+pub fn edit_at_caret<T: Units + ?Sized>(old: &T, new: &T, caret: u32) -> Option<(usize, usize)> {
+    let (old_len, new_len) = (old.units(), new.units());
+    if old_len == new_len {
+        // Equal texts, or a replacement: its extent is unknown, so `diff` scans for it.
+        return None;
+    }
+    // What `diff` finds when its two scans run to their limits: a pure insertion ending at
+    // the caret, or a pure deletion there.
+    let shorter = old_len.min(new_len);
+    let suffix = shorter.min(new_len.saturating_sub(caret as usize));
+    let prefix = shorter - suffix;
+    if !old.same_range(old_len - suffix, new, new_len - suffix, suffix)
+        || !old.same_range(0, new, 0, prefix)
+    {
+        return None;
+    }
+    Some(whole_pairs(new, prefix, suffix))
+}
+
+/// Never split a surrogate pair: narrows the unchanged head and tail of `new` so that the
+/// splice between them takes whole pairs.
+fn whole_pairs<T: Units + ?Sized>(new: &T, mut prefix: usize, mut suffix: usize) -> (usize, usize) {
+    if prefix > 0 && is_high_surrogate(new.unit(prefix - 1)) {
+        prefix -= 1;
+    }
+    if suffix > 0 && is_low_surrogate(new.unit(new.units() - suffix)) {
+        suffix -= 1;
+    }
+    (prefix, suffix)
 }
 
 fn is_high_surrogate(unit: u16) -> bool {
@@ -224,6 +277,55 @@ mod tests {
             apply(&mut text, &s);
             assert_eq!(String::from_utf16(&text).unwrap(), new);
         }
+    }
+
+    #[test]
+    fn the_edit_at_the_caret_is_what_diff_finds() {
+        let texts = [
+            "",
+            "a",
+            "aa",
+            "aaa",
+            "ab",
+            "ba",
+            "abc",
+            "a😀",
+            "😀a",
+            "😀😀",
+            "x😀y",
+            "😀x😀",
+        ];
+        let mut checked = 0;
+        for old in texts {
+            for new in texts {
+                let (old, new) = (u(old), u(new));
+                for caret in 0..=new.len() as u32 + 1 {
+                    let Some((prefix, suffix)) = edit_at_caret(&old[..], &new[..], caret) else {
+                        continue;
+                    };
+                    let expected = diff(&old, &new, Some(caret)).expect("texts differ");
+                    assert_eq!(expected.index as usize, prefix, "{old:?} {new:?} {caret}");
+                    assert_eq!(expected.delete as usize, old.len() - prefix - suffix);
+                    assert_eq!(u(&expected.insert), new[prefix..new.len() - suffix]);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
+        // Typing and deleting in a long text are found without `diff`.
+        let long = u(&"abc".repeat(1000));
+        let mut typed = long.clone();
+        typed.insert(1500, u16::from(b'x'));
+        assert_eq!(
+            edit_at_caret(&long[..], &typed[..], 1501),
+            Some((1500, 1500))
+        );
+        assert_eq!(
+            edit_at_caret(&typed[..], &long[..], 1500),
+            Some((1500, 1500))
+        );
+        // A caret elsewhere (a programmatic change) is left to `diff`.
+        assert_eq!(edit_at_caret(&long[..], &typed[..], 10), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - `lib.rs`: the exported `Widget` class, and nothing else.
 //! - [`widget`]: `Session`, one mounted widget wiring the parts below to DOM, socket, timers.
 //! - [`binding`]: pure textarea ↔ `Y.Text` logic: diffs, caret mapping, UTF-16.
+//! - [`shown`]: the textarea's value as a JavaScript string, diffed and spliced in place.
 //! - [`connection`]: the pure connection state machine and reconnect backoff.
 //! - [`presence`]: peers from awareness, colours, initials, relative-position JSON.
 //! - [`json`]: a small JSON value for awareness states.
@@ -16,6 +17,7 @@ pub mod connection;
 pub mod json;
 pub mod options;
 pub mod presence;
+pub mod shown;
 pub mod socket;
 pub mod view;
 pub mod widget;

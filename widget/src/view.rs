@@ -7,6 +7,7 @@ use web_sys::{Document, HtmlElement, HtmlTextAreaElement, ShadowRoot};
 
 use crate::connection::Status;
 use crate::presence::{initials, User};
+use crate::shown::Shown;
 
 const STYLE: &str = include_str!("style.css");
 /// Avatars shown before "+N".
@@ -23,6 +24,9 @@ pub struct View {
     pub textarea: HtmlTextAreaElement,
     overlay: HtmlElement,
     mirror: HtmlElement,
+    /// What `set_status` and `set_save` last wrote (the DOM is left alone when unchanged).
+    shown_status: Option<(Status, String)>,
+    shown_save: Option<(&'static str, String)>,
 }
 
 /// A remote peer's caret and selection, as UTF-16 offsets into the text.
@@ -111,6 +115,8 @@ impl View {
             textarea,
             overlay,
             mirror,
+            shown_status: None,
+            shown_save: None,
         })
     }
 
@@ -119,18 +125,34 @@ impl View {
         self.shadow.set_inner_html("");
     }
 
-    pub fn set_status(&self, status: Status, words: &str) {
+    pub fn set_status(&mut self, status: Status, words: &str) {
+        if self
+            .shown_status
+            .as_ref()
+            .is_some_and(|(s, w)| *s == status && w == words)
+        {
+            return;
+        }
         let _ = self.root.set_attribute("data-status", status.as_str());
         let _ = self.dot.set_attribute("aria-label", words);
         let _ = self.dot.set_attribute("title", words);
         self.retry.set_hidden(status != Status::Disconnected);
+        self.shown_status = Some((status, words.to_owned()));
     }
 
-    pub fn set_save(&self, state: &str, line: &str) {
+    pub fn set_save(&mut self, state: &'static str, line: &str) {
+        if self
+            .shown_save
+            .as_ref()
+            .is_some_and(|(s, l)| *s == state && l == line)
+        {
+            return;
+        }
         let _ = self.root.set_attribute("data-save", state);
         if self.save.text_content().as_deref() != Some(line) {
             self.save.set_text_content(Some(line));
         }
+        self.shown_save = Some((state, line.to_owned()));
     }
 
     pub fn set_users(&self, users: &[User]) -> Result<(), JsValue> {
@@ -163,7 +185,10 @@ impl View {
     }
 
     /// Redraws every remote caret and selection for `text` (the textarea's value).
-    pub fn draw_cursors(&self, text: &[u16], cursors: &[RemoteCursor]) -> Result<(), JsValue> {
+    pub fn draw_cursors(&self, text: &Shown, cursors: &[RemoteCursor]) -> Result<(), JsValue> {
+        if cursors.is_empty() && !self.overlay.has_child_nodes() {
+            return Ok(());
+        }
         self.overlay.set_inner_html("");
         if cursors.is_empty() {
             return Ok(());
@@ -190,7 +215,7 @@ impl View {
                     group.append_child(&selection)?;
                 }
             }
-            let head = self.measure(text, cursor.head.min(text.len() as u32), &layout)?;
+            let head = self.measure(text, cursor.head.min(text.len()), &layout)?;
             if head.y + head.height >= 0.0 && head.y <= layout.height {
                 let caret = self.block(
                     "ct-caret",
@@ -303,10 +328,10 @@ impl View {
     }
 
     /// Where the caret before UTF-16 offset `index` is drawn, in overlay coordinates.
-    fn measure(&self, text: &[u16], index: u32, layout: &Layout) -> Result<Point, JsValue> {
-        let index = (index as usize).min(text.len());
+    fn measure(&self, text: &Shown, index: u32, layout: &Layout) -> Result<Point, JsValue> {
+        let index = index.min(text.len());
         self.mirror.set_inner_html("");
-        let before = String::from_utf16_lossy(&text[..index]);
+        let before = text.slice(0, index);
         self.mirror
             .append_child(&self.document.create_text_node(&before))?;
         let marker: HtmlElement = self.document.create_element("span")?.dyn_into()?;

@@ -27,6 +27,7 @@ use crate::binding::{self, DeltaRun, Splice};
 use crate::connection::{self, Effect, Event, State, Status};
 use crate::options::{clean_name, Options};
 use crate::presence::{self, Peers, User};
+use crate::shown::Shown;
 use crate::socket::{Socket, SocketEvent};
 use crate::view::{RemoteCursor, View};
 
@@ -60,8 +61,11 @@ pub struct Session {
     outbox: Rc<RefCell<Vec<Vec<u8>>>>,
     /// Text changes not made by typing (remote, undo) still to be applied to the textarea.
     pending_splices: Rc<RefCell<Vec<Splice>>>,
-    /// What the textarea shows, as UTF-16: equal to the `Y.Text` after every sync step.
-    shown: Vec<u16>,
+    /// What the textarea shows: equal to the `Y.Text` after every sync step.
+    shown: Shown,
+    /// Text changes were applied to the textarea since `shown` was last compared with the
+    /// whole `Y.Text` (see `reset_shown`).
+    unchecked: bool,
     composing: bool,
     /// Remote updates held back while an IME composition is open.
     held_updates: Vec<Vec<u8>>,
@@ -71,7 +75,7 @@ pub struct Session {
     /// Update-carrying messages sent on the current socket.
     sent_messages: u64,
     /// One entry per local change not yet durable: the message on the current socket that
-    /// carried it, or `None` if it has not been sent on this socket.
+    /// carried it, or `None` if it has not been sent on this socket (always the newest ones).
     unsaved: VecDeque<Option<u64>>,
     saved_at: Option<f64>,
     peers: Peers,
@@ -80,6 +84,8 @@ pub struct Session {
     sent_cursor: Option<(u32, u32)>,
     listeners: Vec<EventListener>,
     debounce: Option<Timeout>,
+    /// The cursor is sent when this fires (see `send_cursor_soon`).
+    cursor_soon: Option<Timeout>,
     retry: Option<Timeout>,
     ticker: Option<Interval>,
     resize: Option<ResizeWatch>,
@@ -209,7 +215,8 @@ impl Session {
                 undo,
                 outbox,
                 pending_splices,
-                shown: Vec::new(),
+                shown: Shown::default(),
+                unchecked: false,
                 composing: false,
                 held_updates: Vec::new(),
                 state,
@@ -224,6 +231,7 @@ impl Session {
                 sent_cursor: None,
                 listeners: Vec::new(),
                 debounce: None,
+                cursor_soon: None,
                 retry: None,
                 ticker: None,
                 resize: None,
@@ -526,9 +534,9 @@ impl Session {
         if self.composing || self.options.readonly {
             return;
         }
-        let value: Vec<u16> = self.view.textarea.value().encode_utf16().collect();
+        let value = Shown::read(&self.view.textarea);
         let caret = self.view.textarea.selection_end().ok().flatten();
-        let Some(splice) = binding::diff(&self.shown, &value, caret) else {
+        let Some(splice) = self.shown.diff(&value, caret) else {
             return;
         };
         {
@@ -543,7 +551,7 @@ impl Session {
         }
         self.shown = value;
         self.local_change();
-        self.send_cursor();
+        self.send_cursor_soon();
     }
 
     fn on_keydown(&mut self, event: &web_sys::Event) {
@@ -605,14 +613,15 @@ impl Session {
         if !self.socket.as_ref().is_some_and(Socket::is_open) {
             return;
         }
-        let update = match yrs::merge_updates_v1(&updates) {
-            Ok(update) => update,
-            Err(_) => updates.concat(),
+        let update = match updates.len() {
+            1 => updates.into_iter().next().unwrap_or_default(),
+            _ => yrs::merge_updates_v1(&updates).unwrap_or_else(|_| updates.concat()),
         };
         if self.send(Message::Sync(SyncMessage::Update(update))) {
             self.sent_messages += 1;
             let carried = self.sent_messages;
-            for entry in self.unsaved.iter_mut().filter(|e| e.is_none()) {
+            // The unsent entries are the newest ones (every other change sets them all).
+            for entry in self.unsaved.iter_mut().rev().take_while(|e| e.is_none()) {
                 *entry = Some(carried);
             }
         }
@@ -637,7 +646,7 @@ impl Session {
                     splice.index,
                     range_end,
                 );
-                binding::apply(&mut self.shown, splice);
+                self.shown.apply(splice);
                 selection = binding::map_selection(selection, splice);
                 if caret_to_change {
                     let end = splice.index + splice.insert_len();
@@ -653,20 +662,31 @@ impl Session {
             self.events
                 .push(("collab-text", js_sys::Object::new().into()));
         }
-        // Guard: if the textarea ever disagrees with the document, reset it (keeping the caret).
-        let truth: Vec<u16> = self
-            .text
-            .get_string(&self.doc.transact())
-            .encode_utf16()
-            .collect();
-        if truth != self.shown {
-            if let Some(splice) = binding::diff(&self.shown, &truth, None) {
-                self.pending_splices.borrow_mut().push(splice);
-                self.patch_textarea(false);
-                return;
-            }
+        // Guard against the textarea disagreeing with the document: per change, the lengths
+        // are compared; the whole text at the next tick.
+        if self.text.len(&self.doc.transact()) == self.shown.len() {
+            self.unchecked = true;
+        } else if self.reset_shown() {
+            return; // patched again, cursors drawn
         }
         self.draw_cursors();
+    }
+
+    /// Guard: if the textarea disagrees with the document, resets it (keeping the caret) and
+    /// returns `true`.
+    fn reset_shown(&mut self) -> bool {
+        self.unchecked = false;
+        let truth = self.text.get_string(&self.doc.transact());
+        if self.shown.is(&truth) {
+            return false;
+        }
+        let truth: Vec<u16> = truth.encode_utf16().collect();
+        let Some(splice) = binding::diff(&self.shown.to_units(), &truth, None) else {
+            return false;
+        };
+        self.pending_splices.borrow_mut().push(splice);
+        self.patch_textarea(false);
+        true
     }
 
     // ----- presence ----------------------------------------------------------------------
@@ -674,10 +694,15 @@ impl Session {
     fn local_cursor(&self) -> Option<(crate::json::Json, crate::json::Json)> {
         let (anchor, head) = self.sent_cursor?;
         let txn = self.doc.transact();
-        Some((
-            presence::sticky_to_json(&presence::sticky_at(&self.text, &txn, anchor)),
-            presence::sticky_to_json(&presence::sticky_at(&self.text, &txn, head)),
-        ))
+        // Finding a sticky index walks the text's items up to it: once for a plain caret.
+        let at = |index| presence::sticky_to_json(&presence::sticky_at(&self.text, &txn, index));
+        let anchor_json = at(anchor);
+        let head_json = if head == anchor {
+            anchor_json.clone()
+        } else {
+            at(head)
+        };
+        Some((anchor_json, head_json))
     }
 
     fn current_selection(&self) -> Option<(u32, u32)> {
@@ -694,6 +719,20 @@ impl Session {
         let end = textarea.selection_end().ok().flatten()?;
         let backward = textarea.selection_direction().ok().flatten().as_deref() == Some("backward");
         Some(if backward { (end, start) } else { (start, end) })
+    }
+
+    /// Sends the cursor once the current task is done: after an input the update goes out
+    /// first, and inputs in one task (a paste of several events, a script) send one cursor.
+    fn send_cursor_soon(&mut self) {
+        if self.cursor_soon.is_none() {
+            let me = self.me.clone();
+            self.cursor_soon = Some(Timeout::new(0, move || {
+                with(&me, |s| {
+                    s.cursor_soon = None;
+                    s.send_cursor();
+                })
+            }));
+        }
     }
 
     fn send_cursor(&mut self) {
@@ -740,7 +779,7 @@ impl Session {
     fn draw_cursors(&mut self) {
         let now = now_ms();
         let txn = self.doc.transact();
-        let len = self.shown.len() as u32;
+        let len = self.shown.len();
         let cursors: Vec<RemoteCursor> = self
             .peers
             .iter()
@@ -770,6 +809,9 @@ impl Session {
     // ----- status and save line ----------------------------------------------------------
 
     fn tick(&mut self) {
+        if self.unchecked && !self.composing {
+            self.reset_shown();
+        }
         let now = now_ms();
         if self.peers.sweep(now) {
             self.emit_presence();
@@ -915,6 +957,7 @@ impl Session {
         }
         self.listeners.clear();
         self.debounce = None;
+        self.cursor_soon = None;
         self.retry = None;
         self.ticker = None;
         if let Some((observer, _closure)) = self.resize.take() {
