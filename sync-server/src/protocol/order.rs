@@ -30,13 +30,9 @@
 use std::collections::HashMap;
 
 use yrs::branch::{Branch, BranchPtr};
-use yrs::updates::decoder::Decode;
-use yrs::{
-    Assoc, ClientID, Doc, GetString, Offset, ReadTxn, StateVector, StickyIndex, Transact,
-    Transaction, Update, ID,
-};
+use yrs::{Assoc, ClientID, Doc, Offset, ReadTxn, StateVector, StickyIndex, Transact, ID};
 
-use super::same_order::same_order;
+use super::same_order::{load, same_order_of, texts, Encoded};
 use super::validate::PlacedItem;
 
 /// Items known to be in order, for the common case that needs no position lookup: a client
@@ -138,30 +134,20 @@ pub fn check_placed<'a, T: ReadTxn>(
 /// cannot show) and the order of every character, invisible ones included
 /// ([`same_order`]). O(document).
 pub fn reorders(doc: &Doc, known: &StateVector) -> bool {
-    !reloads_the_same(doc) || !same_order(doc, known)
+    let encoded = Encoded::of(doc);
+    !reloads_as(doc, &encoded) || !same_order_of(&encoded, known)
 }
 
 /// Whether the document, encoded and loaded into a fresh one, has the same content in every
 /// root type: what clients that load it later will see. O(document).
 pub fn reloads_the_same(doc: &Doc) -> bool {
-    let txn = doc.transact();
-    let encoded = txn.encode_state_as_update_v1(&StateVector::default());
-    let Ok(update) = Update::decode_v1(&encoded) else {
-        return false;
-    };
-    let copy = Doc::new();
-    let names: Vec<&str> = txn.root_refs().map(|(name, _)| name).collect();
-    for name in &names {
-        copy.get_or_insert_text(*name);
-    }
-    if copy.transact_mut().apply_update(update).is_err() {
-        return false;
-    }
-    let copied = copy.transact();
-    names.iter().all(|name| {
-        let text = |txn: &Transaction<'_>| txn.get_text(*name).map(|t| t.get_string(txn));
-        text(&txn) == text(&copied)
-    })
+    reloads_as(doc, &Encoded::of(doc))
+}
+
+/// [`reloads_the_same`], given the document's encoding.
+fn reloads_as(doc: &Doc, encoded: &Encoded) -> bool {
+    load(&encoded.names, &[&encoded.full])
+        .is_some_and(|copy| copy == texts(&doc.transact(), &encoded.names))
 }
 
 /// What [`misplaced`] found for one item.
@@ -284,6 +270,7 @@ fn visible<T: ReadTxn>(txn: &T, id: (u64, u32)) -> bool {
 mod tests {
     use super::*;
     // `super::super`: this file is also compiled into the fuzz crate, at its root.
+    use super::super::same_order::same_order;
     use super::super::validate::validate_update_v1_shape;
     use yrs::updates::decoder::Decode;
     use yrs::{Doc, GetString, OffsetKind, Options, Text, Transact, Update};

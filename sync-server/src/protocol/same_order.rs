@@ -30,32 +30,50 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
+use yrs::encoding::write::Write;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Transact, Update};
 
 use super::validate::{content_len, Reader};
 
-/// Whether the items `doc` gained since `known` lie where a fresh load of the document puts
-/// them, among all its characters (see the module docs). `false` also when the document's own
-/// encoding cannot be read back (which would be a bug, and is refused like a misplaced item).
-pub fn same_order(doc: &Doc, known: &StateVector) -> bool {
-    let (full, names) = {
+/// A document as it is now, encoded once for the whole-document checks.
+pub struct Encoded {
+    /// Its full v1 state.
+    pub full: Vec<u8>,
+    /// The names of its root types.
+    pub names: Vec<String>,
+}
+
+impl Encoded {
+    pub fn of(doc: &Doc) -> Encoded {
         let txn = doc.transact();
-        let full = txn.encode_state_as_update_v1(&StateVector::default());
-        let names: Vec<String> = txn.root_refs().map(|(name, _)| name.to_owned()).collect();
-        (full, names)
-    };
-    let Some(parts) = rewrite(&full, known, &RandomState::new()) else {
+        Encoded {
+            full: txn.encode_state_as_update_v1(&StateVector::default()),
+            names: txn.root_refs().map(|(name, _)| name.to_owned()).collect(),
+        }
+    }
+}
+
+/// Whether the items `doc` gained since `known` lie where a fresh load of the document puts
+/// them, among all its characters (see the module docs).
+pub fn same_order(doc: &Doc, known: &StateVector) -> bool {
+    same_order_of(&Encoded::of(doc), known)
+}
+
+/// [`same_order`] of a document already encoded. `false` also when the document's own
+/// encoding cannot be read back (which would be a bug, and is refused like a misplaced item).
+pub fn same_order_of(encoded: &Encoded, known: &StateVector) -> bool {
+    let Some(parts) = rewrite(&encoded.full, known, &RandomState::new()) else {
         return false;
     };
-    let replayed = load(&names, &[&parts.before, &parts.after]);
-    let fresh = load(&names, &[&parts.all]);
+    let replayed = load(&encoded.names, &[&parts.before, &parts.after]);
+    let fresh = load(&encoded.names, &[&parts.all]);
     replayed.is_some() && replayed == fresh
 }
 
 /// The text of every root type after applying `updates` to a fresh document, one transaction
 /// each; `None` if one does not decode or apply.
-fn load(names: &[String], updates: &[&[u8]]) -> Option<Vec<String>> {
+pub fn load(names: &[String], updates: &[&[u8]]) -> Option<Vec<String>> {
     let copy = Doc::new();
     for name in names {
         copy.get_or_insert_text(name.as_str());
@@ -64,17 +82,20 @@ fn load(names: &[String], updates: &[&[u8]]) -> Option<Vec<String>> {
         let update = Update::decode_v1(bytes).ok()?;
         copy.transact_mut().apply_update(update).ok()?;
     }
-    let txn = copy.transact();
-    Some(
-        names
-            .iter()
-            .map(|name| {
-                txn.get_text(name.as_str())
-                    .map(|text| text.get_string(&txn))
-                    .unwrap_or_default()
-            })
-            .collect(),
-    )
+    let texts = texts(&copy.transact(), names);
+    Some(texts)
+}
+
+/// The text of each root type in `names` ("" for one that is not a text).
+pub fn texts<T: ReadTxn>(txn: &T, names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|name| {
+            txn.get_text(name.as_str())
+                .map(|text| text.get_string(txn))
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// The three rewritten updates (see the module docs).
@@ -99,9 +120,9 @@ struct Out {
 impl Out {
     fn end_client(&mut self, client: u64) {
         if let Some(first_clock) = self.first_clock.take() {
-            write_var(&mut self.sections, self.struct_count);
-            write_var(&mut self.sections, client);
-            write_var(&mut self.sections, first_clock);
+            self.sections.write_var(self.struct_count);
+            self.sections.write_var(client);
+            self.sections.write_var(first_clock);
             self.sections.append(&mut self.structs);
             self.count += 1;
         }
@@ -111,10 +132,10 @@ impl Out {
 
     fn finish(self) -> Vec<u8> {
         let mut update = Vec::with_capacity(self.sections.len() + 8);
-        write_var(&mut update, self.count);
+        update.write_var(self.count);
         update.extend_from_slice(&self.sections);
         // No deletions: every character stays in the text.
-        write_var(&mut update, 0);
+        update.write_var(0);
         update
     }
 }
@@ -230,7 +251,7 @@ fn write_part(
     let (info, origin, right_origin, parent, parent_sub) = match what {
         Struct::Gc | Struct::Skip => {
             w.push(if matches!(what, Struct::Skip) { 10 } else { 0 });
-            write_var(w, to - from);
+            w.write_var(to - from);
             return;
         }
         Struct::Item {
@@ -253,38 +274,38 @@ fn write_part(
         | STRING;
     w.push(info);
     for id in [origin, *right_origin].into_iter().flatten() {
-        write_var(w, id.0);
-        write_var(w, id.1);
+        w.write_var(id.0);
+        w.write_var(id.1);
     }
     if info & 0xc0 == 0 {
         match parent {
             Some(Parent::Root(name)) => {
-                write_var(w, 1);
-                write_string(w, name);
+                w.write_var(1);
+                w.write_string(name);
             }
             Some(Parent::Item(id)) => {
-                write_var(w, 0);
-                write_var(w, id.0);
-                write_var(w, id.1);
+                w.write_var(0);
+                w.write_var(id.0);
+                w.write_var(id.1);
             }
             None => {}
         }
         if let (true, Some(sub)) = (info & 0x20 != 0, parent_sub) {
-            write_string(w, sub);
+            w.write_string(sub);
         }
     }
     let mut mark_bytes = [0; 4];
-    write_string(w, mark(key, client, from).encode_utf8(&mut mark_bytes));
+    w.write_string(mark(key, client, from).encode_utf8(&mut mark_bytes));
     if to - from > 1 {
         // The rest, cut off as yrs cuts: after the mark, with the same right origin.
         const DELETED: u8 = 1;
         out.struct_count += 1;
         w.push(0x80 | if right_origin.is_some() { 0x40 } else { 0 } | DELETED);
         for id in [Some((client, from)), *right_origin].into_iter().flatten() {
-            write_var(w, id.0);
-            write_var(w, id.1);
+            w.write_var(id.0);
+            w.write_var(id.1);
         }
-        write_var(w, to - from - 1);
+        w.write_var(to - from - 1);
     }
 }
 
@@ -300,19 +321,6 @@ fn mark(key: &RandomState, client: u64, clock: u64) -> char {
         0xac00 + i - CJK
     };
     char::from_u32(code).unwrap_or('\u{fffd}')
-}
-
-fn write_var(w: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        w.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    w.push(value as u8);
-}
-
-fn write_string(w: &mut Vec<u8>, s: &str) {
-    write_var(w, s.len() as u64);
-    w.extend_from_slice(s.as_bytes());
 }
 
 #[cfg(test)]
