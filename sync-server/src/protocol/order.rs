@@ -267,7 +267,7 @@ fn visible<T: ReadTxn>(txn: &T, id: (u64, u32)) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     // `super::super`: this file is also compiled into the fuzz crate, at its root.
     use super::super::same_order::same_order;
@@ -276,7 +276,7 @@ mod tests {
     use yrs::{Doc, GetString, OffsetKind, Options, Text, Transact, Update};
 
     /// "hello world" by client 1, then "ll" deleted: "heo world".
-    fn base() -> Doc {
+    pub(in super::super) fn base() -> Doc {
         let doc = Doc::with_client_id(1);
         let text = doc.get_or_insert_text("content");
         text.insert(&mut doc.transact_mut(), 0, "hello world");

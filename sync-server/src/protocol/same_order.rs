@@ -331,12 +331,10 @@ mod tests {
     use super::super::validate::validate_update_v1_shape;
     use yrs::{Text, Transact};
 
-    /// A document with deleted runs of two clients.
+    /// A document with deleted runs of two clients: `order`'s base ("heo world" by client 1)
+    /// and client 2's "ABC" after "heo " with "B" deleted (the `apply` fuzz target's).
     fn doc() -> Doc {
-        let doc = Doc::with_client_id(1);
-        let text = doc.get_or_insert_text("content");
-        text.insert(&mut doc.transact_mut(), 0, "hello world");
-        text.remove_range(&mut doc.transact_mut(), 2, 2);
+        let doc = super::super::order::tests::base();
         let other = Doc::with_client_id(2);
         let state = doc
             .transact()

@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use crate::postgres::{free_port, shared};
-use crate::support::{eventually, http_get, scrape, within, Client, ServerProcess};
+use crate::support::{eventually, http_get, scrape, spawn_watchdog, within, Client, ServerProcess};
 
 /// A `redis-server` without persistence, in a temporary directory.
 struct Redis {
@@ -424,19 +424,10 @@ async fn behind_nginx_clients_of_a_killed_instance_reconnect_elsewhere_and_lose_
 /// A watchdog that SIGKILLs `child` once the returned pipe closes: when it is dropped, or when
 /// this test process ends however it ends (so no server outlives a crashed test run).
 fn kill_on_exit(child: &std::process::Child) -> std::process::ChildStdin {
-    Command::new("sh")
-        .args([
-            "-c",
-            "cat >/dev/null; kill -9 \"$1\" 2>/dev/null",
-            "sh",
-            &child.id().to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sh starts")
-        .stdin
-        .take()
-        .unwrap()
+    spawn_watchdog(Command::new("sh").args([
+        "-c",
+        "cat >/dev/null; kill -9 \"$1\" 2>/dev/null",
+        "sh",
+        &child.id().to_string(),
+    ]))
 }

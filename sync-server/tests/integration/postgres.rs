@@ -16,7 +16,7 @@ use sync_server::DocName;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
 
-use crate::support::{eventually, http_get, scrape, within, Client, ServerProcess};
+use crate::support::{eventually, http_get, scrape, spawn_watchdog, within, Client, ServerProcess};
 
 /// A PostgreSQL server in a temporary directory.
 pub(crate) struct Cluster {
@@ -68,15 +68,7 @@ impl Cluster {
             .arg("-D")
             .arg(&data)
             .args(["stop", "-m", "immediate"]);
-        let watchdog = watchdog
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sh starts")
-            .stdin
-            .take()
-            .unwrap();
+        let watchdog = spawn_watchdog(&mut watchdog);
         let mut cluster = Cluster {
             bin,
             root,

@@ -745,3 +745,19 @@ pub fn upgrade_request(addr: SocketAddr, path: &str) -> String {
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     )
 }
+
+/// Starts `watchdog`, a `sh -c 'cat >/dev/null; …'` that acts once its standard input closes,
+/// and returns that input: dropping it, or this test process ending however it ends, runs the
+/// watchdog's action (so no server outlives a crashed test run).
+pub fn spawn_watchdog(watchdog: &mut std::process::Command) -> std::process::ChildStdin {
+    use std::process::Stdio;
+    watchdog
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh starts")
+        .stdin
+        .take()
+        .expect("piped stdin")
+}
