@@ -9,6 +9,8 @@
 
 /* global performance */
 
+import { readSync, readSyncAll, readVarUint, syncFrame } from './sync-frames.mjs'
+
 const sent = { widget: [], yjs: [] }
 const nativeSend = WebSocket.prototype.send
 WebSocket.prototype.send = function (data) {
@@ -17,55 +19,6 @@ WebSocket.prototype.send = function (data) {
     sent[who].push(performance.now())
   }
   return nativeSend.call(this, data)
-}
-
-// ---------------------------------------------------------------------------------------------
-// y-protocols sync frames, by hand (lib0 varuints): what a y-websocket provider sends.
-
-function varUint (n) {
-  const out = []
-  while (n > 0x7f) {
-    out.push(0x80 | (n & 0x7f))
-    n = Math.floor(n / 128)
-  }
-  out.push(n)
-  return out
-}
-
-function frame (type, bytes) {
-  const head = [0, type, ...varUint(bytes.length)]
-  const out = new Uint8Array(head.length + bytes.length)
-  out.set(head, 0)
-  out.set(bytes, head.length)
-  return out
-}
-
-/** `[type, payload]` of the first sync message in a frame, or null for anything else
- *  (awareness, acks). */
-function readSync (buf) {
-  for (const m of readSyncAll(buf)) return m
-  return null
-}
-
-/** Every sync message of a frame (y-protocols allows several in one frame; the widget reads
- *  them all, and so does the baseline). Stops at the first message that is not sync. */
-function * readSyncAll (buf) {
-  const b = new Uint8Array(buf)
-  let pos = 0
-  while (pos < b.length && b[pos] === 0) {
-    const type = b[pos + 1]
-    pos += 2
-    let len = 0
-    let mul = 1
-    for (;;) {
-      const x = b[pos++]
-      len += (x & 0x7f) * mul
-      if (x < 0x80) break
-      mul *= 128
-    }
-    yield [type, b.subarray(pos, pos + len)]
-    pos += len
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -92,7 +45,7 @@ class YBinding {
     this.onInput = () => this.input()
     textarea.addEventListener('input', this.onInput)
     this.doc.on('update', (update, origin) => {
-      if (origin !== 'remote' && this.socket) this.socket.send(frame(2, update))
+      if (origin !== 'remote' && this.socket) this.socket.send(syncFrame(2, update))
     })
     this.text.observe((event, txn) => {
       if (txn.origin !== 'remote') return
@@ -199,6 +152,34 @@ function waitStatus (handle, status) {
   })
 }
 
+/** Resolves once the widget's textarea `ta` shows `length` characters. */
+function untilLength (handle, ta, length) {
+  if (ta.value.length === length) return Promise.resolve()
+  return new Promise((resolve) => {
+    const off = handle.on('text', () => { if (ta.value.length === length) { off(); resolve() } })
+  })
+}
+
+/** Sends SyncStep1 on `ws` and resolves once the server's SyncStep2 is in binding `b`'s
+ *  document (`Y.applyUpdate`, origin 'load') and its textarea (`value` set once); answers the
+ *  server's SyncStep1 meanwhile. */
+function syncYjs (ws, b) {
+  return new Promise((resolve) => {
+    ws.onmessage = (event) => {
+      const m = readSync(event.data)
+      if (m && m[0] === 1) {
+        Y.applyUpdate(b.doc, m[1], 'load')
+        b.textarea.value = b.text.toString()
+        b.shown = b.textarea.value
+        resolve()
+      } else if (m && m[0] === 0) {
+        ws.send(syncFrame(1, Y.encodeStateAsUpdate(b.doc, m[1])))
+      }
+    }
+    nativeSend.call(ws, new Uint8Array([0, 0, 1, 0]))
+  })
+}
+
 async function fetchBytes (url) {
   return new Uint8Array(await (await fetch(url)).arrayBuffer())
 }
@@ -209,16 +190,9 @@ async function fetchUpdates (url) {
   const out = []
   let pos = 0
   while (pos < all.length) {
-    let len = 0
-    let mul = 1
-    for (;;) {
-      const x = all[pos++]
-      len += (x & 0x7f) * mul
-      if (x < 0x80) break
-      mul *= 128
-    }
-    out.push(all.subarray(pos, pos + len))
-    pos += len
+    const [len, start] = readVarUint(all, pos)
+    out.push(all.subarray(start, start + len))
+    pos = start + len
   }
   return out
 }
@@ -238,13 +212,7 @@ window.bench = {
     const handle = await mod.mount(host, { server, doc, debounce: 0 })
     const tMounted = performance.now()
     const ta = widgetTextarea(host)
-    if (ta.value.length !== length) {
-      await new Promise((resolve) => {
-        const off = handle.on('text', () => {
-          if (ta.value.length === length) { off(); resolve() }
-        })
-      })
-    }
+    await untilLength(handle, ta, length)
     const tEnd = performance.now()
     const text = ta.value
     handle.unmount()
@@ -259,21 +227,7 @@ window.bench = {
     const tCode = performance.now()
     const ta = freshTextarea('yjs-textarea')
     const ws = await openSocket(`${server}/${doc}`, 'yjs')
-    const b = new YBinding(Y, ta, null)
-    await new Promise((resolve) => {
-      ws.onmessage = (event) => {
-        const m = readSync(event.data)
-        if (m && m[0] === 1) {
-          Y.applyUpdate(b.doc, m[1], 'load')
-          ta.value = b.text.toString()
-          b.shown = ta.value
-          resolve()
-        } else if (m && m[0] === 0) {
-          ws.send(frame(1, Y.encodeStateAsUpdate(b.doc, m[1])))
-        }
-      }
-      nativeSend.call(ws, new Uint8Array([0, 0, 1, 0]))
-    })
+    await syncYjs(ws, new YBinding(Y, ta, null))
     const tEnd = performance.now()
     ws.close()
     const text = ta.value
@@ -360,11 +314,7 @@ window.bench = {
     }
     const { handle, host } = await widgetMount({ server, doc: docW })
     const ta = widgetTextarea(host)
-    if (ta.value.length !== length) {
-      await new Promise((resolve) => {
-        const off = handle.on('text', () => { if (ta.value.length === length) { off(); resolve() } })
-      })
-    }
+    await untilLength(handle, ta, length)
     const widgetText = med(() => handle.text())
     const widgetValue = med(() => ta.value)
     handle.unmount()
@@ -372,17 +322,7 @@ window.bench = {
     const yta = freshTextarea('yjs-textarea')
     const ws = await openSocket(`${server}/${docY}`, 'yjs')
     const b = new YBinding(Y, yta, null)
-    await new Promise((resolve) => {
-      ws.onmessage = (event) => {
-        const m = readSync(event.data)
-        if (m && m[0] === 1) {
-          Y.applyUpdate(b.doc, m[1], 'load')
-          yta.value = b.text.toString()
-          resolve()
-        }
-      }
-      nativeSend.call(ws, new Uint8Array([0, 0, 1, 0]))
-    })
+    await syncYjs(ws, b)
     ws.close()
     return { chars: length, widget_text_ms: widgetText, yjs_to_string_ms: med(() => b.text.toString()), widget_textarea_value_ms: widgetValue, yjs_textarea_value_ms: med(() => yta.value) }
   },
@@ -435,28 +375,14 @@ window.bench = {
       const m = await widgetMount({ server, doc })
       handle = m.handle
       ta = widgetTextarea(m.host)
-      if (ta.value.length !== length) {
-        await new Promise((resolve) => {
-          const off = handle.on('text', () => { if (ta.value.length === length) { off(); resolve() } })
-        })
-      }
+      await untilLength(handle, ta, length)
     } else {
       await loadYjs()
       ta = freshTextarea('yjs-textarea')
       const ws = await openSocket(`${server}/${doc}`, 'yjs')
-      const b = new YBinding(Y, ta, ws)
-      await new Promise((resolve) => {
-        ws.onmessage = (event) => {
-          const m = readSync(event.data)
-          if (m && m[0] === 1) {
-            Y.applyUpdate(b.doc, m[1], 'remote') // not sent back
-            ta.value = b.text.toString()
-            b.shown = ta.value
-            resolve()
-          }
-        }
-        nativeSend.call(ws, new Uint8Array([0, 0, 1, 0]))
-      })
+      const b = new YBinding(Y, ta, null)
+      await syncYjs(ws, b)
+      b.socket = ws // from now on, each local update is sent
     }
     window.__local = { who, handle, ta }
     return { text: ta.value }

@@ -27,6 +27,7 @@ import zlib from 'node:zlib'
 import { chromium } from 'playwright-core'
 import { WebSocket, WebSocketServer } from 'ws'
 import * as Y from 'yjs'
+import { readSync, syncFrame, varUint } from './sync-frames.mjs'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(HERE, '../..')
@@ -89,35 +90,6 @@ const loadavg = () => Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')
 
 // ---------------------------------------------------------------------------------------------
 // The trace as per-keystroke Yjs updates (yjs in Node: one transaction per patch, client 1000).
-
-function varUint (n) {
-  const out = []
-  while (n > 0x7f) {
-    out.push(0x80 | (n & 0x7f))
-    n = Math.floor(n / 128)
-  }
-  out.push(n)
-  return out
-}
-
-function syncFrame (type, bytes) {
-  return Buffer.concat([Buffer.from([0, type, ...varUint(bytes.length)]), Buffer.from(bytes)])
-}
-
-function readSync (buf) {
-  const b = new Uint8Array(buf)
-  if (b[0] !== 0) return null
-  let pos = 2
-  let len = 0
-  let mul = 1
-  for (;;) {
-    const x = b[pos++]
-    len += (x & 0x7f) * mul
-    if (x < 0x80) break
-    mul *= 128
-  }
-  return [b[1], b.subarray(pos, pos + len)]
-}
 
 /** The first `plan.limit` patches as updates (`prefix`: their text), and the document after
  *  them or, with `plan.whole`, after all of them (`compacted`, `final`: its text). */
@@ -213,7 +185,7 @@ async function startPageServer (data) {
       return
     }
     let file = null
-    if (p === '/page.js') file = path.join(HERE, 'page.js')
+    if (p === '/page.js' || p === '/sync-frames.mjs') file = path.join(HERE, p.slice(1))
     else if (p.startsWith('/collab-textarea/')) file = files(NPM_DIR, p.slice('/collab-textarea/'.length))
     else if (p.startsWith('/node_modules/')) file = files(path.join(HERE, 'node_modules'), p.slice('/node_modules/'.length))
     if (!file) return send(404, 'text/plain', 'not found')
