@@ -721,7 +721,9 @@ fn inverted_origins_among_deleted_text(scene: &mut Scene) -> BoxFuture<'_, ()> {
 
 /// Found by the `apply` fuzz target: formatting marks of client 2 after a gap in its clocks,
 /// the first with a right origin nobody wrote, so yrs keeps them waiting. Accepted (they wait,
-/// unseen); the whole-document check must not mistake them for misplaced items later.
+/// unseen) and harmless. (What the fuzz target found with it, a whole-document check that
+/// mistook them for misplaced items, is covered by `same_order`'s `waiting_items_stay_waiting`:
+/// positions decide this update, so the room makes no whole check here.)
 fn waiting_formatting_marks(scene: &mut Scene) -> BoxFuture<'_, ()> {
     Box::pin(async move {
         let attack = vec![
