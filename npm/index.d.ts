@@ -29,8 +29,12 @@ export interface MountOptions {
 /** `connected` means connected *and* synced. */
 export type ConnectionStatus = "connecting" | "connected" | "disconnected";
 
-/** `saved`: every local change is on the server's disk. */
-export type SaveState = "saved" | "saving" | "offline";
+/**
+ * `saved`: every local change is on the server's disk. `refused`: the server refused them
+ * for a reason a retry would repeat (e.g. the document would be over its size limit); the
+ * text stays, nothing is retried until Retry, and the save line says why.
+ */
+export type SaveState = "saved" | "saving" | "offline" | "refused";
 
 /** `detail` of `collab-status`. */
 export interface StatusDetail {

@@ -26,28 +26,77 @@ impl Status {
 pub enum State {
     /// A socket is opening or open; `attempt` counts failures since the last good connection.
     Connecting { attempt: u32 },
-    /// Open and synced.
-    Connected,
+    /// Open and synced. `attempt`: the attempt that made this connection (0: the first try).
+    /// A close that calls for the backoff waits from there, so a server that keeps closing
+    /// synced connections (4420, 4429) is retried less and less often, not every 250 ms.
+    Connected { attempt: u32 },
     /// Waiting `delay_ms` before attempt number `attempt`.
     Waiting { attempt: u32, delay_ms: u32 },
-    /// The server refused our token (close 4401/4402): no automatic retry, only Retry.
-    Unauthorized,
+    /// The server closed the connection for a reason that would recur on a retry: no
+    /// automatic retry, only Retry (which reconnects once).
+    Refused(Refusal),
     /// Unmounted: nothing happens any more.
     Stopped,
+}
+
+/// Why the server refused us in a way that a retry would only repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 4401, 4402: the token is missing, invalid, or not for this document.
+    Unauthorized,
+    /// 4413: an update would take the document over the server's `--max-document-size`.
+    DocumentTooLarge,
+    /// 1009: a message over the server's `--max-message-size` (a piece that could not be cut).
+    MessageTooLarge,
+    /// 4400: the server refused an update (invalid, or quarantined).
+    UpdateRejected,
+    /// 1003, 1007: the server could not read what we sent.
+    Malformed,
+}
+
+/// What a close code calls for (the table is in ARCHITECTURE.md, "Close codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterClose {
+    /// The connection just went away (shutdown, network, idle): reconnect at once if it was
+    /// good, else back off.
+    Reconnect,
+    /// The server is in trouble or wants us slower: reconnect after the backoff.
+    BackOff,
+    /// The same connection would be refused again: stop until the user presses Retry.
+    Stop(Refusal),
+}
+
+/// The policy for the close code `code`. Codes not listed (a proxy's, a future server's) are
+/// taken as transient and retried after the backoff.
+pub fn after_close(code: u16) -> AfterClose {
+    match code {
+        // Normal closure, going away (server shutdown), abnormal (no close frame: network,
+        // server killed), idle timeout (a suspended tab).
+        1000 | 1001 | 1006 | 4408 => AfterClose::Reconnect,
+        1003 | 1007 => AfterClose::Stop(Refusal::Malformed),
+        1009 => AfterClose::Stop(Refusal::MessageTooLarge),
+        4400 => AfterClose::Stop(Refusal::UpdateRejected),
+        4401 | 4402 => AfterClose::Stop(Refusal::Unauthorized),
+        4413 => AfterClose::Stop(Refusal::DocumentTooLarge),
+        // 1011 storage could not load the document; 4403 our client id is still held by our
+        // previous connection the server has not noticed is gone; 4420 rate limited; 4429 we
+        // read too slowly. All pass with time.
+        _ => AfterClose::BackOff,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// The server's SyncStep2 arrived: we hold everything it had.
     Synced,
-    /// The socket closed or failed to open.
-    SocketClosed,
-    /// The server closed the socket because the token is missing, invalid or not for this doc.
-    Unauthorized,
+    /// The socket closed (with this close code) or failed to open (1006).
+    SocketClosed { code: u16 },
     /// The backoff timer fired.
     RetryDue,
-    /// The user pressed Retry (or the page came back online).
+    /// The user pressed Retry.
     RetryNow,
+    /// The browser came back online: skips a backoff wait, never a refusal.
+    Online,
     /// Unmount.
     Stop,
 }
@@ -85,16 +134,24 @@ impl State {
     pub fn status(&self) -> Status {
         match self {
             State::Connecting { .. } => Status::Connecting,
-            State::Connected => Status::Connected,
-            State::Waiting { .. } | State::Unauthorized | State::Stopped => Status::Disconnected,
+            State::Connected { .. } => Status::Connected,
+            State::Waiting { .. } | State::Refused(_) | State::Stopped => Status::Disconnected,
         }
     }
 
-    /// Failed attempts since the last good connection.
+    /// Failed attempts since the last good connection (0 while connected).
     pub fn attempt(&self) -> u32 {
         match self {
             State::Connecting { attempt } | State::Waiting { attempt, .. } => *attempt,
-            State::Connected | State::Unauthorized | State::Stopped => 0,
+            State::Connected { .. } | State::Refused(_) | State::Stopped => 0,
+        }
+    }
+
+    /// Why the server refused us, while no retry is planned because of it.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            State::Refused(refusal) => Some(*refusal),
+            _ => None,
         }
     }
 }
@@ -105,31 +162,44 @@ pub fn step(state: &State, event: Event, random: f64) -> (State, Vec<Effect>) {
     match (state, event) {
         (State::Stopped, _) => (State::Stopped, vec![]),
         (_, Event::Stop) => (State::Stopped, vec![CancelRetry, CloseSocket]),
-        (State::Connecting { .. }, Event::Synced) => (State::Connected, vec![]),
-        // Retrying with the same token would be refused again: stop until asked.
-        (State::Connecting { .. } | State::Connected, Event::Unauthorized) => {
-            (State::Unauthorized, vec![CancelRetry])
+        (State::Connecting { attempt }, Event::Synced) => {
+            (State::Connected { attempt: *attempt }, vec![])
         }
-        (State::Unauthorized, Event::RetryNow) => {
+        (State::Connecting { attempt }, Event::SocketClosed { code }) => {
+            match after_close(code) {
+                AfterClose::Stop(refusal) => (State::Refused(refusal), vec![CancelRetry]),
+                // An attempt failed: wait, longer each time (the dot turns red, Retry appears).
+                AfterClose::Reconnect | AfterClose::BackOff => {
+                    let attempt = attempt + 1;
+                    let delay_ms = backoff_ms(attempt, random);
+                    (
+                        State::Waiting { attempt, delay_ms },
+                        vec![ScheduleRetry { delay_ms }],
+                    )
+                }
+            }
+        }
+        (State::Connected { attempt }, Event::SocketClosed { code }) => match after_close(code) {
+            AfterClose::Stop(refusal) => (State::Refused(refusal), vec![CancelRetry]),
+            // A good connection dropped: try again at once (the dot turns yellow).
+            AfterClose::Reconnect => (State::Connecting { attempt: 0 }, vec![OpenSocket]),
+            AfterClose::BackOff => {
+                let attempt = attempt + 1;
+                let delay_ms = backoff_ms(attempt, random);
+                (
+                    State::Waiting { attempt, delay_ms },
+                    vec![ScheduleRetry { delay_ms }],
+                )
+            }
+        },
+        // Retry after a refusal: one new connection; if it is refused again, we stop again.
+        (State::Refused(_), Event::RetryNow) => {
             (State::Connecting { attempt: 0 }, vec![OpenSocket])
-        }
-        // A good connection dropped: try again at once (the dot turns yellow).
-        (State::Connected, Event::SocketClosed) => {
-            (State::Connecting { attempt: 0 }, vec![OpenSocket])
-        }
-        // An attempt failed: wait, longer each time (the dot turns red, Retry appears).
-        (State::Connecting { attempt }, Event::SocketClosed) => {
-            let attempt = attempt + 1;
-            let delay_ms = backoff_ms(attempt, random);
-            (
-                State::Waiting { attempt, delay_ms },
-                vec![ScheduleRetry { delay_ms }],
-            )
         }
         (State::Waiting { attempt, .. }, Event::RetryDue) => {
             (State::Connecting { attempt: *attempt }, vec![OpenSocket])
         }
-        (State::Waiting { attempt, .. }, Event::RetryNow) => (
+        (State::Waiting { attempt, .. }, Event::RetryNow | Event::Online) => (
             State::Connecting { attempt: *attempt },
             vec![CancelRetry, OpenSocket],
         ),
@@ -149,16 +219,19 @@ mod tests {
         assert_eq!(state.status(), Status::Connecting);
 
         let (state, effects) = step(&state, Event::Synced, 0.0);
-        assert_eq!((state.clone(), effects), (State::Connected, vec![]));
+        assert_eq!(
+            (state.clone(), effects),
+            (State::Connected { attempt: 0 }, vec![])
+        );
         assert_eq!(state.status(), Status::Connected);
 
         // The server goes away: reconnect immediately.
-        let (state, effects) = step(&state, Event::SocketClosed, 0.0);
+        let (state, effects) = step(&state, Event::SocketClosed { code: 1006 }, 0.0);
         assert_eq!(state, State::Connecting { attempt: 0 });
         assert_eq!(effects, vec![Effect::OpenSocket]);
 
         // That attempt fails: wait, red.
-        let (state, effects) = step(&state, Event::SocketClosed, 0.0);
+        let (state, effects) = step(&state, Event::SocketClosed { code: 1006 }, 0.0);
         assert_eq!(
             state,
             State::Waiting {
@@ -173,7 +246,7 @@ mod tests {
         assert_eq!(state, State::Connecting { attempt: 1 });
         assert_eq!(effects, vec![Effect::OpenSocket]);
 
-        let (state, _) = step(&state, Event::SocketClosed, 0.99);
+        let (state, _) = step(&state, Event::SocketClosed { code: 1006 }, 0.99);
         assert!(matches!(state, State::Waiting { attempt: 2, .. }));
 
         // Retry skips the wait.
@@ -182,7 +255,7 @@ mod tests {
         assert_eq!(effects, vec![Effect::CancelRetry, Effect::OpenSocket]);
 
         let (state, _) = step(&state, Event::Synced, 0.0);
-        assert_eq!(state, State::Connected);
+        assert_eq!(state, State::Connected { attempt: 2 });
         assert_eq!(state.attempt(), 0);
     }
 
@@ -197,27 +270,159 @@ mod tests {
         assert_eq!(effects, vec![Effect::CancelRetry, Effect::CloseSocket]);
         for event in [
             Event::Synced,
-            Event::SocketClosed,
+            Event::SocketClosed { code: 1006 },
             Event::RetryDue,
             Event::RetryNow,
+            Event::Online,
             Event::Stop,
         ] {
             assert_eq!(step(&stopped, event, 0.5), (State::Stopped, vec![]));
         }
     }
 
+    /// Every close code the server sends (ARCHITECTURE.md, "Close codes"), plus 1006.
+    const CLOSE_CODES: [u16; 14] = [
+        1001, 1003, 1006, 1007, 1009, 1011, 4400, 4401, 4402, 4403, 4408, 4413, 4420, 4429,
+    ];
+
     #[test]
-    fn a_refused_token_stops_retrying_until_asked() {
-        let (state, _) = State::start();
-        let (refused, effects) = step(&state, Event::Unauthorized, 0.5);
-        assert_eq!(refused, State::Unauthorized);
-        assert_eq!(effects, vec![Effect::CancelRetry]);
-        assert_eq!(refused.status(), Status::Disconnected);
-        for event in [Event::SocketClosed, Event::RetryDue, Event::Synced] {
-            assert_eq!(step(&refused, event, 0.5), (State::Unauthorized, vec![]));
+    fn each_close_code_is_retried_or_not_by_whether_it_would_recur() {
+        use AfterClose::*;
+        let policy: Vec<(u16, AfterClose)> = CLOSE_CODES
+            .iter()
+            .map(|&code| (code, after_close(code)))
+            .collect();
+        assert_eq!(
+            policy,
+            vec![
+                (1001, Reconnect),
+                (1003, Stop(Refusal::Malformed)),
+                (1006, Reconnect),
+                (1007, Stop(Refusal::Malformed)),
+                (1009, Stop(Refusal::MessageTooLarge)),
+                (1011, BackOff),
+                (4400, Stop(Refusal::UpdateRejected)),
+                (4401, Stop(Refusal::Unauthorized)),
+                (4402, Stop(Refusal::Unauthorized)),
+                (4403, BackOff),
+                (4408, Reconnect),
+                (4413, Stop(Refusal::DocumentTooLarge)),
+                (4420, BackOff),
+                (4429, BackOff),
+            ]
+        );
+        // A code nobody documented (a proxy's) is taken as transient.
+        assert_eq!(after_close(4999), BackOff);
+        assert_eq!(
+            after_close(collab_core::wire::close_code::DOCUMENT_TOO_LARGE),
+            Stop(Refusal::DocumentTooLarge)
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_never_retried_on_its_own_and_retry_reconnects_once() {
+        for code in CLOSE_CODES {
+            let AfterClose::Stop(refusal) = after_close(code) else {
+                continue;
+            };
+            // Refused on a good connection, and on a fresh attempt alike.
+            for from in [
+                State::Connected { attempt: 0 },
+                State::Connecting { attempt: 3 },
+            ] {
+                let (refused, effects) = step(&from, Event::SocketClosed { code }, 0.5);
+                assert_eq!(refused, State::Refused(refusal), "close {code}");
+                assert_eq!(effects, vec![Effect::CancelRetry], "close {code}");
+                assert_eq!(refused.status(), Status::Disconnected);
+                assert_eq!(refused.refusal(), Some(refusal));
+                // No timer, no stale close, no network change reconnects it.
+                for event in [
+                    Event::SocketClosed { code },
+                    Event::RetryDue,
+                    Event::Synced,
+                    Event::Online,
+                ] {
+                    assert_eq!(step(&refused, event, 0.5), (refused.clone(), vec![]));
+                }
+                // Retry opens one socket; refused again, it stops again.
+                let (again, effects) = step(&refused, Event::RetryNow, 0.5);
+                assert_eq!(again, State::Connecting { attempt: 0 });
+                assert_eq!(effects, vec![Effect::OpenSocket]);
+                assert_eq!(again.refusal(), None);
+                let (refused_again, effects) = step(&again, Event::SocketClosed { code }, 0.5);
+                assert_eq!(refused_again, State::Refused(refusal));
+                assert_eq!(effects, vec![Effect::CancelRetry]);
+            }
         }
-        let (again, effects) = step(&refused, Event::RetryNow, 0.5);
-        assert_eq!(again, State::Connecting { attempt: 0 });
+    }
+
+    #[test]
+    fn transient_closes_reconnect_at_once_or_after_the_backoff() {
+        for code in CLOSE_CODES {
+            match after_close(code) {
+                AfterClose::Reconnect => {
+                    let connected = State::Connected { attempt: 4 };
+                    let (state, effects) = step(&connected, Event::SocketClosed { code }, 0.5);
+                    assert_eq!(state, State::Connecting { attempt: 0 }, "close {code}");
+                    assert_eq!(effects, vec![Effect::OpenSocket]);
+                }
+                AfterClose::BackOff => {
+                    let connected = State::Connected { attempt: 0 };
+                    let (state, effects) = step(&connected, Event::SocketClosed { code }, 1.0);
+                    assert_eq!(
+                        state,
+                        State::Waiting {
+                            attempt: 1,
+                            delay_ms: 250
+                        },
+                        "close {code}"
+                    );
+                    assert_eq!(effects, vec![Effect::ScheduleRetry { delay_ms: 250 }]);
+                    assert_eq!(state.status(), Status::Disconnected);
+                    // The browser coming back online skips the wait.
+                    let (state, effects) = step(&state, Event::Online, 0.5);
+                    assert_eq!(state, State::Connecting { attempt: 1 });
+                    assert_eq!(effects, vec![Effect::CancelRetry, Effect::OpenSocket]);
+                }
+                AfterClose::Stop(_) => continue,
+            }
+            // A failed attempt always waits, longer each time.
+            let (state, effects) = step(
+                &State::Connecting { attempt: 2 },
+                Event::SocketClosed { code },
+                1.0,
+            );
+            assert_eq!(
+                state,
+                State::Waiting {
+                    attempt: 3,
+                    delay_ms: 1000
+                },
+                "close {code}"
+            );
+            assert_eq!(effects, vec![Effect::ScheduleRetry { delay_ms: 1000 }]);
+        }
+    }
+
+    #[test]
+    fn a_server_that_keeps_closing_synced_connections_is_retried_less_and_less_often() {
+        // Each connection syncs, then is closed for reading too slowly (4429).
+        let mut state = State::Connected { attempt: 0 };
+        let mut delays = Vec::new();
+        for _ in 0..7 {
+            let (waiting, effects) = step(&state, Event::SocketClosed { code: 4429 }, 1.0);
+            let [Effect::ScheduleRetry { delay_ms }] = effects[..] else {
+                panic!("{effects:?}");
+            };
+            delays.push(delay_ms);
+            let (connecting, _) = step(&waiting, Event::RetryDue, 1.0);
+            (state, _) = step(&connecting, Event::Synced, 1.0);
+            assert_eq!(state.status(), Status::Connected);
+        }
+        assert_eq!(delays, vec![250, 500, 1000, 2000, 4000, 5000, 5000]);
+        // A plain drop (network, shutdown) is retried at once and starts the count again.
+        let (state, effects) = step(&state, Event::SocketClosed { code: 1006 }, 1.0);
+        assert_eq!(state, State::Connecting { attempt: 0 });
         assert_eq!(effects, vec![Effect::OpenSocket]);
     }
 

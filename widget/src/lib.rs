@@ -5,7 +5,11 @@
 //! - [`widget`]: `Session`, one mounted widget wiring the parts below to DOM, socket, timers.
 //! - [`binding`]: pure textarea ↔ `Y.Text` logic: diffs, caret mapping, UTF-16.
 //! - [`shown`]: the textarea's value as a JavaScript string, diffed and spliced in place.
-//! - [`connection`]: the pure connection state machine and reconnect backoff.
+//! - [`connection`]: the pure connection state machine, which close codes are retried, and
+//!   the reconnect backoff.
+//! - [`limits`]: the server's limits message and the update budget per message.
+//! - [`pieces`]: an update cut into sync messages that fit that budget.
+//! - [`save_line`]: the pure words of the status dot and the save line.
 //! - [`presence`]: peers from awareness, colours, initials, relative-position JSON.
 //! - [`json`]: a small JSON value for awareness states.
 //! - [`options`]: checking what the page passed.
@@ -15,8 +19,11 @@
 pub mod binding;
 pub mod connection;
 pub mod json;
+pub mod limits;
 pub mod options;
+pub mod pieces;
 pub mod presence;
+pub mod save_line;
 pub mod shown;
 pub mod socket;
 pub mod view;

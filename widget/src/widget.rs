@@ -23,10 +23,15 @@ use yrs::{
     Transact, Update,
 };
 
+use collab_core::wire::{MSG_ACK, MSG_LIMITS};
+
 use crate::binding::{self, DeltaRun, Splice};
 use crate::connection::{self, Effect, Event, State, Status};
+use crate::limits::{self, Limits};
 use crate::options::{clean_name, Options};
+use crate::pieces::{self, Carrier};
 use crate::presence::{self, Peers, User};
+use crate::save_line::{save_line, status_words};
 use crate::shown::Shown;
 use crate::socket::{Socket, SocketEvent};
 use crate::view::{RemoteCursor, View};
@@ -37,8 +42,6 @@ const OBSERVER: &str = "collab-textarea";
 const INPUT: &str = "input";
 /// Origin of updates received from the server (never sent back).
 const REMOTE: &str = "remote";
-/// Tag of the server's durable-acknowledgement message (see ARCHITECTURE.md).
-const MSG_ACK: u8 = 100;
 /// How often the save line and presence are refreshed.
 const TICK_MS: u32 = 1_000;
 /// A peer's name label fades this long after their cursor last moved.
@@ -74,6 +77,8 @@ pub struct Session {
     socket_generation: u64,
     /// Update-carrying messages sent on the current socket.
     sent_messages: u64,
+    /// What the server on the current socket said it accepts (`None` until it says).
+    limits: Option<Limits>,
     /// One entry per local change not yet durable: the message on the current socket that
     /// carried it, or `None` if it has not been sent on this socket (always the newest ones).
     unsaved: VecDeque<Option<u64>>,
@@ -223,6 +228,7 @@ impl Session {
                 socket: None,
                 socket_generation: 0,
                 sent_messages: 0,
+                limits: None,
                 unsaved: VecDeque::new(),
                 saved_at: None,
                 peers: Peers::default(),
@@ -311,7 +317,7 @@ impl Session {
         ];
         if let Some(window) = web_sys::window() {
             listeners.push(on(window.as_ref(), "online", |s, _| {
-                let effects = s.transition(Event::RetryNow);
+                let effects = s.transition(Event::Online);
                 s.run(effects);
             }));
             // Leaving the page with edits the server has not confirmed: let the browser ask.
@@ -381,7 +387,7 @@ impl Session {
             Ok(socket) => self.socket = Some(socket),
             Err(err) => {
                 web_sys::console::error_2(&"collab-textarea: cannot open WebSocket".into(), &err);
-                let effects = self.transition(Event::SocketClosed);
+                let effects = self.transition(Event::SocketClosed { code: 1006 });
                 self.run(effects);
             }
         }
@@ -391,6 +397,7 @@ impl Session {
         match event {
             SocketEvent::Open => {
                 self.sent_messages = 0;
+                self.limits = None;
                 let state_vector = self.doc.transact().state_vector();
                 self.send(Message::Sync(SyncMessage::SyncStep1(state_vector)));
                 self.send_awareness();
@@ -411,13 +418,9 @@ impl Session {
                     self.emit_presence();
                     self.draw_cursors();
                 }
-                // 4401/4402: the server refused the token; retrying would loop.
-                let event = if matches!(code, 4401 | 4402) {
-                    Event::Unauthorized
-                } else {
-                    Event::SocketClosed
-                };
-                let effects = self.transition(event);
+                // Whether to retry depends on the code: a refusal that would recur stops here
+                // (`connection::after_close`); the local text stays either way.
+                let effects = self.transition(Event::SocketClosed { code });
                 self.run(effects);
             }
         }
@@ -431,9 +434,7 @@ impl Session {
                 Ok(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
                     let update = self.doc.transact().encode_state_as_update_v1(&state_vector);
                     self.outbox.borrow_mut().clear();
-                    if self.send(Message::Sync(SyncMessage::SyncStep2(update))) {
-                        self.sent_messages += 1;
-                        let carried = self.sent_messages;
+                    if let Some(carried) = self.send_update(update, Carrier::SyncStep2) {
                         self.unsaved
                             .iter_mut()
                             .for_each(|entry| *entry = Some(carried));
@@ -460,6 +461,9 @@ impl Session {
                         self.emit_presence();
                         self.draw_cursors();
                     }
+                }
+                Ok(Message::Custom(MSG_LIMITS, payload)) => {
+                    self.limits = Limits::parse(&payload);
                 }
                 Ok(Message::Custom(MSG_ACK, payload)) => {
                     let count = DecoderV1::from(payload.as_slice()).read_var::<u64>();
@@ -526,6 +530,24 @@ impl Session {
         self.socket
             .as_ref()
             .is_some_and(|socket| socket.send(&message.encode_v1()))
+    }
+
+    /// Sends `update` in pieces that fit the server's message limit, each its own message;
+    /// the number of the last one (what the server's ack must reach), `None` if the socket
+    /// was not open (the next handshake sends it all again).
+    fn send_update(&mut self, update: Vec<u8>, carrier: Carrier) -> Option<u64> {
+        let budget = limits::piece_budget(self.limits.as_ref());
+        for message in pieces::messages(update, budget, carrier) {
+            if !self
+                .socket
+                .as_ref()
+                .is_some_and(|socket| socket.send(&message))
+            {
+                return None;
+            }
+            self.sent_messages += 1;
+        }
+        Some(self.sent_messages)
     }
 
     // ----- local edits -------------------------------------------------------------------
@@ -602,7 +624,8 @@ impl Session {
         self.refresh();
     }
 
-    /// Sends every local update made since the last flush, merged into one message.
+    /// Sends every local update made since the last flush, merged into one update (in as
+    /// many messages as the server's limit needs).
     fn flush(&mut self) {
         self.debounce = None;
         let updates = std::mem::take(&mut *self.outbox.borrow_mut());
@@ -617,9 +640,7 @@ impl Session {
             1 => updates.into_iter().next().unwrap_or_default(),
             _ => yrs::merge_updates_v1(&updates).unwrap_or_else(|_| updates.concat()),
         };
-        if self.send(Message::Sync(SyncMessage::Update(update))) {
-            self.sent_messages += 1;
-            let carried = self.sent_messages;
+        if let Some(carried) = self.send_update(update, Carrier::Update) {
             // The unsent entries are the newest ones (every other change sets them all).
             for entry in self.unsaved.iter_mut().rev().take_while(|e| e.is_none()) {
                 *entry = Some(carried);
@@ -842,39 +863,21 @@ impl Session {
                 ]),
             ));
         }
-        let words = match (&self.state, attempt) {
-            (State::Connected, _) => "Connected".to_owned(),
-            (State::Connecting { .. }, 0) => "Connecting…".to_owned(),
-            (State::Connecting { .. }, _) => "Reconnecting…".to_owned(),
-            (State::Waiting { delay_ms, .. }, _) => format!(
-                "Disconnected — retrying in {} s",
-                delay_ms.div_ceil(1000).max(1)
-            ),
-            (State::Unauthorized, _) => "Not authorized".to_owned(),
-            (State::Stopped, _) => "Disconnected".to_owned(),
-        };
+        let words = status_words(&self.state);
         self.view.set_status(status, &words);
 
         let unsaved = self.unsaved.len();
         let online = self.socket.as_ref().is_some_and(Socket::is_open);
-        let (state, line) = if unsaved == 0 {
-            let line = match (status, self.saved_at) {
-                // Say why the dot is not green, in words, not only in colour.
-                (Status::Connecting | Status::Disconnected, _) => words.clone(),
-                (Status::Connected, None) => "All changes saved".to_owned(),
-                (Status::Connected, Some(at)) => saved_ago(now_ms() - at),
-            };
-            ("saved", line)
-        } else if online {
-            ("saving", "Saving…".to_owned())
-        } else {
-            let noun = if unsaved == 1 { "change" } else { "changes" };
-            (
-                "offline",
-                format!("Offline — {unsaved} unsaved {noun} kept"),
-            )
-        };
-        self.view.set_save(state, &line);
+        let since_saved = self.saved_at.map(|at| now_ms() - at);
+        let shown = save_line(
+            &self.state,
+            unsaved,
+            online,
+            since_saved,
+            self.limits.as_ref(),
+        );
+        let state = shown.state;
+        self.view.set_save(state, &shown.line);
         let detail = SaveDetail {
             state,
             unsaved,
@@ -997,16 +1000,6 @@ fn presence_detail(users: &[User]) -> JsValue {
         ]));
     }
     object(&[("users", list.into())])
-}
-
-fn saved_ago(elapsed_ms: f64) -> String {
-    let seconds = (elapsed_ms / 1000.0).floor().max(0.0) as u64;
-    match seconds {
-        0..=2 => "Saved just now".to_owned(),
-        3..=59 => format!("Saved {seconds}s ago"),
-        60..=3599 => format!("Saved {} min ago", seconds / 60),
-        _ => format!("Saved {} h ago", seconds / 3600),
-    }
 }
 
 /// An awareness message carrying one client's state.

@@ -1,0 +1,214 @@
+//! What the header says, pure: the status dot's words and the save line (its text and its
+//! `data-save` state), from the connection state, the unsaved changes and the server's limits.
+
+use crate::connection::{Refusal, State};
+use crate::limits::Limits;
+
+/// The status dot's words (its `aria-label` and `title`).
+pub fn status_words(state: &State) -> String {
+    match state {
+        State::Connected { .. } => "Connected".to_owned(),
+        State::Connecting { attempt: 0 } => "Connecting…".to_owned(),
+        State::Connecting { .. } => "Reconnecting…".to_owned(),
+        State::Waiting { delay_ms, .. } => format!(
+            "Disconnected — retrying in {} s",
+            delay_ms.div_ceil(1000).max(1)
+        ),
+        State::Refused(Refusal::Unauthorized) => "Not authorized".to_owned(),
+        State::Refused(_) => "Disconnected — refused by the server".to_owned(),
+        State::Stopped => "Disconnected".to_owned(),
+    }
+}
+
+/// What the save line shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaveLine {
+    /// `data-save` and the `collab-save` event's `state`: `saved`, `saving`, `offline` or
+    /// `refused`.
+    pub state: &'static str,
+    pub line: String,
+}
+
+/// The save line for `unsaved` local changes not yet durable, whether a socket is `online`,
+/// and how long ago the server last acknowledged everything (`since_saved_ms`).
+pub fn save_line(
+    state: &State,
+    unsaved: usize,
+    online: bool,
+    since_saved_ms: Option<f64>,
+    limits: Option<&Limits>,
+) -> SaveLine {
+    let (state_name, line) = match (state.refusal(), unsaved) {
+        // The server will not take these changes: say why, and that nothing retries them.
+        (Some(refusal), 1..) => ("refused", refused_line(refusal, limits)),
+        (_, 0) => {
+            let line = match (state, since_saved_ms) {
+                (State::Connected { .. }, None) => "All changes saved".to_owned(),
+                (State::Connected { .. }, Some(ago)) => saved_ago(ago),
+                // Say why the dot is not green, in words, not only in colour.
+                _ => status_words(state),
+            };
+            ("saved", line)
+        }
+        _ if online => ("saving", "Saving…".to_owned()),
+        _ => {
+            let noun = if unsaved == 1 { "change" } else { "changes" };
+            (
+                "offline",
+                format!("Offline — {unsaved} unsaved {noun} kept"),
+            )
+        }
+    };
+    SaveLine {
+        state: state_name,
+        line,
+    }
+}
+
+fn refused_line(refusal: Refusal, limits: Option<&Limits>) -> String {
+    match refusal {
+        Refusal::DocumentTooLarge => match limits.and_then(Limits::document_limit_words) {
+            Some(limit) => format!("Not saved: this document is over the server's {limit} limit"),
+            None => "Not saved: this document is over the server's size limit".to_owned(),
+        },
+        Refusal::MessageTooLarge => {
+            "Not saved: a change is over the server's message size limit".to_owned()
+        }
+        Refusal::UpdateRejected => "Not saved: the server refused a change".to_owned(),
+        Refusal::Malformed => "Not saved: the server could not read a message".to_owned(),
+        Refusal::Unauthorized => "Not saved: not authorized".to_owned(),
+    }
+}
+
+/// "Saved just now", "Saved 12s ago", "Saved 3 min ago", "Saved 2 h ago".
+pub fn saved_ago(elapsed_ms: f64) -> String {
+    let seconds = (elapsed_ms / 1000.0).floor().max(0.0) as u64;
+    match seconds {
+        0..=2 => "Saved just now".to_owned(),
+        3..=59 => format!("Saved {seconds}s ago"),
+        60..=3599 => format!("Saved {} min ago", seconds / 60),
+        _ => format!("Saved {} h ago", seconds / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_message_size: 4 << 20,
+        max_document_size: 64 << 20,
+    };
+
+    fn line(
+        state: &State,
+        unsaved: usize,
+        online: bool,
+        limits: Option<&Limits>,
+    ) -> (&'static str, String) {
+        let shown = save_line(state, unsaved, online, Some(5_000.0), limits);
+        (shown.state, shown.line)
+    }
+
+    #[test]
+    fn a_document_over_the_limit_says_so_with_the_servers_figure() {
+        let refused = State::Refused(Refusal::DocumentTooLarge);
+        assert_eq!(
+            line(&refused, 1, false, Some(&LIMITS)),
+            (
+                "refused",
+                "Not saved: this document is over the server's 64 MB limit".to_owned()
+            )
+        );
+        let small = Limits {
+            max_message_size: 4 << 20,
+            max_document_size: 2_097_152,
+        };
+        assert_eq!(
+            line(&refused, 3, false, Some(&small)).1,
+            "Not saved: this document is over the server's 2 MB limit"
+        );
+        // An older server never said its limits.
+        assert_eq!(
+            line(&refused, 1, false, None).1,
+            "Not saved: this document is over the server's size limit"
+        );
+        // The dot: red with Retry (Disconnected), and words that do not promise a retry.
+        assert_eq!(refused.status(), crate::connection::Status::Disconnected);
+        assert_eq!(
+            status_words(&refused),
+            "Disconnected — refused by the server"
+        );
+    }
+
+    #[test]
+    fn every_refusal_with_unsaved_changes_says_not_saved() {
+        for refusal in [
+            Refusal::Unauthorized,
+            Refusal::DocumentTooLarge,
+            Refusal::MessageTooLarge,
+            Refusal::UpdateRejected,
+            Refusal::Malformed,
+        ] {
+            let (state, text) = line(&State::Refused(refusal), 2, false, Some(&LIMITS));
+            assert_eq!(state, "refused", "{refusal:?}");
+            assert!(text.starts_with("Not saved: "), "{refusal:?}: {text}");
+            // Nothing unsaved: nothing to warn about, the words say why the dot is red.
+            assert_eq!(
+                line(&State::Refused(refusal), 0, false, Some(&LIMITS)),
+                ("saved", status_words(&State::Refused(refusal)))
+            );
+        }
+        assert_eq!(
+            line(&State::Refused(Refusal::Unauthorized), 0, false, None).1,
+            "Not authorized"
+        );
+    }
+
+    #[test]
+    fn saving_offline_and_saved_lines() {
+        let connected = State::Connected { attempt: 0 };
+        let waiting = State::Waiting {
+            attempt: 2,
+            delay_ms: 1_500,
+        };
+        assert_eq!(
+            line(&connected, 1, true, None),
+            ("saving", "Saving…".to_owned())
+        );
+        assert_eq!(
+            line(&waiting, 1, false, None),
+            ("offline", "Offline — 1 unsaved change kept".to_owned())
+        );
+        assert_eq!(
+            line(&State::Connecting { attempt: 1 }, 4, false, None),
+            ("offline", "Offline — 4 unsaved changes kept".to_owned())
+        );
+        assert_eq!(
+            line(&connected, 0, true, None),
+            ("saved", "Saved 5s ago".to_owned())
+        );
+        assert_eq!(
+            save_line(&connected, 0, true, None, None).line,
+            "All changes saved"
+        );
+        assert_eq!(
+            line(&waiting, 0, false, None),
+            ("saved", "Disconnected — retrying in 2 s".to_owned())
+        );
+        assert_eq!(
+            line(&State::Connecting { attempt: 0 }, 0, false, None).1,
+            "Connecting…"
+        );
+    }
+
+    #[test]
+    fn saved_ago_rounds_down_to_a_readable_unit() {
+        assert_eq!(saved_ago(0.0), "Saved just now");
+        assert_eq!(saved_ago(2_999.0), "Saved just now");
+        assert_eq!(saved_ago(3_000.0), "Saved 3s ago");
+        assert_eq!(saved_ago(61_000.0), "Saved 1 min ago");
+        assert_eq!(saved_ago(7_300_000.0), "Saved 2 h ago");
+        assert_eq!(saved_ago(-5.0), "Saved just now");
+    }
+}
