@@ -4,10 +4,17 @@
 //! The algorithm is pinned: a token whose header says anything but `"alg":"HS256"` (`none`,
 //! `RS256`, `ES256`, …) is refused before its signature is looked at. `exp` and `aud` are
 //! required. Token text is never logged, and no error message repeats it.
+//!
+//! A [`Verifier`] may hold a second, rotatable key ([`ShareKey`]): tokens signed with it are
+//! accepted like the others until the key is rotated, and then refused, and the connections
+//! they opened are closed ([`Grant::ended`]). The desktop app signs its own window's token
+//! with the stable secret and its sharing links with the rotatable one, so "Stop sharing"
+//! revokes every link at once without touching its own window.
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -49,6 +56,10 @@ pub enum AuthError {
     BadClaims(String),
     #[error("token does not grant document {0:?}")]
     NotGranted(String),
+    #[error("this link no longer works: its key was revoked")]
+    Revoked,
+    #[error("token does not grant {0} access")]
+    NotAllowed(Access),
     #[error("the auth secret must be at least {MIN_SECRET_LEN} bytes")]
     SecretTooShort,
 }
@@ -56,7 +67,7 @@ pub enum AuthError {
 impl AuthError {
     /// Whether the token itself is unusable (401), rather than valid but not for this (403).
     pub fn is_unauthorized(&self) -> bool {
-        !matches!(self, AuthError::NotGranted(_))
+        !matches!(self, AuthError::NotGranted(_) | AuthError::NotAllowed(_))
     }
 }
 
@@ -85,14 +96,27 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// What a token lets its holder do with the documents it names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a token lets its holder do with the documents it names. Ordered: `Read < Write <
+/// Admin`, and each level may do everything the ones below it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
     /// Receive the document and presence; may be present, may not edit.
     Read,
     /// Read and edit.
     Write,
+    /// Edit, and manage documents through the HTTP API (delete).
+    Admin,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Admin => "admin",
+        })
+    }
 }
 
 /// `aud` as JWT allows it: one string or a list.
@@ -133,6 +157,10 @@ pub struct Claims {
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// A guest (someone holding a sharing link): the name others see is the one the guest's
+    /// client gives, marked as a guest's, instead of the token's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guest: bool,
 }
 
 /// Who a verified token holder is, as others see them.
@@ -141,12 +169,21 @@ pub struct User {
     pub id: String,
     pub name: String,
     pub color: String,
+    /// Holds a sharing link (`guest` claim): picks their own name, shown as a guest's.
+    pub guest: bool,
 }
+
+/// What a guest's name is followed by in presence.
+pub const GUEST_SUFFIX: &str = " (guest)";
 
 impl User {
     /// `state` (an awareness state, a JSON object) with `user.name`, `user.color` and
     /// `user.colorLight` replaced by this user's, whatever the client claimed. Other fields
     /// (the cursor, anything else in `user`) are kept.
+    ///
+    /// A guest keeps the name their client claims (trimmed, at most 64 characters, the
+    /// token's name if empty) followed by [`GUEST_SUFFIX`], and `user.guest` is `true`; a
+    /// guest's claimed colour is kept if it is a hex colour.
     pub fn stamp(&self, state: &str) -> String {
         let mut value: serde_json::Value =
             serde_json::from_str(state).unwrap_or_else(|_| serde_json::json!({}));
@@ -156,6 +193,32 @@ impl User {
         let user = &mut value["user"];
         if !user.is_object() {
             *user = serde_json::json!({});
+        }
+        if self.guest {
+            let claimed: String = user["name"]
+                .as_str()
+                .unwrap_or("")
+                .trim()
+                .trim_end_matches(GUEST_SUFFIX)
+                .trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_NAME_CHARS)
+                .collect();
+            let name = if claimed.is_empty() {
+                self.name.as_str()
+            } else {
+                claimed.as_str()
+            };
+            let color = user["color"]
+                .as_str()
+                .filter(|c| is_hex_color(c))
+                .map_or_else(|| self.color.clone(), str::to_owned);
+            user["name"] = format!("{name}{GUEST_SUFFIX}").into();
+            user["colorLight"] = light_color(&color).into();
+            user["color"] = color.into();
+            user["guest"] = true.into();
+            return value.to_string();
         }
         user["name"] = self.name.clone().into();
         user["color"] = self.color.clone().into();
@@ -171,9 +234,44 @@ pub struct Grant {
     pub docs: Vec<String>,
     pub access: Access,
     pub expires_at: u64,
+    /// Signed with a [`ShareKey`]: ends when that key is rotated.
+    pub revocation: Option<Revocation>,
 }
 
 impl Grant {
+    /// Resolves when this grant stops being valid: [`AuthError::Expired`] once `exp` (plus
+    /// the leeway) has passed, or [`AuthError::Revoked`] once the [`ShareKey`] that signed it
+    /// is rotated. Never resolves for neither. Owns what it needs (`'static`).
+    pub fn ended(&self) -> impl Future<Output = AuthError> + Send + 'static {
+        let expires_at = self.expires_at;
+        let revocation = self.revocation.clone();
+        async move {
+            let expiry = async move {
+                let left = expires_at
+                    .saturating_add(LEEWAY_SECS)
+                    .saturating_sub(unix_now());
+                tokio::time::sleep(Duration::from_secs(left)).await;
+                AuthError::Expired
+            };
+            match revocation {
+                None => expiry.await,
+                Some(revocation) => tokio::select! {
+                    why = expiry => why,
+                    why = revocation.revoked() => why,
+                },
+            }
+        }
+    }
+
+    /// `Ok(self)` if the token grants at least `access`.
+    pub fn at_least(self, access: Access) -> Result<Grant, AuthError> {
+        if self.access >= access {
+            Ok(self)
+        } else {
+            Err(AuthError::NotAllowed(access))
+        }
+    }
+
     /// Whether the token names `doc`: exactly, or by a prefix entry ending in `*`.
     pub fn allows(&self, doc: &str) -> bool {
         self.docs.iter().any(|entry| match entry.strip_suffix('*') {
@@ -192,11 +290,95 @@ impl Grant {
     }
 }
 
-/// Checks tokens against one secret and audience.
+/// A key that can be replaced while the server runs ("Reset links"): tokens signed with an
+/// earlier key are refused from then on, and connections they opened are closed (see
+/// [`Grant::ended`]). Cheap to clone; clones share the key.
+#[derive(Clone)]
+pub struct ShareKey(Arc<ShareKeyInner>);
+
+struct ShareKeyInner {
+    current: RwLock<Secret>,
+    /// How many times the key was rotated; receivers wait for it to change.
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl ShareKey {
+    pub fn new(secret: Secret) -> ShareKey {
+        ShareKey(Arc::new(ShareKeyInner {
+            current: RwLock::new(secret),
+            generation: tokio::sync::watch::Sender::new(0),
+        }))
+    }
+
+    /// Replaces the key: every token signed with the old one is refused from now on, and
+    /// every connection such a token opened is told to close.
+    pub fn rotate(&self, secret: Secret) {
+        let mut current = self.0.current.write().unwrap_or_else(|e| e.into_inner());
+        *current = secret;
+        self.0.generation.send_modify(|g| *g += 1);
+    }
+
+    /// The key now, with a revocation handle for what it verifies.
+    fn current(&self) -> (Secret, Revocation) {
+        let current = self.0.current.read().unwrap_or_else(|e| e.into_inner());
+        let receiver = self.0.generation.subscribe();
+        let generation = *receiver.borrow();
+        (
+            current.clone(),
+            Revocation {
+                generation,
+                receiver,
+            },
+        )
+    }
+}
+
+impl fmt::Debug for ShareKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShareKey(<redacted>)")
+    }
+}
+
+/// Which rotation of a [`ShareKey`] signed a grant; resolves when the key moves on.
+#[derive(Clone)]
+pub struct Revocation {
+    generation: u64,
+    receiver: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Revocation {
+    /// Resolves with [`AuthError::Revoked`] once the key has been rotated (at once if it
+    /// already was).
+    pub async fn revoked(mut self) -> AuthError {
+        let generation = self.generation;
+        // An error means the key was dropped: nothing can rotate it any more.
+        if self.receiver.wait_for(|g| *g != generation).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        AuthError::Revoked
+    }
+}
+
+impl fmt::Debug for Revocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Revocation(generation {})", self.generation)
+    }
+}
+
+impl PartialEq for Revocation {
+    fn eq(&self, other: &Revocation) -> bool {
+        self.generation == other.generation && self.receiver.same_channel(&other.receiver)
+    }
+}
+
+impl Eq for Revocation {}
+
+/// Checks tokens against one secret (and optionally a rotatable [`ShareKey`]) and an audience.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     secret: Secret,
     audience: String,
+    share: Option<ShareKey>,
 }
 
 #[derive(Deserialize)]
@@ -211,7 +393,14 @@ impl Verifier {
         Verifier {
             secret,
             audience: audience.into(),
+            share: None,
         }
+    }
+
+    /// Also accepts tokens signed with `share` (its current key), until it is rotated.
+    pub fn with_share_key(mut self, share: Option<ShareKey>) -> Verifier {
+        self.share = share;
+        self
     }
 
     /// Verifies `token` at the current time.
@@ -244,10 +433,26 @@ impl Verifier {
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| AuthError::Malformed)?;
-        let mut mac = self.secret.mac();
-        mac.update(&token.as_bytes()[..header_and_payload_len(token)]);
-        mac.verify_slice(&signature)
-            .map_err(|_| AuthError::BadSignature)?;
+        let signed = &token.as_bytes()[..header_and_payload_len(token)];
+        let signed_with = |secret: &Secret| {
+            let mut mac = secret.mac();
+            mac.update(signed);
+            mac.verify_slice(&signature).is_ok()
+        };
+        let revocation = if signed_with(&self.secret) {
+            None
+        } else {
+            match &self.share {
+                Some(share) => {
+                    let (secret, revocation) = share.current();
+                    if !signed_with(&secret) {
+                        return Err(AuthError::BadSignature);
+                    }
+                    Some(revocation)
+                }
+                None => return Err(AuthError::BadSignature),
+            }
+        };
         let claims: Claims = decode_json(payload)?;
         if now > claims.exp.saturating_add(LEEWAY_SECS) {
             return Err(AuthError::Expired);
@@ -261,7 +466,9 @@ impl Verifier {
         if !claims.aud.contains(&self.audience) {
             return Err(AuthError::WrongAudience);
         }
-        grant_from(claims)
+        let mut grant = grant_from(claims)?;
+        grant.revocation = revocation;
+        Ok(grant)
     }
 }
 
@@ -291,10 +498,12 @@ fn grant_from(claims: Claims) -> Result<Grant, AuthError> {
             id: id.to_owned(),
             name,
             color,
+            guest: claims.guest,
         }),
         docs: claims.docs,
         access: claims.access,
         expires_at: claims.exp,
+        revocation: None,
     })
 }
 
@@ -389,6 +598,7 @@ mod tests {
             exp: NOW + 60,
             iat: None,
             nbf: None,
+            guest: false,
         }
     }
 
@@ -491,6 +701,7 @@ mod tests {
             id: "u1".into(),
             name: "Ada".into(),
             color: "#ff0000".into(),
+            guest: false,
         };
         let stamped = user.stamp(r##"{"user":{"name":"Mallory","color":"#000"},"cursor":1}"##);
         let value: serde_json::Value = serde_json::from_str(&stamped).unwrap();
@@ -500,6 +711,58 @@ mod tests {
         assert_eq!(value["cursor"], 1);
         let value: serde_json::Value = serde_json::from_str(&user.stamp("{}")).unwrap();
         assert_eq!(value["user"]["name"], "Ada");
+    }
+
+    #[test]
+    fn a_guest_names_themselves_and_is_marked_as_a_guest() {
+        let guest = User {
+            id: "guest-read".into(),
+            name: "Guest".into(),
+            color: "#0090ff".into(),
+            guest: true,
+        };
+        let stamped = guest.stamp(r##"{"user":{"name":"  Sam (guest) ","color":"#123456"}}"##);
+        let value: serde_json::Value = serde_json::from_str(&stamped).unwrap();
+        assert_eq!(value["user"]["name"], "Sam (guest)");
+        assert_eq!(value["user"]["color"], "#123456");
+        assert_eq!(value["user"]["guest"], true);
+        let value: serde_json::Value =
+            serde_json::from_str(&guest.stamp(r#"{"user":{"color":"red;x"}}"#)).unwrap();
+        assert_eq!(value["user"]["name"], "Guest (guest)");
+        assert_eq!(value["user"]["color"], "#0090ff");
+    }
+
+    #[test]
+    fn access_levels_are_ordered_and_checked() {
+        assert!(Access::Read < Access::Write && Access::Write < Access::Admin);
+        let mut admin = claims();
+        admin.access = Access::Admin;
+        let grant = verifier().verify_at(&mint(&secret(), &admin), NOW).unwrap();
+        assert!(grant.clone().at_least(Access::Write).is_ok());
+        let write = verifier()
+            .verify_at(&mint(&secret(), &claims()), NOW)
+            .unwrap();
+        let refused = write.at_least(Access::Admin).unwrap_err();
+        assert_eq!(refused, AuthError::NotAllowed(Access::Admin));
+        assert!(!refused.is_unauthorized());
+        assert_eq!(refused.to_string(), "token does not grant admin access");
+    }
+
+    #[tokio::test]
+    async fn a_share_key_verifies_until_rotated_and_its_grants_end() {
+        let share = ShareKey::new(Secret::new(vec![9u8; 32]).unwrap());
+        let verifier = verifier().with_share_key(Some(share.clone()));
+        let link = mint(&Secret::new(vec![9u8; 32]).unwrap(), &claims());
+        let grant = verifier.verify(&link).unwrap();
+        assert!(grant.revocation.is_some());
+        let owner = verifier.verify(&mint(&secret(), &claims())).unwrap();
+        assert!(owner.revocation.is_none());
+        let ended = tokio::spawn(grant.ended());
+        share.rotate(Secret::new(vec![8u8; 32]).unwrap());
+        assert_eq!(ended.await.unwrap(), AuthError::Revoked);
+        assert_eq!(verifier.verify(&link), Err(AuthError::BadSignature));
+        let new_link = mint(&Secret::new(vec![8u8; 32]).unwrap(), &claims());
+        assert!(verifier.verify(&new_link).is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::{Secret, DEFAULT_AUDIENCE};
+use crate::auth::{Secret, ShareKey, DEFAULT_AUDIENCE};
 use crate::limits::Limits;
 use crate::relay::RedisUrl;
 use crate::storage::PostgresUrl;
@@ -58,6 +58,10 @@ pub struct Config {
     /// The HS256 key tokens are signed with. `None`: open mode, anyone may read and write
     /// every document (fine on 127.0.0.1, the desktop app's default).
     pub auth_secret: Option<Secret>,
+    /// With `auth_secret`, tokens signed with this key are accepted too, until it is rotated
+    /// (`ShareKey::rotate`): then they are refused and their connections closed (4401). The
+    /// desktop app signs its sharing links with it.
+    pub auth_share_key: Option<ShareKey>,
     /// The `aud` every token must name.
     pub auth_audience: String,
     /// With a secret, a connection without `?token=` must send its token message this soon.
@@ -90,6 +94,7 @@ impl Default for Config {
                 .unwrap_or(2),
             web_root: None,
             auth_secret: None,
+            auth_share_key: None,
             auth_audience: DEFAULT_AUDIENCE.to_owned(),
             auth_timeout: Duration::from_secs(10),
             allowed_origins: Vec::new(),

@@ -68,6 +68,8 @@ pub mod close_code {
     pub const NOT_YOUR_CLIENT_ID: u16 = 4403;
     /// No pong or other traffic within the liveness timeout.
     pub const TIMEOUT: u16 = 4408;
+    /// The document was deleted (`DELETE /api/docs/{doc}`) while connected.
+    pub const DELETED: u16 = 4410;
     /// The client sent messages or sync requests faster than its rate limits allow.
     pub const RATE_LIMITED: u16 = 4420;
     /// The connection's send queue overflowed, or a write to it stalled: it reads too slowly.

@@ -1,6 +1,7 @@
 //! HTTP on the sync port: the accept loop, and the routes — the WebSocket endpoint
-//! `/sync/{doc}`, `/healthz`, the REST endpoints `/api/docs` and `/api/docs/{doc}/text`, and,
-//! for every other path, static files from the web root (see `assets`).
+//! `/sync/{doc}`, `/healthz`, the REST endpoints `/api/docs`, `/api/docs/{doc}/text` and
+//! `DELETE /api/docs/{doc}` (admin access), and, for every other path, static files from the
+//! web root (see `assets`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::assets::{self, Lookup};
-use crate::auth::{AuthError, Grant};
+use crate::auth::{Access, AuthError, Grant};
 use crate::doc_name::DocName;
 use crate::metrics::{readiness, Refusal};
 use crate::server::AppState;
@@ -98,6 +99,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/docs", get(list_docs))
         .route("/api/docs/{doc}/text", get(doc_text))
+        .route("/api/docs/{doc}", delete(delete_doc))
         .route("/sync/{*doc}", get(sync))
         .route("/sync", get(missing_doc_name))
         .route("/sync/", get(missing_doc_name))
@@ -356,6 +358,47 @@ async fn doc_text(
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
         }
         Ok(None) => (StatusCode::NOT_FOUND, "no such document\n").into_response(),
+        Err(_) => unavailable(),
+    }
+}
+
+/// `DELETE /api/docs/{doc}`: with a secret, needs a token granting the document with `admin`
+/// access (401 without a usable token, 403 otherwise). Closes the document's connections
+/// (4410 "document deleted"), then deletes everything stored for it, after every write queued
+/// before: 204, or 404 if nothing was stored. A hard delete (no undo).
+async fn delete_doc(
+    State(app): State<AppState>,
+    Path(doc): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenParam>,
+) -> Response {
+    let doc = match DocName::parse(&doc) {
+        Ok(doc) => doc,
+        Err(err) => return bad_request(err),
+    };
+    match api_grant(&app, &headers, query) {
+        Ok(Some(grant)) => {
+            if let Err(err) = grant
+                .for_doc(doc.as_str())
+                .and_then(|grant| grant.at_least(Access::Admin))
+            {
+                return auth_refused(err);
+            }
+        }
+        Ok(None) => {}
+        Err(err) => return auth_refused(err),
+    }
+    match app.registry.delete(doc.clone()).await {
+        Ok(Ok(true)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(false)) => (StatusCode::NOT_FOUND, "no such document\n").into_response(),
+        Ok(Err(err)) => {
+            tracing::error!(%doc, error = %err, "cannot delete a document");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot delete the document\n",
+            )
+                .into_response()
+        }
         Err(_) => unavailable(),
     }
 }

@@ -375,6 +375,7 @@ fn mint(secret: &Secret, audience: String, args: TokenArgs) -> anyhow::Result<St
         exp: now.saturating_add(args.ttl_seconds),
         iat: Some(now),
         nbf: None,
+        guest: false,
     };
     Ok(auth::mint(secret, &claims))
 }

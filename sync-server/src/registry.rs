@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::conn::{Conn, ConnId};
+use crate::conn::{close_code, Conn, ConnId};
 use crate::crash_guard::Journal;
 use crate::doc_name::DocName;
 use crate::relay::{Relay, Relayed};
 use crate::room::{Keep, LoadResult, Room, RoomContext, RoomSettings};
+use crate::storage::writer::DeleteReply;
 use crate::storage::StorageWriter;
 
 /// Stack of each room thread. Only touched pages cost memory.
@@ -32,6 +33,9 @@ pub enum DocCommand {
     Frame(ConnId, Bytes),
     Leave(ConnId),
     ReadText(oneshot::Sender<Option<String>>),
+    /// Delete the document: close its connections (4410), drop its room without compacting,
+    /// then delete its rows after every write the room queued.
+    Delete(DeleteReply),
     /// The room's relay subscription (by its token) is active: it may load.
     Subscribed(u64),
     /// A message from another instance (`relay`).
@@ -140,6 +144,17 @@ impl Registry {
         rx.await.map_err(|_| RegistryStopped)
     }
 
+    /// Deletes `doc`: its connections are closed (4410), its room dropped, and everything
+    /// stored for it deleted. `Ok(false)` if it was never stored.
+    pub async fn delete(
+        &self,
+        doc: DocName,
+    ) -> Result<Result<bool, crate::storage::StorageError>, RegistryStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.send(doc, DocCommand::Delete(reply)).await?;
+        rx.await.map_err(|_| RegistryStopped)
+    }
+
     /// Rooms loaded and connections joined, over all threads.
     pub async fn stats(&self) -> Result<RegistryStats, RegistryStopped> {
         let mut total = RegistryStats::default();
@@ -245,6 +260,13 @@ fn handle(rooms: &mut HashMap<DocName, Room>, command: Command, context: &RoomCo
         Command::Doc(doc, DocCommand::Join(conn)) => room_of(rooms, doc, context).join(conn),
         Command::Doc(doc, DocCommand::ReadText(reply)) => {
             room_of(rooms, doc, context).read_text(reply)
+        }
+        Command::Doc(doc, DocCommand::Delete(reply)) => {
+            if let Some(mut room) = rooms.remove(&doc) {
+                room.close_all(close_code::DELETED, "document deleted");
+            }
+            // Queued after every write the room made: FIFO, so those are deleted too.
+            context.storage.delete(doc, reply);
         }
         // Frames and departures for a room that is gone (it failed to load) are moot.
         Command::Doc(doc, DocCommand::Frame(conn, frame)) => {

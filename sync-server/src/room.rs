@@ -877,6 +877,21 @@ impl Room {
     pub fn member_count(&self) -> usize {
         self.members.len()
     }
+
+    /// The document is being deleted: closes every member, and every connection waiting for
+    /// the load, with `code`. Nothing is compacted; the caller drops the room.
+    pub fn close_all(&mut self, code: u16, reason: &str) {
+        for member in self.members.values() {
+            member.conn.close(code, reason);
+        }
+        if let State::Loading { queue } = &self.state {
+            for deferred in queue {
+                if let Deferred::Join(conn) = deferred {
+                    conn.close(code, reason);
+                }
+            }
+        }
+    }
 }
 
 impl Drop for Room {

@@ -165,10 +165,12 @@ impl Server {
             path: config.data.clone(),
             source,
         })?;
-        let verifier = config
-            .auth_secret
-            .clone()
-            .map(|secret| Arc::new(Verifier::new(secret, config.auth_audience.clone())));
+        let verifier = config.auth_secret.clone().map(|secret| {
+            Arc::new(
+                Verifier::new(secret, config.auth_audience.clone())
+                    .with_share_key(config.auth_share_key.clone()),
+            )
+        });
         let origins = Arc::new(OriginPolicy::new(
             &config.allowed_origins,
             verifier.is_some(),

@@ -11,7 +11,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
-use crate::auth::{unix_now, Access, AuthError, Grant, Verifier, LEEWAY_SECS};
+use crate::auth::{Access, AuthError, Grant, Verifier};
 use crate::conn::{close_code, CloseReason, Conn, ConnId, Outbox};
 use crate::doc_name::DocName;
 use crate::limits::{Admission, FrameLimiter};
@@ -101,9 +101,13 @@ pub fn serve(
                 return;
             }
         };
-        let mut expires_at = None;
+        // Boxed at once: a timer's state would otherwise take room in every connection's
+        // future, token or not (boxing the never-ready future of an open server allocates
+        // nothing). It ends when the token expires or the key that signed it is rotated.
+        let mut expiry: std::pin::Pin<Box<dyn std::future::Future<Output = AuthError> + Send>> =
+            Box::pin(std::future::pending());
         if let Some(grant) = grant {
-            expires_at = Some(grant.expires_at);
+            expiry = Box::pin(grant.ended());
             conn = conn.with_user(grant.user, grant.access == Access::Read);
         }
         tracing::debug!(%doc, conn = %id, wants_ext, user = ?conn.user.as_ref().map(|u| &u.id), read_only = conn.read_only, "connected");
@@ -125,13 +129,6 @@ pub fn serve(
                 return;
             }
         }
-        // Boxed too: a timer's state would otherwise take room in every connection's future,
-        // token or not (boxing the never-ready future of an open server allocates nothing).
-        let mut expiry: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-            match expires_at {
-                Some(at) => Box::pin(token_expiry(at)),
-                None => Box::pin(std::future::pending()),
-            };
         let mut ping =
             tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
         let mut last_heard = Instant::now();
@@ -140,8 +137,10 @@ pub fn serve(
         let ending: Option<CloseReason> = loop {
             tokio::select! {
                 biased;
+                // Before the close signal: a link revoked just before a shutdown (the desktop's
+                // Stop sharing) is told so (4401), not "going away".
+                ended = &mut expiry => break Some(reason(close_code::UNAUTHORIZED, &ended.to_string())),
                 closing = close.closed() => break Some(closing_reason(&app, closing)),
-                () = &mut expiry => break Some(reason(close_code::UNAUTHORIZED, "token has expired")),
                 Some(frame) = outbox.recv() => {
                     // Frames queued behind this one go out with it, in one write (`write_batch`).
                     // A client that stops reading fills its TCP window and this write blocks: keep
@@ -301,12 +300,6 @@ async fn first_token(stream: &mut SplitStream<WebSocket>) -> Option<(String, Opt
             Ok(_) | Err(_) => return None,
         }
     }
-}
-
-/// Resolves when a token valid until `at` (Unix seconds, plus the leeway) runs out.
-async fn token_expiry(at: u64) {
-    let left = at.saturating_add(LEEWAY_SECS).saturating_sub(unix_now());
-    tokio::time::sleep(Duration::from_secs(left)).await;
 }
 
 fn reason(code: u16, text: &str) -> CloseReason {

@@ -98,6 +98,10 @@ pub trait Store: Send + 'static {
     fn load(&mut self, doc: &DocName) -> Result<StoredDoc, StorageError>;
     /// Lists every stored document.
     fn list(&mut self) -> Result<Vec<DocSummary>, StorageError>;
+    /// Deletes everything stored for `doc` (its list entry, snapshot and log; the quarantine
+    /// keeps its record of updates that killed the process), in one transaction. Returns
+    /// whether anything was stored. A hard delete: nothing is kept to undo it.
+    fn delete(&mut self, doc: &DocName) -> Result<bool, StorageError>;
     /// Checks that the backend can be reached (reconnecting if needed). Called by the writer
     /// every [`Store::check_interval`] while idle, so readiness also fails when nothing is
     /// being written.
@@ -119,6 +123,9 @@ impl Store for Box<dyn Store> {
     }
     fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
         (**self).list()
+    }
+    fn delete(&mut self, doc: &DocName) -> Result<bool, StorageError> {
+        (**self).delete(doc)
     }
     fn check(&mut self) -> Result<(), StorageError> {
         (**self).check()

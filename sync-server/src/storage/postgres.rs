@@ -475,6 +475,28 @@ impl Store for PostgresStore {
         })
     }
 
+    fn delete(&mut self, doc: &DocName) -> Result<bool, StorageError> {
+        self.with_client(|client| {
+            let mut tx = client.transaction()?;
+            // The document row's lock first, as a batch takes it: a batch of another
+            // instance appending to this document waits for the delete, or the delete for it.
+            tx.query(
+                "SELECT name FROM documents WHERE name = $1 FOR UPDATE",
+                &[&doc.as_str()],
+            )?;
+            let mut removed = 0;
+            for sql in [
+                "DELETE FROM updates WHERE doc = $1",
+                "DELETE FROM snapshots WHERE doc = $1",
+                "DELETE FROM documents WHERE name = $1",
+            ] {
+                removed += tx.execute(sql, &[&doc.as_str()])?;
+            }
+            tx.commit()?;
+            Ok(removed > 0)
+        })
+    }
+
     fn check(&mut self) -> Result<(), StorageError> {
         self.with_client(|client| Ok(client.is_valid(CHECK_TIMEOUT)?))
     }

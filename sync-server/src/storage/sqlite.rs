@@ -204,6 +204,27 @@ impl Store for SqliteStore {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    fn delete(&mut self, doc: &DocName) -> Result<bool, StorageError> {
+        let result = (|| {
+            let conn = self.conn()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut removed = 0;
+            for sql in [
+                "DELETE FROM updates WHERE doc = ?1",
+                "DELETE FROM snapshots WHERE doc = ?1",
+                "DELETE FROM documents WHERE name = ?1",
+            ] {
+                removed += tx.prepare_cached(sql)?.execute(params![doc.as_str()])?;
+            }
+            tx.commit()?;
+            Ok(removed > 0)
+        })();
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
 }
 
 #[cfg(test)]
@@ -277,6 +298,27 @@ mod tests {
         assert_eq!(names, ["a", "b"]);
         assert_eq!((list[0].text_bytes, list[0].updated_at_ms), (3, 7));
         assert_eq!((list[1].text_bytes, list[1].updated_at_ms), (2, 5));
+    }
+
+    #[test]
+    fn delete_removes_one_document_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
+        let compact = Write::Compact {
+            doc: doc("a"),
+            snapshot: b"S".to_vec(),
+            text_bytes: 1,
+        };
+        store
+            .commit(&[append("a", b"1"), compact, append("a", b"2")], 1)
+            .unwrap();
+        store.commit(&[append("b", b"x")], 2).unwrap();
+        assert!(store.delete(&doc("a")).unwrap());
+        assert!(!store.load(&doc("a")).unwrap().exists());
+        let names: Vec<_> = store.list().unwrap().into_iter().map(|d| d.name).collect();
+        assert_eq!(names, ["b"]);
+        assert_eq!(store.load(&doc("b")).unwrap().updates, vec![b"x".to_vec()]);
+        assert!(!store.delete(&doc("a")).unwrap(), "nothing left to delete");
     }
 
     #[test]

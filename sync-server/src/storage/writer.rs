@@ -38,6 +38,8 @@ pub struct Ack {
 }
 
 pub type LoadReply = Box<dyn FnOnce(Result<StoredDoc, StorageError>) + Send>;
+/// Whether the deleted document had been stored, or why it could not be deleted.
+pub type DeleteReply = oneshot::Sender<Result<bool, StorageError>>;
 
 enum Request {
     /// A write (or none, when only an acknowledgement must follow the writes before it).
@@ -53,6 +55,10 @@ enum Request {
     },
     List {
         reply: oneshot::Sender<Result<Vec<DocSummary>, StorageError>>,
+    },
+    Delete {
+        doc: DocName,
+        reply: DeleteReply,
     },
     Flush {
         reply: oneshot::Sender<()>,
@@ -187,6 +193,17 @@ impl StorageWriter {
         rx.await.map_err(|_| StorageError::WriterStopped)?
     }
 
+    /// Deletes everything stored for `doc` once every write queued before this call is
+    /// committed (so an update a room queued before is deleted too), in a transaction of its
+    /// own; a failure is reported to `reply`, not retried.
+    pub fn delete(&self, doc: DocName, reply: DeleteReply) {
+        if let Err(mpsc::error::SendError(Request::Delete { reply, .. })) =
+            self.queue.send(Request::Delete { doc, reply })
+        {
+            let _ = reply.send(Err(StorageError::WriterStopped));
+        }
+    }
+
     /// Resolves once every write queued before this call is committed.
     pub async fn flush(&self) -> Result<(), StorageError> {
         let (reply, rx) = oneshot::channel();
@@ -235,6 +252,15 @@ fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: 
                 Request::List { reply } => {
                     commit(&mut store, &mut batch, shared);
                     let _ = reply.send(store.list());
+                }
+                Request::Delete { doc, reply } => {
+                    commit(&mut store, &mut batch, shared);
+                    let deleted = store.delete(&doc);
+                    match &deleted {
+                        Ok(existed) => tracing::info!(%doc, existed, "document deleted"),
+                        Err(error) => tracing::error!(%doc, %error, "cannot delete document"),
+                    }
+                    let _ = reply.send(deleted);
                 }
                 Request::Flush { reply } => {
                     commit(&mut store, &mut batch, shared);
@@ -372,6 +398,9 @@ mod tests {
         fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
             Ok(Vec::new())
         }
+        fn delete(&mut self, _doc: &DocName) -> Result<bool, StorageError> {
+            Ok(false)
+        }
     }
 
     fn append(n: u8) -> Write {
@@ -429,6 +458,9 @@ mod tests {
         }
         fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
             Ok(Vec::new())
+        }
+        fn delete(&mut self, _doc: &DocName) -> Result<bool, StorageError> {
+            Ok(false)
         }
         fn check(&mut self) -> Result<(), StorageError> {
             *self.checks.lock().unwrap() += 1;

@@ -37,6 +37,7 @@ fn claims(sub: &str, docs: &[&str], access: Access) -> Claims {
         exp: auth::unix_now() + 600,
         iat: None,
         nbf: None,
+        guest: false,
     }
 }
 

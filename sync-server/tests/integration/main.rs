@@ -17,4 +17,5 @@ mod load;
 mod metrics;
 mod postgres;
 mod replay;
+mod share_links;
 mod sync;
