@@ -2,13 +2,18 @@
 # Benchmarks our sync server against the y-websocket reference server and Hocuspocus, all started
 # on loopback by this run (see BENCHMARKS.md and issue 6).
 #
-#   scripts/bench.sh            quick mode, a few minutes for the servers and about five for the
+#   scripts/bench.sh            quick mode, about ten minutes for the servers (the join storms of
+#                               (f), 150 clients × 4 MB and 20 × 40 MB, and the 100 loaded 1 MB
+#                               documents of (g) are about three of them) and about five for the
 #                               browser part of (e) (which applies and replays the first 30,000
 #                               updates of the trace; full mode all of them); rewrites BENCHMARKS.md
-#   scripts/bench.sh smoke      about a minute, tiny N; results only under target/bench/
+#   scripts/bench.sh smoke      about a minute, tiny N (every scenario, (f) and (g) with documents
+#                               of 0.1–1.2 MB); results only under target/bench/
 #   scripts/bench.sh full       longer steps and a finer ramp; rewrites BENCHMARKS.md
 #
-# Extra arguments go to sync-bench (e.g. --targets ours,y-websocket --scenarios fanout).
+# Extra arguments go to sync-bench (e.g. --targets ours,y-websocket --scenarios fanout). With
+# --scenarios, only those run and only their parts of BENCHMARKS.md are rewritten (their tables,
+# their target rows, a line saying when they ran); the browser part of (e) is then skipped.
 # Fails if the report is not complete for every server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +28,13 @@ case "$mode" in
         exit 2
         ;;
 esac
+# A run of chosen scenarios (--scenarios) measures no browser part: it is not one of them.
+some_scenarios=
+for arg in "$@"; do
+    case "$arg" in
+        --scenarios | --scenarios=*) some_scenarios=1 ;;
+    esac
+done
 
 ensure_rust
 ensure_node
@@ -32,7 +44,7 @@ ensure_npm_deps bench/peers
 
 # What the widget ships is weighed from npm/ (scenario e); a fresh clone builds it first, except
 # in smoke mode, which reports it only when it is already built.
-if [ "$mode" != smoke ] && [ ! -f npm/wasm/collab_textarea_widget_bg.wasm ]; then
+if [ "$mode" != smoke ] && [ -z "$some_scenarios" ] && [ ! -f npm/wasm/collab_textarea_widget_bg.wasm ]; then
     ensure_wasm_tools
     bash scripts/build-widget.sh
 fi
@@ -59,7 +71,9 @@ browser_failed=
 browser_args=()
 chrome=${CHROME_BIN:-/usr/bin/chromium}
 rm -f "$browser_json"
-if [ -f npm/wasm/collab_textarea_widget_bg.wasm ] && [ -x "$chrome" ]; then
+if [ -n "$some_scenarios" ]; then
+    echo "== bench: --scenarios given: (e) in the browser skipped" >&2
+elif [ -f npm/wasm/collab_textarea_widget_bg.wasm ] && [ -x "$chrome" ]; then
     ensure_npm_deps bench/browser
     browser_args=(--browser "$browser_json")
     echo "== bench: (e) in headless Chromium, $mode" >&2

@@ -2,6 +2,7 @@
 //! run on one machine, over raw y-protocols frames (no CRDT in the clients, so every server pays
 //! the same client cost). `scripts/bench.sh` installs the peers and runs it; see BENCHMARKS.md.
 
+mod bigdoc;
 mod report;
 mod scenarios;
 mod servers;
@@ -48,10 +49,12 @@ struct Args {
         value_delimiter = ','
     )]
     targets: Vec<String>,
-    /// Scenarios to run, comma-separated: fanout, throughput, memory, load.
+    /// Scenarios to run, comma-separated: fanout, throughput, memory, load, join-storm,
+    /// doc-memory. With `--markdown`, a run of only some of them rewrites only their parts of
+    /// an existing report (their tables and target rows, a line saying when they ran).
     #[arg(
         long,
-        default_value = "fanout,throughput,memory,load",
+        default_value = "fanout,throughput,memory,load,join-storm,doc-memory",
         value_delimiter = ','
     )]
     scenarios: Vec<String>,
@@ -72,6 +75,9 @@ struct Args {
     /// Override the mode's throughput ramp (updates/s, e.g. `--rates 22782` for profiling).
     #[arg(long, value_delimiter = ',')]
     rates: Vec<f64>,
+    /// Override the mode's join storms (f), as CLIENTSxBYTES (e.g. `--storms 20x40000000`).
+    #[arg(long, value_delimiter = ',')]
+    storms: Vec<String>,
     /// Override the mode's idle-connection count for the memory scenario.
     #[arg(long)]
     memory_connections: Option<usize>,
@@ -94,7 +100,16 @@ struct Plan {
     step_seconds: f64,
     memory_connections: usize,
     memory_shapes: Vec<bool>,
+    /// (c): settle time before the base line and before the measurement.
+    memory_settle: (f64, f64),
     raw_log: usize,
+    /// (f): (clients, bytes of text) per join storm, and each joiner's time limit.
+    storms: Vec<(usize, usize)>,
+    storm_limit: f64,
+    /// (g): documents loaded at each step, bytes of text each, settle time per step.
+    doc_levels: Vec<usize>,
+    doc_bytes: usize,
+    doc_settle: f64,
 }
 
 fn plan(mode: Mode) -> Plan {
@@ -111,7 +126,14 @@ fn plan(mode: Mode) -> Plan {
             step_seconds: 1.0,
             memory_connections: 100,
             memory_shapes: vec![false],
+            memory_settle: (0.5, 1.0),
             raw_log: 5_000,
+            // Over one piece, so seeding in pieces and a whole document in several is exercised.
+            storms: vec![(10, 200_000), (3, 1_200_000)],
+            storm_limit: 20.0,
+            doc_levels: vec![1, 3],
+            doc_bytes: 100_000,
+            doc_settle: 0.3,
         },
         Mode::Quick => Plan {
             fanout: vec![10, 100, 1000],
@@ -120,7 +142,13 @@ fn plan(mode: Mode) -> Plan {
             step_seconds: 2.0,
             memory_connections: 10_000,
             memory_shapes: vec![false, true],
+            memory_settle: (1.0, 2.5),
             raw_log: usize::MAX,
+            storms: vec![(150, 4_000_000), (20, 40_000_000)],
+            storm_limit: 120.0,
+            doc_levels: vec![1, 10, 100],
+            doc_bytes: 1_000_000,
+            doc_settle: 2.0,
         },
         Mode::Full => Plan {
             fanout: vec![10, 100, 1000],
@@ -129,7 +157,13 @@ fn plan(mode: Mode) -> Plan {
             step_seconds: 5.0,
             memory_connections: 10_000,
             memory_shapes: vec![false, true],
+            memory_settle: (1.0, 2.5),
             raw_log: usize::MAX,
+            storms: vec![(150, 4_000_000), (20, 40_000_000)],
+            storm_limit: 120.0,
+            doc_levels: vec![1, 10, 100],
+            doc_bytes: 1_000_000,
+            doc_settle: 2.0,
         },
     }
 }
@@ -157,8 +191,23 @@ fn write_reports(args: &Args, results: &Value) -> anyhow::Result<()> {
     let mode = results["mode"].as_str().unwrap_or("run");
     std::fs::write(args.out.join(format!("results-{mode}.md")), &md)?;
     if let Some(path) = &args.markdown {
-        std::fs::write(path, &md)?;
-        eprintln!("wrote {}", path.display());
+        // A run of some scenarios only updates their parts of the report already there.
+        let existing = report::partial(results)
+            .then(|| std::fs::read_to_string(path).ok())
+            .flatten();
+        match existing {
+            Some(old) => {
+                std::fs::write(path, report::splice(&old, results, notes.as_deref()))?;
+                eprintln!(
+                    "updated the measured scenarios' parts of {}",
+                    path.display()
+                );
+            }
+            None => {
+                std::fs::write(path, &md)?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
     }
     println!("{}", report::tables(results));
     Ok(())
@@ -170,6 +219,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut plan = plan(args.mode);
     if !args.fanout.is_empty() {
         plan.fanout = args.fanout.clone();
+    }
+    if !args.storms.is_empty() {
+        plan.storms = args
+            .storms
+            .iter()
+            .map(|s| {
+                let (c, b) = s.split_once('x').context("--storms wants CLIENTSxBYTES")?;
+                Ok((c.parse()?, b.parse()?))
+            })
+            .collect::<anyhow::Result<_>>()?;
     }
     if let Some(n) = args.memory_connections {
         plan.memory_connections = n;
@@ -224,13 +283,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let wants = |s: &str| args.scenarios.iter().any(|x| x == s);
+    if let Some(s) = args
+        .scenarios
+        .iter()
+        .find(|s| !report::SCENARIOS.contains(&s.as_str()))
+    {
+        anyhow::bail!("unknown scenario {s}");
+    }
     let mut results = json!({
         "mode": format!("{:?}", args.mode).to_lowercase(),
+        "scenarios": args.scenarios,
         "machine": report::machine(),
         "targets": targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
         "trace": { "updates": primary.updates.len(), "compacted_bytes": primary.compacted.len() },
     });
-    for s in ["fanout", "throughput", "memory", "load"] {
+    for s in report::SCENARIOS {
         if wants(s) {
             results[s] = json!({});
         }
@@ -329,7 +396,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     "== (c) memory per idle connection, {}, {} connections, {label}",
                     target.name, plan.memory_connections
                 );
-                let r = scenarios::memory(target, &tmp, plan.memory_connections, each).await;
+                let r = scenarios::memory(
+                    target,
+                    &tmp,
+                    plan.memory_connections,
+                    each,
+                    plan.memory_settle,
+                )
+                .await;
                 match r {
                     Ok(r) => {
                         eprintln!("   {:.0} bytes per connection", r.bytes_per_connection);
@@ -363,6 +437,89 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .await;
                 report_load(&mut results, &raw_label, &target.name, r);
             }
+        }
+    }
+
+    if wants("join-storm") {
+        for &(clients, bytes) in &plan.storms {
+            let label = report::storm_label(clients, bytes);
+            let doc = Arc::new(bigdoc::make(bytes, 7_000, 7));
+            for target in &targets {
+                eprintln!(
+                    "== (f) join storm, {}, {label} ({} pieces, {} bytes encoded)",
+                    target.name,
+                    doc.pieces.len(),
+                    doc.encoded_bytes
+                );
+                let limit = std::time::Duration::from_secs_f64(plan.storm_limit);
+                let r = bigdoc::join_storm(target, &tmp, doc.clone(), clients, limit).await;
+                results["join-storm"][&label][&target.name] = match r {
+                    Ok(r) => {
+                        eprintln!(
+                            "   {} of {} held it: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; peak RSS {:.0} MB; {:.1} MB to the clients{}",
+                            r.held,
+                            r.clients,
+                            r.latency.p50_ms,
+                            r.latency.p99_ms,
+                            r.latency.max_ms,
+                            r.peak_rss_mb,
+                            r.bytes_to_clients as f64 / 1e6,
+                            if r.failures.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; failures: {:?}", r.failures)
+                            }
+                        );
+                        json!(r)
+                    }
+                    Err(e) => {
+                        eprintln!("   failed: {e:#}");
+                        json!({
+                            "error": format!("{e:#}"),
+                            "doc_text_bytes": doc.text.len(),
+                            "doc_encoded_bytes": doc.encoded_bytes,
+                            "pieces": doc.pieces.len(),
+                            "limit_s": plan.storm_limit,
+                        })
+                    }
+                };
+            }
+        }
+    }
+
+    if wants("doc-memory") {
+        let most = plan.doc_levels.iter().copied().max().unwrap_or(0);
+        eprintln!(
+            "== (g) generating {most} documents of {} bytes",
+            plan.doc_bytes
+        );
+        let docs = Arc::new(
+            (0..most)
+                .map(|i| bigdoc::make(plan.doc_bytes, 8_000 + i as u64, 100 + i as u64))
+                .collect::<Vec<_>>(),
+        );
+        for target in &targets {
+            eprintln!(
+                "== (g) memory per loaded document, {}, {:?} documents",
+                target.name, plan.doc_levels
+            );
+            let settle = std::time::Duration::from_secs_f64(plan.doc_settle);
+            let r = bigdoc::doc_memory(target, &tmp, docs.clone(), &plan.doc_levels, settle).await;
+            results["doc-memory"][&target.name] = match r {
+                Ok(r) => {
+                    for l in &r.levels {
+                        eprintln!(
+                            "   {} documents: RSS {:.1} MB (+{:.1} MB), {:.2} bytes of RSS growth per document byte",
+                            l.documents, l.rss_mb, l.rss_growth_mb, l.growth_per_doc_byte
+                        );
+                    }
+                    json!(r)
+                }
+                Err(e) => {
+                    eprintln!("   failed: {e:#}");
+                    json!({ "error": format!("{e:#}") })
+                }
+            };
         }
     }
 

@@ -4,6 +4,34 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
+/// Every scenario `--scenarios` accepts, in the report's order.
+pub const SCENARIOS: [&str; 6] = [
+    "fanout",
+    "throughput",
+    "memory",
+    "load",
+    "join-storm",
+    "doc-memory",
+];
+
+/// The heading each scenario's tables start with (what `splice` replaces).
+fn heading(scenario: &str) -> &'static str {
+    match scenario {
+        "fanout" => "### (a)",
+        "throughput" => "### (b)",
+        "memory" => "### (c)",
+        "load" => "### (d)",
+        "join-storm" => "### (f)",
+        "doc-memory" => "### (g)",
+        _ => "### (?)",
+    }
+}
+
+/// The key of one join storm in the results: "150 clients × 4.0 MB".
+pub fn storm_label(clients: usize, bytes: usize) -> String {
+    format!("{clients} clients × {:.1} MB", bytes as f64 / 1e6)
+}
+
 fn cmd(program: &str, args: &[&str]) -> String {
     std::process::Command::new(program)
         .args(args)
@@ -113,6 +141,26 @@ pub fn completeness(r: &Value) -> Value {
         if r["load"].as_object().is_some_and(|o| o.is_empty()) {
             missing.push("load".into());
         }
+        // A join storm is measured when it ran to the end. Our clients failing to get the
+        // document is a finding the report shows; the reference servers failing means the
+        // instrument is broken (they are the yardstick), so that is missing.
+        for (storm, per) in r["join-storm"].as_object().into_iter().flatten() {
+            let x = &per[name];
+            let ran = x["clients"].as_u64().is_some();
+            if !ran || (!ours && x["failed"].as_u64() != Some(0)) {
+                missing.push(format!("join-storm/{storm}"));
+            }
+        }
+        if r["join-storm"].as_object().is_some_and(|o| o.is_empty()) {
+            missing.push("join-storm".into());
+        }
+        if !r["doc-memory"].is_null()
+            && r["doc-memory"][name]["levels"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+        {
+            missing.push("doc-memory".into());
+        }
         out.insert(
             name.to_owned(),
             if missing.is_empty() {
@@ -126,9 +174,12 @@ pub fn completeness(r: &Value) -> Value {
 }
 
 fn f(v: &Value, digits: usize) -> String {
-    match v.as_f64() {
-        Some(x) if x.is_finite() => format!("{x:.digits$}"),
-        _ => "—".into(),
+    match v {
+        Value::String(s) => s.clone(),
+        _ => match v.as_f64() {
+            Some(x) if x.is_finite() => format!("{x:.digits$}"),
+            _ => "—".into(),
+        },
     }
 }
 
@@ -205,15 +256,47 @@ impl Table {
     }
 }
 
-pub fn tables(r: &Value) -> String {
-    let names: Vec<String> = r["targets"]
+fn target_names(r: &Value) -> Vec<String> {
+    r["targets"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
-    let mut md = String::new();
+        .collect()
+}
 
+/// Every table of the results, in the report's order; a scenario that did not run has none.
+pub fn tables(r: &Value) -> String {
+    let names = target_names(r);
+    let mut md = String::new();
+    for s in ["fanout", "throughput", "memory", "load"] {
+        md.push_str(&section(r, s, &names));
+    }
+    md.push_str(&widget_tables(r));
+    for s in ["join-storm", "doc-memory"] {
+        md.push_str(&section(r, s, &names));
+    }
+    md
+}
+
+/// The tables of one scenario (`SCENARIOS`), starting with its `### (x)` heading.
+fn section(r: &Value, scenario: &str, names: &[String]) -> String {
+    if r[scenario].is_null() {
+        return String::new();
+    }
+    match scenario {
+        "fanout" => fanout_tables(r, names),
+        "throughput" => throughput_tables(r, names),
+        "memory" => memory_tables(r, names),
+        "load" => load_tables(r, names),
+        "join-storm" => storm_tables(r, names),
+        "doc-memory" => doc_memory_tables(r, names),
+        _ => String::new(),
+    }
+}
+
+fn fanout_tables(r: &Value, names: &[String]) -> String {
+    let mut md = String::new();
     md.push_str("### (a) Fan-out: 1 writer at 50 updates/s → N readers, one room\n\n");
     let rows = r["fanout"][names.first().map_or("ours", String::as_str)]
         .as_array()
@@ -221,7 +304,7 @@ pub fn tables(r: &Value) -> String {
         .unwrap_or_default();
     for row in &rows {
         let n = row["readers"].as_u64().unwrap_or(0);
-        let mut t = Table::new(&format!("N = {n}"), &names);
+        let mut t = Table::new(&format!("N = {n}"), names);
         let at = |name: &str| -> Value {
             r["fanout"][name]
                 .as_array()
@@ -260,12 +343,16 @@ pub fn tables(r: &Value) -> String {
         md.push_str(&t.out);
         md.push('\n');
     }
+    md
+}
 
+fn throughput_tables(r: &Value, names: &[String]) -> String {
+    let mut md = String::new();
     md.push_str("### (b) Maximum sustained updates/s with p99 ≤ 50 ms (rate ×1.5 per step; a failed step is run twice)\n\n");
     md.push_str("“ours (durable acks)” connects its writers with `?ext=1` and also needs the p99 of the \
 time from sending an update to its durable acknowledgement ≤ 50 ms, with every update acknowledged.\n\n");
     for (shape, per) in r["throughput"].as_object().into_iter().flatten() {
-        let mut cols = names.clone();
+        let mut cols = names.to_vec();
         if names.iter().any(|n| n == "ours") {
             cols.insert(1, "ours (durable acks)".into());
         }
@@ -340,14 +427,18 @@ time from sending an update to its durable acknowledgement ≤ 50 ms, with every
         md.push_str(&t.out);
         md.push('\n');
     }
+    md
+}
 
+fn memory_tables(r: &Value, names: &[String]) -> String {
+    let mut md = String::new();
     md.push_str("### (c) Memory per idle connection (RSS growth ÷ connections, fresh server)\n\n");
     for (shape, per) in r["memory"].as_object().into_iter().flatten() {
         let n = per
             .as_object()
             .and_then(|o| o.values().find_map(|v| v["connections"].as_u64()))
             .unwrap_or(0);
-        let mut t = Table::new(&format!("{n} connections, {shape}"), &names);
+        let mut t = Table::new(&format!("{n} connections, {shape}"), names);
         t.row(
             "bytes / connection",
             |x| per[x]["bytes_per_connection"].clone(),
@@ -358,7 +449,11 @@ time from sending an update to its durable acknowledgement ≤ 50 ms, with every
         md.push_str(&t.out);
         md.push('\n');
     }
+    md
+}
 
+fn load_tables(r: &Value, names: &[String]) -> String {
+    let mut md = String::new();
     md.push_str(
         "### (d) Load of the whole automerge-paper document: SyncStep1 → complete SyncStep2\n\n",
     );
@@ -366,13 +461,19 @@ time from sending an update to its durable acknowledgement ≤ 50 ms, with every
 from SQLite (cold); the peers have no persistence configured, so a holder client uploaded the document \
 first and it is in memory. “loaded” is the median of three more joins while it is in memory.\n\n");
     for (doc, per) in r["load"].as_object().into_iter().flatten() {
-        let mut t = Table::new(doc, &names);
+        let mut t = Table::new(doc, names);
         t.row("first join (ms)", |x| per[x]["first_ms"].clone(), 1);
         t.row("loaded join (ms)", |x| per[x]["loaded_ms"].clone(), 1);
         t.row("SyncStep2 bytes", |x| per[x]["step2_bytes"].clone(), 0);
         md.push_str(&t.out);
         md.push('\n');
     }
+    md
+}
+
+/// (e): what the widget ships, and the browser part when it ran.
+fn widget_tables(r: &Value) -> String {
+    let mut md = String::new();
     if let Some(files) = r["widget"]["files"].as_array() {
         md.push_str("### (e) Widget: shipped bytes (npm package, wasm + JS)\n\n");
         md.push_str("| file | raw | gzip -9 | brotli -q 11 |\n|---|---:|---:|---:|\n");
@@ -394,10 +495,41 @@ first and it is in memory. “loaded” is the median of three more joins while 
     md
 }
 
+const TARGETS_HEADING: &str =
+    "## Targets (ratios to the y-websocket reference server in the same run)";
+const TARGETS_HEADER: &str = "| target | wanted | measured | met |\n|---|---|---|---|\n";
+
 fn targets_section(r: &Value) -> String {
-    let mut md =
-        String::from("## Targets (ratios to the y-websocket reference server, this run)\n\n");
-    md.push_str("| target | wanted | measured | met |\n|---|---|---|---|\n");
+    let mut md = format!("{TARGETS_HEADING}\n\n{TARGETS_HEADER}");
+    for row in target_rows(r, None) {
+        md.push_str(&row);
+    }
+    md.push('\n');
+    md
+}
+
+/// One row of the targets table.
+fn target_row(
+    what: &str,
+    wanted: &str,
+    measured: Option<f64>,
+    ok: &dyn Fn(f64) -> bool,
+    unit: &str,
+) -> String {
+    let (m, met) = match measured {
+        Some(x) if x.is_finite() => (
+            format!("{x:.2}{unit}"),
+            if ok(x) { "yes" } else { "**no**" },
+        ),
+        _ => ("—".into(), "not measured"),
+    };
+    format!("| {what} | {wanted} | {m} | {met} |\n")
+}
+
+/// The targets table's rows, of every scenario or only of those in `only` (a run of some).
+fn target_rows(r: &Value, only: Option<&[String]>) -> Vec<String> {
+    let show = |s: &str| only.is_none_or(|o| o.iter().any(|x| x == s));
+    let mut rows = Vec::new();
     let yws = "y-websocket";
     let fan = |name: &str, n: u64| -> Value {
         r["fanout"][name]
@@ -412,77 +544,81 @@ fn targets_section(r: &Value) -> String {
         .unwrap_or(0);
     let mut line =
         |what: &str, wanted: &str, measured: Option<f64>, ok: &dyn Fn(f64) -> bool, unit: &str| {
-            let (m, met) = match measured {
-                Some(x) if x.is_finite() => (
-                    format!("{x:.2}{unit}"),
-                    if ok(x) { "yes" } else { "**no**" },
-                ),
-                _ => ("—".into(), "not measured"),
-            };
-            let _ = writeln!(md, "| {what} | {wanted} | {m} | {met} |");
+            rows.push(target_row(what, wanted, measured, ok, unit));
         };
     let div = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     };
-    line(
-        &format!("fan-out p99 at N={big}, ours ÷ y-websocket"),
-        "≤ 0.33×",
-        div(
-            &fan("ours", big)["latency"]["p99_ms"],
-            &fan(yws, big)["latency"]["p99_ms"],
-        ),
-        &|x| x <= 1.0 / 3.0,
-        "×",
-    );
-    line(
-        &format!("server CPU per delivery (fan-out N={big}), ours ÷ y-websocket"),
-        "≤ 0.33×",
-        div(
-            &fan("ours", big)["cpu_us_per_delivery"],
-            &fan(yws, big)["cpu_us_per_delivery"],
-        ),
-        &|x| x <= 1.0 / 3.0,
-        "×",
-    );
+    if show("fanout") {
+        line(
+            &format!("fan-out p99 at N={big}, ours ÷ y-websocket"),
+            "≤ 0.33×",
+            div(
+                &fan("ours", big)["latency"]["p99_ms"],
+                &fan(yws, big)["latency"]["p99_ms"],
+            ),
+            &|x| x <= 1.0 / 3.0,
+            "×",
+        );
+        line(
+            &format!("server CPU per delivery (fan-out N={big}), ours ÷ y-websocket"),
+            "≤ 0.33×",
+            div(
+                &fan("ours", big)["cpu_us_per_delivery"],
+                &fan(yws, big)["cpu_us_per_delivery"],
+            ),
+            &|x| x <= 1.0 / 3.0,
+            "×",
+        );
+    }
     let mem = &r["memory"]["one room"];
-    line(
-        "memory per idle connection (one room), ours ÷ y-websocket",
-        "≤ 0.5×",
-        div(
-            &mem["ours"]["bytes_per_connection"],
-            &mem[yws]["bytes_per_connection"],
-        ),
-        &|x| x <= 0.5,
-        "×",
-    );
+    if show("memory") {
+        line(
+            "memory per idle connection (one room), ours ÷ y-websocket",
+            "≤ 0.5×",
+            div(
+                &mem["ours"]["bytes_per_connection"],
+                &mem[yws]["bytes_per_connection"],
+            ),
+            &|x| x <= 0.5,
+            "×",
+        );
+    }
     let load = &r["load"]["compacted"];
-    line(
-        "load of the compacted trace (ours cold from SQLite ÷ y-websocket in memory)",
-        "≤ 0.33×",
-        div(&load["ours"]["first_ms"], &load[yws]["first_ms"]),
-        &|x| x <= 1.0 / 3.0,
-        "×",
-    );
+    if show("load") {
+        line(
+            "load of the compacted trace (ours cold from SQLite ÷ y-websocket in memory)",
+            "≤ 0.33×",
+            div(&load["ours"]["first_ms"], &load[yws]["first_ms"]),
+            &|x| x <= 1.0 / 3.0,
+            "×",
+        );
+    }
     let steps = &r["throughput"]["100 rooms: 1 writer, 2 readers each"]["ours (durable acks)"];
     let best = ramp_summary(steps).0;
-    line(
-        "durable acknowledged updates/s, 100 rooms, ack p99 < 50 ms",
-        "≥ 20,000/s",
-        best.and_then(|b| b["acked_per_s"].as_f64()).or(Some(0.0)),
-        &|x| x >= 20_000.0,
-        "/s",
-    );
+    if show("throughput") {
+        line(
+            "durable acknowledged updates/s, 100 rooms, ack p99 < 50 ms",
+            "≥ 20,000/s",
+            best.and_then(|b| b["acked_per_s"].as_f64()).or(Some(0.0)),
+            &|x| x >= 20_000.0,
+            "/s",
+        );
+    }
     let w = &r["widget"];
-    line(
-        "widget shipped bytes, wasm + JS, gzip -9 (kB)",
-        "< 120 kB",
-        w["gzip"].as_f64().map(|b| b / 1000.0),
-        &|x| x < 120.0,
-        " kB",
-    );
+    if show("widget") {
+        line(
+            "widget shipped bytes, wasm + JS, gzip -9 (kB)",
+            "< 120 kB",
+            w["gzip"].as_f64().map(|b| b / 1000.0),
+            &|x| x < 120.0,
+            " kB",
+        );
+    }
     let b = &r["browser"];
-    if b["remote_apply"].is_object() || b["keystrokes"].is_object() {
+    if !show("browser") {
+    } else if b["remote_apply"].is_object() || b["keystrokes"].is_object() {
         let ra = &b["remote_apply"];
         line(
             "widget: remote apply of the trace's updates over a WebSocket (headless Chromium), widget ÷ yjs 13.6.33 time",
@@ -517,13 +653,66 @@ fn targets_section(r: &Value) -> String {
                 )
             },
         );
-        let _ = writeln!(
-            md,
-            "| widget: remote apply vs yjs 13.6.33, keystroke p99 at 100 KB (headless Chromium) | faster; < 1 ms | — | not measured ({why}) |"
-        );
+        rows.push(format!(
+            "| widget: remote apply vs yjs 13.6.33, keystroke p99 at 100 KB (headless Chromium) | faster; < 1 ms | — | not measured ({why}) |\n"
+        ));
     }
-    md.push('\n');
-    md
+    if show("join-storm") {
+        rows.extend(storm_target_rows(r));
+    }
+    rows
+}
+
+/// Why a join storm has no figure for a server: not measured, or some clients never held the
+/// document (then its time and memory do not count: the work was not done).
+fn storm_failure(x: &Value, who: &str) -> Option<String> {
+    if x["clients"].as_u64().is_none() {
+        return Some(format!("{who}: not measured"));
+    }
+    match x["failed"].as_u64() {
+        Some(0) => None,
+        Some(n) => Some(format!(
+            "{who}: failed: {n} of {} clients never held the document",
+            x["clients"]
+        )),
+        None => Some(format!("{who}: not measured")),
+    }
+}
+
+/// (f): p99 ≤ 1/3 and peak RSS ≤ 1/5 of y-websocket's, for each storm.
+fn storm_target_rows(r: &Value) -> Vec<String> {
+    let mut rows = Vec::new();
+    for (label, per) in r["join-storm"].as_object().into_iter().flatten() {
+        let (o, y) = (&per["ours"], &per["y-websocket"]);
+        let cases: [(&str, &str, &[&str], f64); 2] = [
+            (
+                "p99 connect → whole document",
+                "≤ 0.33×",
+                &["latency", "p99_ms"],
+                1.0 / 3.0,
+            ),
+            ("peak server RSS", "≤ 0.2×", &["peak_rss_mb"], 0.2),
+        ];
+        for (what, wanted, path, limit) in cases {
+            let what = format!("join storm, {label}: {what}, ours ÷ y-websocket");
+            let get = |v: &Value| path.iter().fold(v, |v, k| &v[*k]).as_f64();
+            let row = match (storm_failure(o, "ours"), storm_failure(y, "y-websocket")) {
+                (Some(why), _) => format!("| {what} | {wanted} | {why} | **no** |\n"),
+                (None, Some(why)) => format!("| {what} | {wanted} | {why} | not measured |\n"),
+                (None, None) => target_row(
+                    &what,
+                    wanted,
+                    get(o)
+                        .zip(get(y))
+                        .and_then(|(a, b)| (b > 0.0).then_some(a / b)),
+                    &|x| x <= limit,
+                    "×",
+                ),
+            };
+            rows.push(row);
+        }
+    }
+    rows
 }
 
 /// (e) in headless Chromium: the widget and the yjs baseline in the same page (bench/browser).
@@ -703,9 +892,7 @@ pays the same client cost; writers replay real per-keystroke updates generated w
 automerge-paper editing trace (`bench/data/`). On a shared 2-core machine the absolute numbers are \
 noise — read the ratios (ours ÷ peer: below 1 is better for us for times, CPU and memory, above 1 \
 for rates). The bench client shares the cores with the server under test.\n\n");
-    md.push_str("## How to run\n\n```sh\nscripts/bench.sh          # quick mode (a few minutes): rewrites this file\n\
-scripts/bench.sh smoke    # about a minute, tiny N; results in target/bench/ only\n\
-scripts/bench.sh full     # longer steps, finer ramp\n```\n\n");
+    md.push_str(&how_to_run());
     let _ = writeln!(
         md,
         "## Machine and run\n\n- mode: **{}**, {:.0} s; {}; 1-minute load average {} at the start, {} at the end (other jobs share this machine)\n- CPU: {} × {} cores, {} GB RAM\n- {} (kernel {}), {}, node {}\n- trace: {} updates, compacted document {} bytes\n",
@@ -732,5 +919,354 @@ scripts/bench.sh full     # longer steps, finer ramp\n```\n\n");
         md.push_str(notes.trim());
         md.push('\n');
     }
+    md
+}
+
+/// A quantile of a join storm's times with the clients that never held the document counted
+/// as infinitely slow: "never" when the quantile falls on one of them.
+fn storm_quantile(x: &Value, q: f64) -> Value {
+    let (Some(times), Some(n)) = (x["times_ms"].as_array(), x["clients"].as_u64()) else {
+        return Value::Null;
+    };
+    if n == 0 {
+        return Value::Null;
+    }
+    let at = ((n as f64 - 1.0) * q).round() as usize;
+    times.get(at).cloned().unwrap_or_else(|| json!("never"))
+}
+
+fn storm_tables(r: &Value, names: &[String]) -> String {
+    let mut md = String::from(
+        "### (f) Join storm: clients join one large document at once (connect → holding the whole document)\n\n",
+    );
+    md.push_str("A fresh server; the document (plain text in `Y.Text(\"content\")`, made with yrs) is seeded \
+through the server's protocol as Update messages of 512 KiB of text each; then every client connects at \
+the same moment and sends SyncStep1 with an empty state vector. A client's time runs from its connect \
+to the moment the SyncStep2 and Update payloads it received cover the document's whole state vector \
+(struct headers read, no CRDT); after the storm, off the clock, each client's payloads are applied to a \
+fresh yrs Doc and its text must equal the seeded text exactly, or the client counts as never holding it. \
+Clients that never held the document count as infinitely slow in the quantiles (\"never\"). Peak RSS: \
+the kernel's high-water mark (VmHWM), reset after seeding. Bytes sent: what the clients read from their \
+sockets during the storm.\n\n");
+    for (label, per) in r["join-storm"].as_object().into_iter().flatten() {
+        let any = per
+            .as_object()
+            .and_then(|o| o.values().find(|v| v["doc_text_bytes"].as_u64().is_some()))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let _ = writeln!(
+            md,
+            "{label}: {} bytes of text, {} bytes as one update, seeded in {} Update message{}; each client gives up after {} s.\n",
+            f(&any["doc_text_bytes"], 0),
+            f(&any["doc_encoded_bytes"], 0),
+            f(&any["pieces"], 0),
+            if any["pieces"].as_u64() == Some(1) { "" } else { "s" },
+            f(&any["limit_s"], 0),
+        );
+        let mut t = Table::new(label, names);
+        t.row(
+            "clients holding the whole document (checked exactly)",
+            |x| per[x]["held"].clone(),
+            0,
+        );
+        t.row(
+            "clients that never held it",
+            |x| per[x]["failed"].clone(),
+            0,
+        );
+        t.row(
+            "connect → whole document p50 (ms)",
+            |x| storm_quantile(&per[x], 0.5),
+            0,
+        );
+        t.row(
+            "connect → whole document p99 (ms)",
+            |x| storm_quantile(&per[x], 0.99),
+            0,
+        );
+        t.row(
+            "connect → whole document max (ms)",
+            |x| storm_quantile(&per[x], 1.0),
+            0,
+        );
+        t.row(
+            "first connect → last client done (ms)",
+            |x| per[x]["wall_ms"].clone(),
+            0,
+        );
+        t.row(
+            "server RSS before the storm (MB)",
+            |x| per[x]["rss_before_mb"].clone(),
+            1,
+        );
+        t.row(
+            "peak server RSS during the storm (MB)",
+            |x| per[x]["peak_rss_mb"].clone(),
+            1,
+        );
+        t.row(
+            "bytes sent to the clients (MB)",
+            |x| {
+                per[x]["bytes_to_clients"]
+                    .as_f64()
+                    .map_or(Value::Null, |b| json!(b / 1e6))
+            },
+            1,
+        );
+        t.row(
+            "… ÷ (clients × document as one update)",
+            |x| {
+                let v = &per[x];
+                match (
+                    v["bytes_to_clients"].as_f64(),
+                    v["clients"].as_f64(),
+                    v["doc_encoded_bytes"].as_f64(),
+                ) {
+                    (Some(b), Some(c), Some(d)) if c * d > 0.0 => json!(b / (c * d)),
+                    _ => Value::Null,
+                }
+            },
+            2,
+        );
+        md.push_str(&t.out);
+        md.push('\n');
+        for n in names {
+            let x = &per[n];
+            if let Some(e) = x["error"].as_str() {
+                let _ = writeln!(md, "- {n}: not measured: {}", e.replace('|', "/"));
+            } else if let Some(why) = storm_failure(x, n) {
+                let reasons: Vec<String> = x["failures"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{} ×{v}", k.replace('|', "/")))
+                    .collect();
+                let _ = writeln!(md, "- {why} ({})", reasons.join("; "));
+            }
+        }
+        if names.iter().any(|n| storm_failure(&per[n], n).is_some()) {
+            md.push('\n');
+        }
+    }
+    md
+}
+
+fn doc_memory_tables(r: &Value, names: &[String]) -> String {
+    let per = &r["doc-memory"];
+    let any = per
+        .as_object()
+        .and_then(|o| o.values().find(|v| v["levels"].is_array()))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mut md = format!(
+        "### (g) Memory per loaded document: distinct documents of {} bytes of text ({} bytes as one update), one idle client each\n\n",
+        f(&any["doc_text_bytes"], 0),
+        f(&any["doc_encoded_bytes"], 0),
+    );
+    md.push_str("A fresh server and one warm connection; then documents are seeded as in (f), each by its own \
+client, which stays connected and idle so that the server keeps the document loaded (in memory, as for \
+an open editor). RSS is read after a short settle at each step. “Growth ÷ document bytes” is the RSS \
+above the server with no document, divided by the loaded documents' encoded size: the memory a loaded \
+document costs per byte of it (1.00 would be one copy).\n\n");
+    let mut t = Table::new("documents loaded", names);
+    t.row(
+        "server RSS with none (MB)",
+        |x| per[x]["rss_base_mb"].clone(),
+        1,
+    );
+    for level in any["levels"].as_array().into_iter().flatten() {
+        let n = level["documents"].as_u64().unwrap_or(0);
+        let at = |x: &str| -> Value {
+            per[x]["levels"]
+                .as_array()
+                .and_then(|l| l.iter().find(|v| v["documents"].as_u64() == Some(n)))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        t.row(
+            &format!("{n}: RSS growth ÷ document bytes"),
+            |x| at(x)["growth_per_doc_byte"].clone(),
+            2,
+        );
+        t.row(
+            &format!("{n}: server RSS (MB)"),
+            |x| at(x)["rss_mb"].clone(),
+            1,
+        );
+        t.row(
+            &format!("{n}: server RSS ÷ document bytes"),
+            |x| at(x)["rss_per_doc_byte"].clone(),
+            2,
+        );
+    }
+    md.push_str(&t.out);
+    md.push('\n');
+    for n in names {
+        if let Some(e) = per[n]["error"].as_str() {
+            let _ = writeln!(md, "- {n}: not measured: {}\n", e.replace('|', "/"));
+        }
+    }
+    md
+}
+
+fn how_to_run() -> String {
+    "## How to run\n\n```sh\n\
+scripts/bench.sh          # quick mode (about ten minutes): rewrites this file\n\
+scripts/bench.sh smoke    # about a minute, tiny N; results in target/bench/ only\n\
+scripts/bench.sh full     # longer steps, finer ramp\n\
+scripts/bench.sh quick --scenarios join-storm,doc-memory   # only these: rewrites only their parts\n\
+```\n\n"
+        .to_owned()
+}
+
+/// Whether this run measured only some of the scenarios.
+pub fn partial(r: &Value) -> bool {
+    r["scenarios"]
+        .as_array()
+        .is_some_and(|s| SCENARIOS.iter().any(|x| !s.iter().any(|y| y == x)))
+}
+
+fn measured(r: &Value) -> Vec<String> {
+    r["scenarios"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The line "## Machine and run" gets for a run of some scenarios only.
+fn partial_line(r: &Value) -> (String, String) {
+    let scenarios = measured(r);
+    let letters: Vec<&str> = scenarios
+        .iter()
+        .map(|s| heading(s).trim_start_matches("### "))
+        .collect();
+    let key = format!("- {}: from a separate run", letters.join(", "));
+    let m = &r["machine"];
+    let line = format!(
+        "{key} (`--scenarios {}`): {} mode, {:.0} s; {}; 1-minute load average {} at the start, {} at the end; {} (the rest of this file is from the run above)\n",
+        scenarios.join(","),
+        r["mode"].as_str().unwrap_or("?"),
+        r["seconds"].as_f64().unwrap_or(0.0),
+        m["date"].as_str().unwrap_or("?"),
+        f(&m["loadavg_start"], 2),
+        f(&r["loadavg_end"], 2),
+        m["rustc"].as_str().unwrap_or("?"),
+    );
+    (key, line)
+}
+
+/// The blocks of a Markdown report: each starts at a `## ` or `### ` heading (the first is
+/// what comes before any); everything from `## Notes` on is one block.
+fn blocks(md: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut in_notes = false;
+    for line in md.split_inclusive('\n') {
+        let starts = line.starts_with("## ") || line.starts_with("### ");
+        if starts && !in_notes {
+            in_notes = line.starts_with("## Notes");
+            out.push(String::new());
+        }
+        out.last_mut().expect("one block").push_str(line);
+    }
+    out
+}
+
+/// The report `existing` with this run's scenarios put in: their sections replace the ones
+/// with the same heading (or go at the end of the results), their rows in the targets table
+/// replace the rows with the same first cell (or are appended), "## Machine and run" gets a
+/// line saying when they ran, and the generated text that is not measured (how to run, the
+/// targets heading, the notes) is brought up to date. Everything else stays as it was.
+pub fn splice(existing: &str, r: &Value, notes: Option<&str>) -> String {
+    let names = target_names(r);
+    let scenarios = measured(r);
+    let fresh: Vec<(String, String)> = scenarios
+        .iter()
+        .map(|s| (heading(s).to_owned(), section(r, s, &names)))
+        .filter(|(_, md)| !md.is_empty())
+        .collect();
+    let rows = target_rows(r, Some(&scenarios));
+    let (key, line) = partial_line(r);
+    let mut out = Vec::new();
+    let mut placed = vec![false; fresh.len()];
+    let mut notes_done = false;
+    for block in blocks(existing) {
+        if block.starts_with("## How to run") {
+            out.push(how_to_run());
+        } else if block.starts_with("## Machine and run") {
+            let mut b: String = block
+                .split_inclusive('\n')
+                .filter(|l| !l.starts_with(&key))
+                .collect();
+            let body = b.trim_end().len();
+            b.truncate(body);
+            b.push('\n');
+            b.push_str(&line);
+            b.push('\n');
+            out.push(b);
+        } else if block.starts_with("## Targets") {
+            out.push(splice_targets(&block, &rows));
+        } else if block.starts_with("## Notes") {
+            for (i, (_, md)) in fresh.iter().enumerate() {
+                if !placed[i] {
+                    out.push(md.clone());
+                    placed[i] = true;
+                }
+            }
+            if let Some(notes) = notes {
+                out.push(format!("{}\n", notes.trim()));
+            } else {
+                out.push(block);
+            }
+            notes_done = true;
+        } else if let Some(i) = fresh
+            .iter()
+            .position(|(h, _)| block.starts_with(h.as_str()))
+        {
+            if !placed[i] {
+                out.push(fresh[i].1.clone());
+                placed[i] = true;
+            }
+        } else {
+            out.push(block);
+        }
+    }
+    if !notes_done {
+        for (i, (_, md)) in fresh.iter().enumerate() {
+            if !placed[i] {
+                out.push(md.clone());
+            }
+        }
+    }
+    // A section pushed right before the notes needs the blank line the notes block expects.
+    let mut md = String::new();
+    for b in out {
+        if !md.is_empty() && !md.ends_with("\n\n") {
+            md.push('\n');
+        }
+        md.push_str(&b);
+    }
+    md
+}
+
+fn splice_targets(block: &str, rows: &[String]) -> String {
+    let key = |row: &str| row.split('|').nth(1).map(|c| c.trim().to_owned());
+    let mut kept: Vec<String> = block
+        .split_inclusive('\n')
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| target |"))
+        .map(str::to_owned)
+        .collect();
+    for row in rows {
+        match kept.iter().position(|k| key(k) == key(row)) {
+            Some(i) => kept[i] = row.clone(),
+            None => kept.push(row.clone()),
+        }
+    }
+    let mut md = format!("{TARGETS_HEADING}\n\n{TARGETS_HEADER}");
+    for row in kept {
+        md.push_str(&row);
+    }
+    md.push('\n');
     md
 }

@@ -469,11 +469,12 @@ pub async fn memory(
     tmp: &std::path::Path,
     n: usize,
     room_each: bool,
+    (settle_before, settle_after): (f64, f64),
 ) -> anyhow::Result<MemoryResult> {
     let server = servers::start(target, tmp, None, &[]).await?;
     let prefix = nonce();
     let warm = connect_many(&server, target, 1, 0, "", |_| format!("{prefix}w")).await?;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_secs_f64(settle_before)).await;
     let before = server.rss_bytes();
     let peers = connect_many(&server, target, n, 1, "", |i| {
         if room_each {
@@ -505,7 +506,7 @@ pub async fn memory(
             peer
         });
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_secs_f64(settle_after)).await;
     let after = server.rss_bytes();
     let _ = stop_tx.send(true);
     while set.join_next().await.is_some() {}

@@ -58,6 +58,8 @@ pub fn read_var(b: &[u8], pos: &mut usize) -> Option<u64> {
 
 pub enum Incoming<'a> {
     Step2(usize),
+    /// The same SyncStep2, with its payload (`parse_payload` only).
+    Step2Body(&'a [u8]),
     Update(&'a [u8]),
     Ack(u64),
     Other,
@@ -83,9 +85,16 @@ impl Framing {
 
     /// SyncStep1 with an empty state vector: "send me everything".
     pub fn step1(self, doc: &str) -> Vec<u8> {
-        let mut b = Vec::new();
+        self.step1_with(doc, &[0])
+    }
+
+    /// SyncStep1 with the given encoded state vector: "send me what I lack".
+    pub fn step1_with(self, doc: &str, state_vector: &[u8]) -> Vec<u8> {
+        let mut b = Vec::with_capacity(state_vector.len() + doc.len() + 8);
         self.prefix(doc, &mut b);
-        b.extend_from_slice(&[0, 0, 1, 0]);
+        b.extend_from_slice(&[0, 0]);
+        write_var(&mut b, state_vector.len() as u64);
+        b.extend_from_slice(state_vector);
         b
     }
 
@@ -99,6 +108,14 @@ impl Framing {
     }
 
     pub fn parse(self, frame: &[u8]) -> Incoming<'_> {
+        match self.parse_payload(frame) {
+            Incoming::Step2Body(body) => Incoming::Step2(body.len()),
+            other => other,
+        }
+    }
+
+    /// As `parse`, but a SyncStep2 comes with its payload.
+    pub fn parse_payload(self, frame: &[u8]) -> Incoming<'_> {
         let mut pos = 0;
         if self == Framing::Hocuspocus {
             let Some(len) = read_var(frame, &mut pos) else {
@@ -116,7 +133,7 @@ impl Framing {
                     return Incoming::Other;
                 };
                 match sub {
-                    Some(1) => Incoming::Step2(body.len()),
+                    Some(1) => Incoming::Step2Body(body),
                     Some(2) => Incoming::Update(body),
                     _ => Incoming::Other,
                 }
@@ -200,6 +217,32 @@ pub async fn connect(
     doc: &str,
     index: usize,
 ) -> anyhow::Result<Peer> {
+    // The client's own buffers stay small: 10,000 clients live in this process.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    connect_with(server, path, framing, doc, index, config).await
+}
+
+/// Client settings for whole large documents: no message or frame size limit (a server may send
+/// a 40 MB document as one message), and a 128 KiB read buffer so that reading it is not 10,000
+/// reads of 4 KiB.
+pub fn large_documents() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(128 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(None)
+        .max_frame_size(None)
+}
+
+pub async fn connect_with(
+    server: SocketAddr,
+    path: &str,
+    framing: Framing,
+    doc: &str,
+    index: usize,
+    config: WebSocketConfig,
+) -> anyhow::Result<Peer> {
     let src = Ipv4Addr::new(127, 0, 0, 2 + (index as u32 % SOURCES) as u8);
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(src), 0))?;
@@ -208,10 +251,6 @@ pub async fn connect(
         .await
         .with_context(|| format!("cannot connect to {server}"))?;
     stream.set_nodelay(true)?;
-    // The client's own buffers stay small: 10,000 clients live in this process.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
     let url = format!("ws://{server}{path}");
     let (ws, _) = tokio_tungstenite::client_async_with_config(url, Counted(stream), Some(config))
         .await
@@ -250,4 +289,173 @@ impl Peer {
             }
         }
     }
+}
+
+/// What a v1 update holds, without a CRDT: for every struct but a Skip, `(client, first clock,
+/// end clock)` is appended to `out`, with lengths as Yjs counts them (UTF-16 units for strings).
+/// Only struct headers are decoded and contents skipped (a string's UTF-16 length is counted
+/// from its UTF-8 bytes); the delete set after the structs is not read. None if malformed.
+pub fn update_ranges(update: &[u8], out: &mut Vec<(u64, u64, u64)>) -> Option<()> {
+    let mut pos = 0;
+    let groups = read_var(update, &mut pos)?;
+    for _ in 0..groups {
+        let structs = read_var(update, &mut pos)?;
+        let client = read_var(update, &mut pos)?;
+        let mut clock = read_var(update, &mut pos)?;
+        for _ in 0..structs {
+            let info = *update.get(pos)?;
+            pos += 1;
+            let len = match info & 0x1f {
+                // GC: deleted content the sender collected; a client holds it as such.
+                0 => read_var(update, &mut pos)?,
+                // Skip: a gap the sender does not have; not held.
+                10 => {
+                    clock += read_var(update, &mut pos)?;
+                    continue;
+                }
+                kind => {
+                    if info & 0x80 != 0 {
+                        read_var(update, &mut pos)?; // left origin: client, clock
+                        read_var(update, &mut pos)?;
+                    }
+                    if info & 0x40 != 0 {
+                        read_var(update, &mut pos)?; // right origin
+                        read_var(update, &mut pos)?;
+                    }
+                    if info & 0xc0 == 0 {
+                        // No origin to copy the parent from: parent (root name or type id), key.
+                        if read_var(update, &mut pos)? == 1 {
+                            var_bytes(update, &mut pos)?;
+                        } else {
+                            read_var(update, &mut pos)?;
+                            read_var(update, &mut pos)?;
+                        }
+                        if info & 0x20 != 0 {
+                            var_bytes(update, &mut pos)?;
+                        }
+                    }
+                    content_len(kind, update, &mut pos)?
+                }
+            };
+            out.push((client, clock, clock + len));
+            clock += len;
+        }
+    }
+    Some(())
+}
+
+/// Whether `ranges` (from `update_ranges`) cover `[0, clock)` for every `(client, clock)` in
+/// `want`: the client holds every struct of a document with that state vector.
+pub fn covers(ranges: &mut [(u64, u64, u64)], want: &[(u64, u64)]) -> bool {
+    ranges.sort_unstable();
+    want.iter().all(|&(client, clock)| {
+        let mut end = 0;
+        for &(_, start, stop) in ranges.iter().filter(|r| r.0 == client) {
+            if start <= end {
+                end = end.max(stop);
+            }
+        }
+        end >= clock
+    })
+}
+
+fn var_bytes<'a>(b: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let len = usize::try_from(read_var(b, pos)?).ok()?;
+    let s = b.get(*pos..pos.checked_add(len)?)?;
+    *pos += len;
+    Some(s)
+}
+
+/// An item's content (lib0 v1 encoding, by content ref): returns its length in clock units.
+fn content_len(kind: u8, b: &[u8], pos: &mut usize) -> Option<u64> {
+    Some(match kind {
+        // Deleted: a length.
+        1 => read_var(b, pos)?,
+        // JSON: that many strings.
+        2 => {
+            let n = read_var(b, pos)?;
+            for _ in 0..n {
+                var_bytes(b, pos)?;
+            }
+            n
+        }
+        // Binary, Embed: one buffer / one JSON string.
+        3 | 5 => {
+            var_bytes(b, pos)?;
+            1
+        }
+        // String: its UTF-16 length.
+        4 => {
+            let s = var_bytes(b, pos)?;
+            let chars = s.iter().filter(|&&c| c & 0xc0 != 0x80).count();
+            let astral = s.iter().filter(|&&c| c >= 0xf0).count();
+            (chars + astral) as u64
+        }
+        // Format: key and value.
+        6 => {
+            var_bytes(b, pos)?;
+            var_bytes(b, pos)?;
+            1
+        }
+        // Type: a type ref; XmlElement (3) and XmlHook (5) carry a name.
+        7 => {
+            let r = read_var(b, pos)?;
+            if r == 3 || r == 5 {
+                var_bytes(b, pos)?;
+            }
+            1
+        }
+        // Any: that many values.
+        8 => {
+            let n = read_var(b, pos)?;
+            for _ in 0..n {
+                skip_any(b, pos, 0)?;
+            }
+            n
+        }
+        // Doc: guid and options.
+        9 => {
+            var_bytes(b, pos)?;
+            skip_any(b, pos, 0)?;
+            1
+        }
+        _ => return None,
+    })
+}
+
+/// Skips one lib0 `Any` value.
+fn skip_any(b: &[u8], pos: &mut usize, depth: u32) -> Option<()> {
+    if depth > 64 {
+        return None;
+    }
+    let tag = *b.get(*pos)?;
+    *pos += 1;
+    match tag {
+        127 | 126 | 121 | 120 => {}
+        125 => {
+            // varInt: bytes with the continuation bit, then one without.
+            while *b.get(*pos)? & 0x80 != 0 {
+                *pos += 1;
+            }
+            *pos += 1;
+        }
+        124 => *pos += 4,
+        123 | 122 => *pos += 8,
+        119 | 116 => {
+            var_bytes(b, pos)?;
+        }
+        118 => {
+            for _ in 0..read_var(b, pos)? {
+                var_bytes(b, pos)?;
+                skip_any(b, pos, depth + 1)?;
+            }
+        }
+        117 => {
+            for _ in 0..read_var(b, pos)? {
+                skip_any(b, pos, depth + 1)?;
+            }
+        }
+        _ => return None,
+    }
+    (*pos <= b.len()).then_some(())
 }
