@@ -11,6 +11,8 @@ fn main() {
             "rename_doc",
             "delete_doc",
             "qr_svg",
+            "share_links",
+            "reset_links",
             "set_sharing",
             "quit",
         ]),

@@ -1,8 +1,10 @@
 // The desktop window's page: served by the app's own sync server at /desktop/, it talks to
 // the app through Tauri's IPC (window.__TAURI_INTERNALS__.invoke; the commands are in
-// desktop/src/main.rs) and to the server over HTTP (/api/docs) and, through the widget, over
-// WebSocket. Documents are named by ids; titles, the user's name and colour, the LAN port and
-// deleted documents are kept by the app in settings.json.
+// desktop/src/main.rs) and to the server over HTTP (/api/docs, DELETE /api/docs/{id}) and,
+// through the widget, over WebSocket, always with the owner token the app gives it
+// (status.token: every document, admin). Documents are named by ids; titles, the user's name
+// and colour, the LAN port, the links' lifetime and deleted documents are kept by the app in
+// settings.json. Sharing links come from the app (share_links); the guest page is /join/.
 
 const $ = (sel) => document.querySelector(sel)
 const tauri = window.__TAURI_INTERNALS__
@@ -14,6 +16,12 @@ let serverDocs = [] // [{ name, size_bytes, updated_at }]
 let editor = null // the <collab-textarea>
 let armed = null // the document whose Delete button awaits its confirming click
 let armedTimer = 0
+let links = null // the open document's sharing links: { view, edit, viewQr, editQr, expiresAt }
+
+/** The server's API, as the window (owner token). */
+function api (path, init = {}) {
+  return fetch(path, { cache: 'no-store', ...init, headers: { Authorization: `Bearer ${status.token}`, ...(init.headers || {}) } })
+}
 
 function showError (where, message) {
   const el = $(where)
@@ -55,8 +63,14 @@ function documents () {
 
 async function refreshDocs () {
   try {
-    const res = await fetch('/api/docs', { cache: 'no-store' })
+    const res = await api('/api/docs')
     if (res.ok) serverDocs = await res.json()
+    // A deleted document back in storage (a guest's client that still had it open uploaded
+    // it again): delete it again.
+    const deleted = new Set(status.settings.deleted)
+    for (const d of serverDocs) {
+      if (deleted.has(d.name)) api(`/api/docs/${encodeURIComponent(d.name)}`, { method: 'DELETE' }).catch(() => {})
+    }
   } catch { /* the server is rebinding; the next refresh catches up */ }
   renderDocs()
 }
@@ -151,6 +165,14 @@ async function createDoc (title) {
 }
 
 async function deleteDoc (id) {
+  // The server closes the document's connections (4410) and deletes its rows; 404: it was
+  // never typed in.
+  if (current === id) closeEditor()
+  const res = await api(`/api/docs/${encodeURIComponent(id)}`, { method: 'DELETE' })
+  if (!res.ok && res.status !== 404) {
+    showError('#share-error', `Could not delete: ${(await res.text()).trim()}`)
+    return
+  }
   await invoke('delete_doc', { id })
   status = await invoke('app_state')
   if (current === id) closeEditor()
@@ -179,6 +201,7 @@ async function openDoc (id) {
     editor.setAttribute('placeholder', 'Start typing…')
     editor.setAttribute('name', status.settings.name)
     editor.setAttribute('color', status.settings.color)
+    editor.setAttribute('token', status.token)
     editor.addEventListener('collab-save', (e) => { if (e.detail.state === 'saved') refreshDocs() })
     $('#no-doc').hidden = true
     editor.setAttribute('doc', id)
@@ -202,11 +225,12 @@ async function saveProfile () {
   const name = $('#name').value.trim() || 'Anonymous'
   const color = $('#color').value
   await invoke('save_profile', { name, color })
-  status.settings.name = name
-  status.settings.color = color
+  // The token carries the name and colour others see: take the new one.
+  status = await invoke('app_state')
   if (editor) {
     editor.setAttribute('name', name)
     editor.setAttribute('color', color)
+    editor.setAttribute('token', status.token)
   }
 }
 
@@ -223,15 +247,48 @@ async function renderShare () {
     $('#share-status').textContent = 'Only this computer can open your documents.'
     return
   }
-  const url = status.shareBase + (current ? `?doc=${encodeURIComponent(current)}` : '')
-  $('#share-status').textContent = status.shareNote ||
-    (current ? 'Colleagues on your network can open this document at:' : 'Open a document to share it. The server is at:')
-  $('#share-url').value = url
-  details.hidden = false
+  $('#share-ttl').value = String(status.settings.linkHours)
+  if (!current) {
+    details.hidden = true
+    links = null
+    $('#share-status').textContent = status.shareNote || 'Open a document to make links for it.'
+    return
+  }
+  $('#share-status').textContent = status.shareNote || 'People on your network with a link open this document:'
+  const doc = current
+  const title = documents().find((d) => d.id === doc)?.title || doc
   try {
-    $('#share-qr').innerHTML = await invoke('qr_svg', { text: url }) // SVG made by the app
+    const made = await invoke('share_links', { doc, title, ttlHours: Number($('#share-ttl').value) })
+    if (doc !== current) return // another document was opened meanwhile
+    links = made
   } catch (error) {
-    $('#share-qr').textContent = String(error)
+    showError('#share-error', String(error))
+    return
+  }
+  $('#share-view-url').value = links.view
+  $('#share-edit-url').value = links.edit
+  $('#share-expiry').textContent = `These links work until ${new Date(links.expiresAt * 1000).toLocaleString()}.`
+  renderQr()
+  details.hidden = false
+}
+
+/** The QR code of the link chosen (Can view / Can edit); SVG made by the app. */
+function renderQr () {
+  if (!links) return
+  const kind = document.querySelector('input[name=link-kind]:checked').value
+  $('#share-qr').innerHTML = kind === 'edit' ? links.editQr : links.viewQr
+  $('#share-qr').dataset.kind = kind
+}
+
+async function resetLinks () {
+  $('#reset-links').disabled = true
+  try {
+    status = await invoke('reset_links')
+    await renderShare()
+  } catch (error) {
+    showError('#share-error', String(error))
+  } finally {
+    $('#reset-links').disabled = false
   }
 }
 
@@ -319,6 +376,10 @@ async function start () {
     createDoc(title)
   })
   $('#share').addEventListener('change', () => setSharing($('#share').checked))
+  $('#share-ttl').addEventListener('change', () => renderShare())
+  $('#reset-links').addEventListener('click', resetLinks)
+  for (const radio of document.querySelectorAll('input[name=link-kind]')) radio.addEventListener('change', renderQr)
+  for (const field of ['#share-view-url', '#share-edit-url']) $(field).addEventListener('focus', (e) => e.target.select())
   await refreshDocs()
   const last = status.settings.lastDoc
   if (last && status.widgetFound && !status.settings.deleted.includes(last)) {

@@ -4,17 +4,22 @@
 //! - `main.rs`: start-up (data directory, web root, server, menu, window), the commands the
 //!   window's page calls, and shutdown on quit or close.
 //! - [`server`]: the sync server in-process (`sync_server::Server`): start, stop and flush.
-//! - [`settings`]: `settings.json` (name, colour, LAN port, titles, deleted documents) and the
-//!   purge of deleted documents from the database.
-//! - [`web`]: assembles the web root: the widget's built files plus the desktop UI (`app/`).
+//! - [`settings`]: `settings.json` (name, colour, LAN port, link lifetime, titles, deleted
+//!   documents).
+//! - [`keys`]: the signing keys (`keys.json`) and the tokens: the window's, and sharing links.
+//! - [`web`]: assembles the web root: the widget's built files, the desktop UI (`app/`) and
+//!   the page guests' links open (`join/`).
 //! - [`lan`]: the LAN address and QR codes for Share on LAN.
 //!
 //! The window shows `http://127.0.0.1:PORT/desktop/`, served by the embedded server; its
 //! script calls the commands below through Tauri's IPC (allowed for that origin by
-//! `capabilities/main.json`). Share on LAN stops the server and binds it again on
-//! `0.0.0.0:PORT` (same database), and the page reloads from the new address.
+//! `capabilities/main.json`). The server always checks tokens: the window gets an owner token
+//! from `app_state`, guests get links (`share_links`). Share on LAN stops the server and binds
+//! it again on `0.0.0.0:PORT` (same database), and the page reloads from the new address; Stop
+//! sharing and Reset links replace the share key, which ends every link at once.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod keys;
 mod lan;
 mod server;
 mod settings;
@@ -25,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::Serialize;
+use sync_server::auth::{Access, ShareKey};
 use tauri::menu::{
     AboutMetadata, MenuBuilder, MenuItemBuilder, PredefinedMenuItem, SubmenuBuilder,
 };
@@ -41,6 +47,8 @@ struct App {
     web: PathBuf,
     widget_found: bool,
     settings: Mutex<Settings>,
+    keys: Mutex<keys::Keys>,
+    auth: server::Auth,
     net: tokio::sync::Mutex<Net>,
 }
 
@@ -67,6 +75,20 @@ struct Status {
     version: &'static str,
     /// Why the last Share on LAN change failed, if it did.
     error: Option<String>,
+    /// The window's own token (every document, admin): for the widget and `/api/`.
+    token: String,
+}
+
+/// A document's sharing links (`share_links`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Links {
+    view: String,
+    edit: String,
+    view_qr: String,
+    edit_qr: String,
+    /// Unix seconds.
+    expires_at: u64,
 }
 
 impl App {
@@ -95,7 +117,9 @@ impl App {
         } else {
             (None, None)
         };
+        let token = self.keys().owner_token(&settings.name, &settings.color);
         Status {
+            token,
             settings,
             origin: format!("http://127.0.0.1:{port}"),
             sharing: net.sharing,
@@ -108,14 +132,17 @@ impl App {
         }
     }
 
-    /// Purges deleted documents; only while the server is stopped.
-    fn purge(&self) {
-        let deleted = self.settings().deleted.clone();
-        match settings::purge_deleted(&self.db, &deleted) {
-            Ok(0) => {}
-            Ok(rows) => tracing::info!(rows, "purged deleted documents"),
-            Err(error) => tracing::warn!(%error, "could not purge deleted documents"),
-        }
+    fn keys(&self) -> std::sync::MutexGuard<'_, keys::Keys> {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new share key, saved, then in force: every link made so far stops working and the
+    /// guests they connected are disconnected (4401); the window's owner token is untouched.
+    fn reset_links(&self) -> Result<(), String> {
+        let secret = self.keys().new_share_key()?;
+        self.auth.share.rotate(secret);
+        tracing::info!("sharing links reset: every earlier link is refused");
+        Ok(())
     }
 }
 
@@ -171,6 +198,8 @@ fn rename_doc(app: State<'_, App>, id: String, title: String) -> Result<(), Stri
     app.save(&s)
 }
 
+/// Forgets a document the page has deleted through the server's API
+/// (`DELETE /api/docs/{id}`): its title goes, its id stays hidden from the list for good.
 #[tauri::command]
 fn delete_doc(app: State<'_, App>, id: String) -> Result<(), String> {
     let mut s = app.settings();
@@ -183,9 +212,78 @@ fn qr_svg(text: String) -> Result<String, String> {
     lan::qr_svg(&text)
 }
 
+/// Links for `doc` while sharing: "Can view" and "Can edit", each a token for that one
+/// document valid for `ttl_hours` (1 hour to 90 days; remembered), in the URL fragment of the
+/// guest page (`/join/#token=…`), so it is never sent in a request, logged or passed on as a
+/// Referer. With their QR codes.
+#[tauri::command]
+async fn share_links(
+    app: State<'_, App>,
+    doc: String,
+    title: String,
+    ttl_hours: u64,
+) -> Result<Links, String> {
+    if sync_server::DocName::parse(&doc).is_err() {
+        return Err(format!("not a document name: {doc:?}"));
+    }
+    if !(1..=90 * 24).contains(&ttl_hours) {
+        return Err("links last from 1 hour to 90 days".into());
+    }
+    {
+        let mut s = app.settings();
+        if s.link_hours != ttl_hours {
+            s.link_hours = ttl_hours;
+            app.save(&s)?;
+        }
+    }
+    let net = app.net.lock().await;
+    let status = app.status(&net, None);
+    let base = match (net.sharing, status.share_base) {
+        (true, Some(base)) => base,
+        _ => return Err("turn Share on LAN on first".into()),
+    };
+    let keys = app.keys();
+    let title = encode_fragment(&settings::clean_title(&title));
+    let link = |access| {
+        let (token, exp) = keys.link_token(&doc, access, ttl_hours * 3600);
+        (format!("{base}join/#token={token}&title={title}"), exp)
+    };
+    let (view, expires_at) = link(Access::Read);
+    let (edit, _) = link(Access::Write);
+    Ok(Links {
+        view_qr: lan::qr_svg(&view)?,
+        edit_qr: lan::qr_svg(&edit)?,
+        view,
+        edit,
+        expires_at,
+    })
+}
+
+/// Percent-encodes everything but unreserved characters (for the title in a link).
+fn encode_fragment(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Reset links: a new share key while sharing stays on (see `App::reset_links`).
+#[tauri::command]
+async fn reset_links(app: State<'_, App>) -> Result<Status, String> {
+    let net = app.net.lock().await;
+    app.reset_links()?;
+    Ok(app.status(&net, None))
+}
+
 /// Share on LAN on (`0.0.0.0:port`) or off (`127.0.0.1`, a free port): stops the server
-/// (flushing everything), then binds it again on the same database. If the port cannot be
-/// bound, the server comes back local-only and the status says why.
+/// (flushing everything), then binds it again on the same database. Turning it off first
+/// resets the links, so guests are told their link no longer works before the server goes.
+/// If the port cannot be bound, the server comes back local-only and the status says why.
 #[tauri::command]
 async fn set_sharing(app: State<'_, App>, on: bool, port: u16) -> Result<Status, String> {
     if on && port == 0 {
@@ -196,16 +294,17 @@ async fn set_sharing(app: State<'_, App>, on: bool, port: u16) -> Result<Status,
         let mut s = app.settings();
         s.share_port = port;
         app.save(&s)?;
+    } else if net.sharing {
+        app.reset_links()?;
     }
     net.running.stop().await;
-    app.purge();
     let want = if on {
         SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))
     } else {
         local_any_port()
     };
     let mut error = None;
-    match server::start(want, &app.db, &app.web).await {
+    match server::start(want, &app.db, &app.web, &app.auth).await {
         Ok(running) => {
             net.running = running;
             net.sharing = on;
@@ -213,7 +312,7 @@ async fn set_sharing(app: State<'_, App>, on: bool, port: u16) -> Result<Status,
         Err(why) => {
             tracing::warn!(%why, %want, "cannot bind; staying local");
             error = Some(format!("Cannot share on port {port}: {why}"));
-            net.running = server::start(local_any_port(), &app.db, &app.web).await?;
+            net.running = server::start(local_any_port(), &app.db, &app.web, &app.auth).await?;
             net.sharing = false;
         }
     }
@@ -226,7 +325,6 @@ async fn shutdown(app: &AppHandle) {
     let mut net = state.net.lock().await;
     if net.running.is_running() {
         net.running.stop().await;
-        state.purge();
     }
 }
 
@@ -335,11 +433,13 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
         ),
     }
     let widget_found = web::assemble(&web, widget.as_deref())?;
-    // Deleted documents are purged while no server has the file open: before the first bind.
-    if let Err(error) = settings::purge_deleted(&db, &settings.deleted) {
-        tracing::warn!(%error, "could not purge deleted documents");
-    }
-    let running = tauri::async_runtime::block_on(server::start(local_any_port(), &db, &web))?;
+    let keys = keys::Keys::load_or_create(&dir)?;
+    let auth = server::Auth {
+        owner: keys.owner.clone(),
+        share: ShareKey::new(keys.share.clone()),
+    };
+    let running =
+        tauri::async_runtime::block_on(server::start(local_any_port(), &db, &web, &auth))?;
     let addr = running.addr();
     app.manage(App {
         dir: dir.clone(),
@@ -347,6 +447,8 @@ fn setup(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
         web,
         widget_found,
         settings: Mutex::new(settings),
+        keys: Mutex::new(keys),
+        auth,
         net: tokio::sync::Mutex::new(Net {
             running,
             sharing: false,
@@ -389,6 +491,8 @@ fn main() {
             rename_doc,
             delete_doc,
             qr_svg,
+            share_links,
+            reset_links,
             set_sharing,
             quit
         ])

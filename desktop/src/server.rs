@@ -5,10 +5,14 @@
 //! sockets, hands the rooms' last writes to storage and waits for the final commit. `stop`
 //! awaits that, so after it returns every update the server received is on disk and the port
 //! and the database are free for the next `start` (sharing on LAN rebinds this way).
+//!
+//! The server always runs with auth: the owner key (the window's token) and the share key
+//! (links), see `keys`. Nothing reaches a document without a token.
 
 use std::net::SocketAddr;
 use std::path::Path;
 
+use sync_server::auth::{Secret, ShareKey};
 use sync_server::{Config, Server};
 use tokio::sync::oneshot;
 
@@ -19,12 +23,26 @@ pub struct Running {
     task: Option<tauri::async_runtime::JoinHandle<Result<(), sync_server::ServerError>>>,
 }
 
+/// The keys the server checks tokens with. `share` is shared with the app, which rotates it.
+#[derive(Clone)]
+pub struct Auth {
+    pub owner: Secret,
+    pub share: ShareKey,
+}
+
 /// Binds `listen` (port 0 picks a free port) on the SQLite file `data`, serving `web_root`.
-pub async fn start(listen: SocketAddr, data: &Path, web_root: &Path) -> Result<Running, String> {
+pub async fn start(
+    listen: SocketAddr,
+    data: &Path,
+    web_root: &Path,
+    auth: &Auth,
+) -> Result<Running, String> {
     let config = Config {
         listen,
         data: data.to_path_buf(),
         web_root: Some(web_root.to_path_buf()),
+        auth_secret: Some(auth.owner.clone()),
+        auth_share_key: Some(auth.share.clone()),
         ..Config::default()
     };
     let server = Server::bind(config).await.map_err(|e| e.to_string())?;

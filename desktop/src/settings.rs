@@ -1,10 +1,13 @@
 //! What the app remembers between runs, in `settings.json` next to the database: the user's
-//! name and colour, the LAN port, the open document, and the desktop's own document metadata.
+//! name and colour, the LAN port, how long sharing links last, the open document, and the
+//! desktop's own document metadata.
 //!
 //! Documents are named by an id the sync server stores them under (`meeting-notes-3f9a`);
-//! the title the user sees and renames lives here, because the server has no titles. Deleting
-//! a document hides it at once (a tombstone here) and removes its rows from the database the
-//! next time the server is stopped (see `purge_deleted`), because the server has no delete.
+//! the title the user sees and renames lives here, because the server has no titles (and a
+//! stable id keeps sharing links working across a rename). The page deletes a document
+//! through the server's API (`DELETE /api/docs/{id}`); its id stays here as a tombstone, so it
+//! is never shown or reused, and the page deletes it again should a guest's client that still
+//! had it open upload it once more.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,11 +22,13 @@ pub struct Settings {
     pub color: String,
     /// The port Share on LAN binds (0.0.0.0:share_port).
     pub share_port: u16,
+    /// How long new sharing links last, in hours (default 7 days).
+    pub link_hours: u64,
     /// The document open when the app was last used.
     pub last_doc: Option<String>,
     /// Titles of documents, by id (documents without an entry show their id).
     pub docs: BTreeMap<String, DocMeta>,
-    /// Deleted document ids; hidden from the list for good, purged from the database.
+    /// Deleted document ids; hidden from the list for good (deleted through the server).
     pub deleted: BTreeSet<String>,
 }
 
@@ -33,6 +38,7 @@ impl Default for Settings {
             name: String::new(),
             color: "#0e7490".into(),
             share_port: 8787,
+            link_hours: 7 * 24,
             last_doc: None,
             docs: BTreeMap::new(),
             deleted: BTreeSet::new(),
@@ -154,35 +160,6 @@ fn random_u16() -> u16 {
     hasher.finish() as u16
 }
 
-/// Removes the rows of deleted documents from the server's SQLite file. Call only while no
-/// server has the file open (before `Server::bind`, after `stop`). The schema is the sync
-/// server's (`documents`, `snapshots`, `updates`); a missing file or table means nothing to do.
-pub fn purge_deleted(db: &Path, deleted: &BTreeSet<String>) -> Result<usize, String> {
-    if deleted.is_empty() || !db.exists() {
-        return Ok(0);
-    }
-    let mut conn = rusqlite::Connection::open(db).map_err(|e| e.to_string())?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(|e| e.to_string())?;
-    let tx = conn.transaction().map_err(|e| e.to_string())?;
-    let mut removed = 0;
-    for id in deleted {
-        for sql in [
-            "DELETE FROM updates WHERE doc = ?1",
-            "DELETE FROM snapshots WHERE doc = ?1",
-            "DELETE FROM documents WHERE name = ?1",
-        ] {
-            match tx.execute(sql, [id]) {
-                Ok(n) => removed += n,
-                Err(error) if error.to_string().contains("no such table") => {}
-                Err(error) => return Err(error.to_string()),
-            }
-        }
-    }
-    tx.commit().map_err(|e| e.to_string())?;
-    Ok(removed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,37 +202,5 @@ mod tests {
         s.delete_doc(&id);
         assert!(s.deleted.contains(&id) && !s.docs.contains_key(&id));
         assert_eq!(s.last_doc, None);
-    }
-
-    #[test]
-    fn purge_removes_only_deleted_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("db.sqlite3");
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE documents (name TEXT PRIMARY KEY, text_bytes INTEGER, created_at INTEGER, updated_at INTEGER);
-             CREATE TABLE snapshots (doc TEXT PRIMARY KEY, data BLOB, compacted_at INTEGER);
-             CREATE TABLE updates (id INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT, data BLOB, origin TEXT, created_at INTEGER);
-             INSERT INTO documents VALUES ('a', 1, 0, 0), ('b', 1, 0, 0);
-             INSERT INTO snapshots VALUES ('a', x'00', 0), ('b', x'00', 0);
-             INSERT INTO updates (doc, data, origin, created_at) VALUES ('a', x'00', '', 0), ('b', x'00', '', 0);",
-        )
-        .unwrap();
-        drop(conn);
-        let deleted: BTreeSet<String> = ["a".to_string()].into();
-        assert_eq!(purge_deleted(&db, &deleted).unwrap(), 3);
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let names: Vec<String> = conn
-            .prepare("SELECT name FROM documents")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(names, ["b"]);
-        assert_eq!(
-            purge_deleted(&dir.path().join("missing.sqlite3"), &deleted).unwrap(),
-            0
-        );
     }
 }

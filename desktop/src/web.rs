@@ -1,6 +1,7 @@
 //! The web root the embedded server serves: the widget's files (`target/web/`, built by
 //! `scripts/build-widget.sh`: the demo page at `/` and the package at `/collab-textarea/`) plus
-//! the desktop UI at `/desktop/` (compiled into the binary from `desktop/app/`). It is
+//! the desktop UI at `/desktop/` and the page sharing links open at `/join/` (both compiled
+//! into the binary from `desktop/app/`). It is
 //! assembled afresh at every start in `<data dir>/web/`, so the server, the window and LAN
 //! colleagues' browsers all load the same files from one origin.
 
@@ -11,6 +12,13 @@ const APP_FILES: &[(&str, &str)] = &[
     ("index.html", include_str!("../app/index.html")),
     ("app.js", include_str!("../app/app.js")),
     ("app.css", include_str!("../app/app.css")),
+];
+
+/// The page a guest's link opens (`/join/#token=…`), compiled in.
+const JOIN_FILES: &[(&str, &str)] = &[
+    ("index.html", include_str!("../app/join.html")),
+    ("join.js", include_str!("../app/join.js")),
+    ("join.css", include_str!("../app/join.css")),
 ];
 
 /// Where the built widget files are, in order: `$COLLAB_DESKTOP_WEB_ROOT`; `web/` beside the
@@ -52,6 +60,11 @@ pub fn assemble(out: &Path, widget: Option<&Path>) -> std::io::Result<bool> {
     for (name, contents) in APP_FILES {
         std::fs::write(app.join(name), contents)?;
     }
+    let join = out.join("join");
+    std::fs::create_dir_all(&join)?;
+    for (name, contents) in JOIN_FILES {
+        std::fs::write(join.join(name), contents)?;
+    }
     Ok(widget.is_some())
 }
 
@@ -88,6 +101,7 @@ mod tests {
         assert!(out.join("collab-textarea/wasm/x.wasm").is_file());
         assert!(out.join("desktop/index.html").is_file());
         assert!(out.join("desktop/app.js").is_file());
+        assert!(out.join("join/index.html").is_file());
         assert!(!out.join("stale").exists());
         assert!(!assemble(&out, None).unwrap());
         assert!(!out.join("index.html").exists());
