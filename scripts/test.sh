@@ -83,7 +83,22 @@ mkdir -p target/artifacts/desktop
     CHROME_BIN=/usr/bin/chromium \
     ARTIFACTS="$root/target/artifacts" \
     dbus-run-session -- xvfb-run --auto-servernum --server-args="-screen 0 1280x800x24" \
-    node --test)
+    node --test desktop.test.mjs)
+
+# The .deb, from the debug build above (the Tauri CLI from npm, tests/desktop's devDependency:
+# `tauri bundle` packages the built binary and the widget's files, about 35 s), unpacked into
+# a temporary root and started under Xvfb. After the end-to-end test: bundling patches the
+# binary in place.
+step "desktop: .deb package, unpacked and started under Xvfb"
+rm -rf target/debug/bundle/deb
+(cd desktop && CI=true ../tests/desktop/node_modules/.bin/tauri bundle --debug --bundles deb \
+    --config '{"bundle":{"resources":{"../target/web/":"web/"}}}')
+deb=$(ls target/debug/bundle/deb/*.deb)
+(cd tests/desktop &&
+    DEB_FILE="$root/$deb" \
+    ARTIFACTS="$root/target/artifacts" \
+    dbus-run-session -- xvfb-run --auto-servernum --server-args="-screen 0 1280x800x24" \
+    node --test deb.test.mjs)
 
 # The benchmark instrument (issue 6) in smoke mode, so it cannot rot: about a minute, tiny N, no
 # thresholds. It fails only if the report is not complete for every server (ours and each peer).
