@@ -175,3 +175,36 @@ async fn delete_needs_admin_closes_connections_and_removes_the_document() {
     assert_eq!(kept.text(), "stays!");
     server.stop().await;
 }
+
+/// The PostgreSQL store deletes one document's rows, in one transaction, and nothing else
+/// (against the real PostgreSQL server the `postgres` tests start).
+#[test]
+fn the_postgres_store_deletes_one_document_and_nothing_else() {
+    use sync_server::storage::{PostgresStore, PostgresUrl, Store as _, Write};
+    use sync_server::DocName;
+    let cluster = crate::postgres::shared();
+    let url = PostgresUrl::parse(&cluster.database("deletes")).unwrap();
+    let mut store = PostgresStore::open(&url).unwrap();
+    let doc = |name: &str| DocName::parse(name).unwrap();
+    let append = |name: &str, update: &[u8]| Write::Append {
+        doc: doc(name),
+        update: update.to_vec(),
+        origin: "test".into(),
+        text_bytes: update.len() as u64,
+    };
+    store
+        .commit(
+            &[append("a", b"1"), append("b", b"x"), append("a", b"2")],
+            1,
+        )
+        .unwrap();
+    assert!(store.delete(&doc("a")).unwrap());
+    assert!(!store.load(&doc("a")).unwrap().exists());
+    let names: Vec<_> = store.list().unwrap().into_iter().map(|d| d.name).collect();
+    assert_eq!(names, ["b"]);
+    assert_eq!(store.load(&doc("b")).unwrap().updates, vec![b"x".to_vec()]);
+    assert!(!store.delete(&doc("a")).unwrap(), "nothing left to delete");
+    // A document deleted and written again starts afresh.
+    store.commit(&[append("a", b"3")], 2).unwrap();
+    assert_eq!(store.load(&doc("a")).unwrap().updates, vec![b"3".to_vec()]);
+}
