@@ -174,7 +174,8 @@ pub struct User {
 }
 
 /// What a guest's name is followed by in presence.
-pub const GUEST_SUFFIX: &str = " (guest)";
+/// (A word of its own, so the widget's initials are the name's and the G of "guest".)
+pub const GUEST_SUFFIX: &str = " · guest";
 
 impl User {
     /// `state` (an awareness state, a JSON object) with `user.name`, `user.color` and
@@ -721,14 +722,14 @@ mod tests {
             color: "#0090ff".into(),
             guest: true,
         };
-        let stamped = guest.stamp(r##"{"user":{"name":"  Sam (guest) ","color":"#123456"}}"##);
+        let stamped = guest.stamp(r##"{"user":{"name":"  Sam · guest ","color":"#123456"}}"##);
         let value: serde_json::Value = serde_json::from_str(&stamped).unwrap();
-        assert_eq!(value["user"]["name"], "Sam (guest)");
+        assert_eq!(value["user"]["name"], "Sam · guest");
         assert_eq!(value["user"]["color"], "#123456");
         assert_eq!(value["user"]["guest"], true);
         let value: serde_json::Value =
             serde_json::from_str(&guest.stamp(r#"{"user":{"color":"red;x"}}"#)).unwrap();
-        assert_eq!(value["user"]["name"], "Guest (guest)");
+        assert_eq!(value["user"]["name"], "Guest · guest");
         assert_eq!(value["user"]["color"], "#0090ff");
     }
 

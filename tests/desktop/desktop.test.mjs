@@ -293,7 +293,7 @@ test('desktop app: create, type, share on LAN with a browser, quit, restart', { 
     let s = await until(session, 'the guest\'s edit to appear in the window', (s) => s.text === typed + fromBrowser)
     await typeInEditor(session, ' Bye.')
     await guestUntil(viewer, 'the viewer to see the window\'s edit', (g) => g.text === typed + fromBrowser + ' Bye.')
-    s = await until(session, 'the guests in the window\'s presence, as guests', (s) => s.save === 'saved' && s.avatars.filter((a) => /Sam \(guest\)/.test(a)).length === 2)
+    s = await until(session, 'the guests in the window\'s presence, as guests', (s) => s.save === 'saved' && s.avatars.filter((a) => /Sam · guest/.test(a)).length === 2)
     assert.equal(s.avatars.length, 3, JSON.stringify(s.avatars))
     await viewer.screenshot({ path: path.join(SHOTS, '2-guest-view-link.png') })
     await editor.screenshot({ path: path.join(SHOTS, '3-guest-edit-link.png') })

@@ -83,7 +83,7 @@ async fn rotating_the_share_key_ends_links_but_not_the_owner() {
         .await;
     within(
         "the guest's presence",
-        window.pump_until(|c| c.present_names().contains(&"Sam (guest)".to_owned())),
+        window.pump_until(|c| c.present_names().contains(&"Sam · guest".to_owned())),
     )
     .await;
 
