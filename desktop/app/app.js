@@ -376,7 +376,10 @@ async function start () {
     createDoc(title)
   })
   $('#share').addEventListener('change', () => setSharing($('#share').checked))
-  $('#share-ttl').addEventListener('change', () => renderShare())
+  $('#share-ttl').addEventListener('change', () => {
+    status.settings.linkHours = Number($('#share-ttl').value) // share_links remembers it
+    renderShare()
+  })
   $('#reset-links').addEventListener('click', resetLinks)
   for (const radio of document.querySelectorAll('input[name=link-kind]')) radio.addEventListener('change', renderQr)
   for (const field of ['#share-view-url', '#share-edit-url']) $(field).addEventListener('focus', (e) => e.target.select())

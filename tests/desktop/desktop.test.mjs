@@ -257,8 +257,19 @@ test('desktop app: create, type, share on LAN with a browser, quit, restart', { 
     assert.equal(s.qrKind, 'view')
     await session.click(await session.find('input[name=link-kind][value=edit]'))
     await until(session, 'the QR code of the edit link', (s) => s.qrKind === 'edit' && s.qr)
-    view = local(s.viewUrl, sharePort)
-    edit = local(s.editUrl, sharePort)
+    // Links last 7 days unless another lifetime is chosen (remembered by the app).
+    const lifetime = (link) => { const c = JSON.parse(Buffer.from(tokenOf(link).split('.')[1], 'base64url')); return c.exp - c.iat }
+    assert.equal(lifetime(s.viewUrl), 7 * 24 * 3600)
+    assert.equal(lifetime(s.editUrl), 7 * 24 * 3600)
+    links.push(s.viewUrl, s.editUrl)
+    await session.exec('const el = document.querySelector("#share-ttl"); el.value = "24"; el.dispatchEvent(new Event("change")); return true')
+    let day = await until(session, 'links that last a day', (t) => t.viewUrl && t.viewUrl !== s.viewUrl && lifetime(t.viewUrl) === 24 * 3600)
+    assert.equal(lifetime(day.editUrl), 24 * 3600)
+    links.push(day.viewUrl, day.editUrl)
+    await session.exec('const el = document.querySelector("#share-ttl"); el.value = "168"; el.dispatchEvent(new Event("change")); return true')
+    day = await until(session, 'links that last 7 days again', (t) => t.viewUrl && lifetime(t.viewUrl) === 7 * 24 * 3600 && t.viewUrl !== day.viewUrl)
+    view = local(day.viewUrl, sharePort)
+    edit = local(day.editUrl, sharePort)
     links.push(view, edit)
     // Nothing on the network reads a document without a link.
     const open = await fetch(`http://127.0.0.1:${sharePort}/api/docs`)
