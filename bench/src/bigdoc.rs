@@ -306,15 +306,18 @@ async fn joiner(
 fn verify(frames: &[Bytes], framing: wire::Framing, text: &str) -> Result<(), String> {
     let doc = Doc::new();
     let ytext = doc.get_or_insert_text("content");
-    let mut txn = doc.transact_mut();
+    // One transaction per payload: yrs merges the new items at each commit. All of them in one
+    // transaction took ~2 s and 1.6 GB for a 40 MB document in 77 pieces (the merge at the end
+    // is quadratic); this takes ~0.1 s.
     for f in frames {
         if let Incoming::Step2Body(p) | Incoming::Update(p) = framing.parse_payload(f) {
             let u = Update::decode_v1(p).map_err(|e| format!("undecodable update: {e}"))?;
-            txn.apply_update(u)
+            doc.transact_mut()
+                .apply_update(u)
                 .map_err(|e| format!("update not applicable: {e}"))?;
         }
     }
-    let got = ytext.get_string(&txn);
+    let got = ytext.get_string(&doc.transact());
     if got.len() != text.len() || got != text {
         return Err(format!(
             "held a different text ({} bytes, want {})",
