@@ -16,6 +16,25 @@ impl Splice {
     }
 }
 
+/// `splices` (applied one after the other) with each insertion that continues the one before
+/// it merged into it: a document arriving in many pieces is one change to the textarea.
+pub fn coalesce(splices: Vec<Splice>) -> Vec<Splice> {
+    let mut out: Vec<(Splice, u32)> = Vec::with_capacity(splices.len());
+    for splice in splices {
+        let len = splice.insert_len();
+        match out.last_mut() {
+            Some((last, last_len))
+                if splice.delete == 0 && splice.index == last.index + *last_len =>
+            {
+                last.insert.push_str(&splice.insert);
+                *last_len += len;
+            }
+            _ => out.push((splice, len)),
+        }
+    }
+    out.into_iter().map(|(splice, _)| splice).collect()
+}
+
 pub fn utf16_len(text: &str) -> u32 {
     text.encode_utf16().count() as u32
 }
@@ -218,6 +237,30 @@ mod tests {
             delete,
             insert: insert.into(),
         }
+    }
+
+    #[test]
+    fn insertions_that_continue_each_other_become_one_splice() {
+        let pieces = vec![
+            splice(2, 1, "ab"),
+            splice(4, 0, "😀"),
+            splice(6, 0, "c"),
+            // Not a continuation: kept apart, and what follows it merges into it.
+            splice(0, 0, "x"),
+            splice(1, 0, "y"),
+            splice(9, 2, "z"),
+        ];
+        let merged = coalesce(pieces.clone());
+        assert_eq!(
+            merged,
+            vec![splice(2, 1, "ab😀c"), splice(0, 0, "xy"), splice(9, 2, "z")]
+        );
+        // Same result as applying them one by one.
+        let start = u("0123456789abcdef");
+        let (mut one_by_one, mut at_once) = (start.clone(), start);
+        pieces.iter().for_each(|p| apply(&mut one_by_one, p));
+        merged.iter().for_each(|p| apply(&mut at_once, p));
+        assert_eq!(one_by_one, at_once);
     }
 
     fn roundtrip(old: &str, new: &str, caret: Option<u32>) -> Splice {

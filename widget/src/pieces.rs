@@ -7,8 +7,9 @@ use yrs::updates::encoder::Encode;
 /// What the update answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Carrier {
-    /// The answer to the server's SyncStep1: the first piece goes as SyncStep2, the rest as
-    /// Update messages (the shape in which the server sends a large document to a joiner).
+    /// The answer to the server's SyncStep1: every piece but the last goes as an Update
+    /// message and the last as the SyncStep2 (the shape in which the server sends a large
+    /// document to a joiner: SyncStep2 means "that was all").
     SyncStep2,
     /// Local changes: every piece goes as an Update message.
     Update,
@@ -28,12 +29,13 @@ pub fn messages(update: Vec<u8>, budget: usize, carrier: Carrier) -> Vec<Vec<u8>
             _ => vec![update],
         }
     };
+    let last = pieces.len() - 1;
     pieces
         .into_iter()
         .enumerate()
         .map(|(i, piece)| {
             let sync = match carrier {
-                Carrier::SyncStep2 if i == 0 => SyncMessage::SyncStep2(piece),
+                Carrier::SyncStep2 if i == last => SyncMessage::SyncStep2(piece),
                 _ => SyncMessage::Update(piece),
             };
             Message::Sync(sync).encode_v1()
@@ -136,7 +138,7 @@ mod tests {
                     let (is_step2, _) = decode(message);
                     assert_eq!(
                         is_step2,
-                        carrier == Carrier::SyncStep2 && i == 0,
+                        carrier == Carrier::SyncStep2 && i == sent.len() - 1,
                         "piece {i}"
                     );
                 }

@@ -70,8 +70,14 @@ pub struct Session {
     /// whole `Y.Text` (see `reset_shown`).
     unchecked: bool,
     composing: bool,
-    /// Remote updates held back while an IME composition is open.
+    /// Remote updates not applied yet: held while an IME composition is open, or until
+    /// `apply_soon` fires, so that a burst of them (a large document arriving in pieces)
+    /// changes the textarea once, not once per piece.
     held_updates: Vec<Vec<u8>>,
+    apply_soon: Option<Timeout>,
+    /// How long applying the last batch of remote updates took (ms): the next batch waits
+    /// that long, so a textarea that is slow to change spends at most half its time on it.
+    apply_cost_ms: f64,
     state: State,
     socket: Option<Socket>,
     socket_generation: u64,
@@ -224,6 +230,8 @@ impl Session {
                 unchecked: false,
                 composing: false,
                 held_updates: Vec::new(),
+                apply_soon: None,
+                apply_cost_ms: 0.0,
                 state,
                 socket: None,
                 socket_generation: 0,
@@ -280,10 +288,7 @@ impl Session {
             on(textarea, "compositionend", |s, _| {
                 s.composing = false;
                 s.on_input();
-                let held = std::mem::take(&mut s.held_updates);
-                for update in held {
-                    s.apply_remote(&update);
-                }
+                s.apply_held();
             }),
             on(textarea, "keydown", |s, e| s.on_keydown(e)),
             // Undo from the browser's menu or a gesture: ours, not the textarea's native one
@@ -441,7 +446,9 @@ impl Session {
                     }
                 }
                 Ok(Message::Sync(SyncMessage::SyncStep2(update))) => {
+                    // The server's SyncStep2 comes last: green means the textarea holds it all.
                     self.receive_update(update);
+                    self.apply_held();
                     let effects = self.transition(Event::Synced);
                     self.run(effects);
                     self.send_cursor();
@@ -487,31 +494,48 @@ impl Session {
         }
     }
 
+    /// Queues a remote update; it is applied once the current burst of messages is read
+    /// (after a timeout as long as the last batch took), with the server's SyncStep2 while
+    /// the handshake runs (a document loads into the textarea in one change), or at the end
+    /// of an IME composition.
     fn receive_update(&mut self, update: Vec<u8>) {
-        if self.composing {
-            self.held_updates.push(update);
-        } else {
-            self.apply_remote(&update);
+        self.held_updates.push(update);
+        let synced = self.state.status() == Status::Connected;
+        if synced && !self.composing && self.apply_soon.is_none() {
+            let me = self.me.clone();
+            let delay_ms = self.apply_cost_ms.clamp(0.0, 1_000.0) as u32;
+            self.apply_soon = Some(Timeout::new(delay_ms, move || {
+                with(&me, Session::apply_held)
+            }));
         }
     }
 
-    fn apply_remote(&mut self, update: &[u8]) {
-        match Update::decode_v1(update) {
-            Ok(update) => {
-                let result = self.doc.transact_mut_with(REMOTE).apply_update(update);
-                if let Err(err) = result {
-                    web_sys::console::warn_1(
-                        &format!("collab-textarea: update not applied: {err}").into(),
-                    );
-                }
-            }
-            Err(err) => {
-                web_sys::console::warn_1(
-                    &format!("collab-textarea: undecodable update: {err}").into(),
-                );
+    /// Applies every held remote update, then patches the textarea once.
+    fn apply_held(&mut self) {
+        self.apply_soon = None;
+        if self.composing || self.held_updates.is_empty() {
+            return;
+        }
+        let started = now_ms();
+        for bytes in std::mem::take(&mut self.held_updates) {
+            let result = Update::decode_v1(&bytes)
+                .map_err(|err| format!("undecodable update: {err}"))
+                .and_then(|update| {
+                    self.doc
+                        .transact_mut_with(REMOTE)
+                        .apply_update(update)
+                        .map_err(|err| format!("update not applied: {err}"))
+                });
+            if let Err(err) = result {
+                web_sys::console::warn_1(&format!("collab-textarea: {err}").into());
             }
         }
         self.patch_textarea(false);
+        // The browser lays the text out again after a change, which for a large text costs
+        // more than the change: do it now (it would come at the next frame anyway) so that
+        // the cost measured, and the wait before the next batch, include it.
+        let _ = self.view.textarea.scroll_height();
+        self.apply_cost_ms = now_ms() - started;
     }
 
     fn on_ack(&mut self, count: u64) {
@@ -653,7 +677,7 @@ impl Session {
     /// local selection where the user left it — or, for our own undo/redo
     /// (`caret_to_change`), putting the caret at the end of the change, as editors do.
     fn patch_textarea(&mut self, caret_to_change: bool) {
-        let splices = std::mem::take(&mut *self.pending_splices.borrow_mut());
+        let splices = binding::coalesce(std::mem::take(&mut *self.pending_splices.borrow_mut()));
         if !splices.is_empty() {
             let textarea = &self.view.textarea;
             let start = textarea.selection_start().ok().flatten().unwrap_or(0);
@@ -961,6 +985,7 @@ impl Session {
         self.listeners.clear();
         self.debounce = None;
         self.cursor_soon = None;
+        self.apply_soon = None;
         self.retry = None;
         self.ticker = None;
         if let Some((observer, _closure)) = self.resize.take() {
