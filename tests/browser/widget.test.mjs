@@ -16,6 +16,7 @@ import cluster from './suites/cluster.mjs'
 import editing from './suites/editing.mjs'
 import embedding from './suites/embedding.mjs'
 import interop from './suites/interop.mjs'
+import large from './suites/large.mjs'
 import offline from './suites/offline.mjs'
 import presence from './suites/presence.mjs'
 
@@ -41,6 +42,7 @@ describe('collab-textarea in Chromium', () => {
   offline(harness)
   embedding(harness)
   interop(harness)
+  large(harness)
   appearance(harness)
   cluster(harness)
 

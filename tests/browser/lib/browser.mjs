@@ -58,12 +58,20 @@ function fixtureHtml ({ hostCss = '', hostTag = 'div' }) {
 </html>`
 }
 
+/** The widget's state for a message: a long text (a large document) shortened to its length
+ *  and ends. */
+function brief (state) {
+  if (typeof state?.text !== 'string' || state.text.length <= 400) return state
+  const text = state.text
+  return { ...state, text: `(${text.length} characters) ${JSON.stringify(text.slice(0, 100))} … ${JSON.stringify(text.slice(-100))}` }
+}
+
 /** One user's tab: its own browser context (like a separate person), one page, one widget. */
 export class WidgetPage {
   /**
    * Opens a test page on `server`'s origin and mounts a widget on `doc`.
    * `options` go to `mount()` (debounce defaults to 0 here, server to the given sync server);
-   * `page` options: `hostCss`, `hostTag`, `colorScheme`, `mount: false` to mount later.
+   * `page` options: `hostCss`, `hostTag`, `colorScheme`, `initScripts`, `mount: false` to mount later.
    */
   static async open (browser, server, options, pageOptions = {}) {
     const wp = await WidgetPage.blank(browser, options.name ?? 'page', pageOptions)
@@ -79,10 +87,12 @@ export class WidgetPage {
     return wp
   }
 
-  /** A context and page with the probe installed, nothing loaded yet. */
-  static async blank (browser, label, { colorScheme = 'light', viewport = { width: 900, height: 700 } } = {}) {
+  /** A context and page with the probe installed (and the scripts at the paths
+   *  `initScripts`), nothing loaded yet. */
+  static async blank (browser, label, { colorScheme = 'light', viewport = { width: 900, height: 700 }, initScripts = [] } = {}) {
     const context = await browser.newContext({ colorScheme, viewport })
     await context.addInitScript({ path: PROBE })
+    for (const script of initScripts) await context.addInitScript({ path: script })
     const page = await context.newPage()
     return new WidgetPage(label, context, page)
   }
@@ -150,7 +160,7 @@ export class WidgetPage {
       }, [predicate.toString(), arg, this.host], { timeout: timeoutMs, polling: 50 })])
     } catch (error) {
       let state = '(unavailable)'
-      try { state = JSON.stringify(await this.state()) } catch {}
+      try { state = JSON.stringify(brief(await this.state())) } catch {}
       throw new Error(`${this.label}: waiting for ${what}: ${error.message.split('\n')[0]}\n  widget state: ${state}`)
     } finally {
       this.page.off('pageerror', onPageError)
@@ -236,7 +246,7 @@ export class WidgetPage {
   /** Lines to print when a test fails. */
   async diagnostics () {
     const lines = []
-    try { lines.push(`${this.label} widget state: ${JSON.stringify(await this.state())}`) } catch {}
+    try { lines.push(`${this.label} widget state: ${JSON.stringify(brief(await this.state()))}`) } catch {}
     for (const e of this.pageErrors) lines.push(`${this.label} page error: ${e}`)
     for (const c of this.console.slice(-15)) lines.push(`${this.label} console ${c}`)
     return lines

@@ -28,6 +28,8 @@ export class Session {
     this.harness = harness
     this.pages = []
     this.servers = []
+    /** Servers this test uses but does not own (a suite's): their log goes into diagnostics too. */
+    this.watched = []
     this.clients = []
     this.cleanups = []
   }
@@ -46,9 +48,9 @@ export class Session {
     return page
   }
 
-  /** A sync server of this test's own (for kill/restart), started; `env` as in SyncServer.create. */
-  async ownServer (label, env) {
-    const server = await SyncServer.create(label, env)
+  /** A sync server of this test's own (for kill/restart), started; `env`, `args` as in SyncServer.create. */
+  async ownServer (label, env, args) {
+    const server = await SyncServer.create(label, env, args)
     this.servers.push(server)
     await server.start()
     return server
@@ -63,10 +65,16 @@ export class Session {
 
   onDispose (fn) { this.cleanups.push(fn) }
 
+  /** `server`'s last log lines are printed if this test fails; it is not stopped afterwards. */
+  watch (server) {
+    this.watched.push(server)
+    return server
+  }
+
   async diagnostics () {
     const lines = []
     for (const page of this.pages) lines.push(...await page.diagnostics())
-    for (const server of [...this.servers, this.harness.server].filter(Boolean)) {
+    for (const server of [...this.servers, ...this.watched, this.harness.server].filter(Boolean)) {
       for (const line of server.tail(15)) lines.push(line)
     }
     return lines

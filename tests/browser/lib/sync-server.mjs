@@ -24,18 +24,20 @@ export async function freePort () {
 export class SyncServer {
   /**
    * Chooses a port and a fresh data file; call `start()` to run it. `env` is added to the
-   * server's environment (`SYNC_SERVER_POSTGRES`, `SYNC_SERVER_REDIS`, …).
+   * server's environment (`SYNC_SERVER_POSTGRES`, `SYNC_SERVER_REDIS`, …); `args` to its
+   * command line (`['--max-document-size', '2097152']`).
    */
-  static async create (label = 'server', env = {}) {
+  static async create (label = 'server', env = {}, args = []) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ct-browser-${label}-`))
-    return new SyncServer(label, await freePort(), dir, env)
+    return new SyncServer(label, await freePort(), dir, env, args)
   }
 
-  constructor (label, port, dir, env = {}) {
+  constructor (label, port, dir, env = {}, args = []) {
     this.label = label
     this.port = port
     this.dir = dir
     this.env = env
+    this.args = args
     this.dataFile = path.join(dir, 'collab.sqlite3')
     this.child = null
     this.runs = 0
@@ -56,7 +58,8 @@ export class SyncServer {
     const child = spawn(SERVER_BIN, [
       '--listen', `127.0.0.1:${this.port}`,
       '--data', this.dataFile,
-      '--web-root', WEB_ROOT
+      '--web-root', WEB_ROOT,
+      ...this.args
     ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } })
     this.child = child
     readline.createInterface({ input: child.stderr })
@@ -127,6 +130,13 @@ export class SyncServer {
   async storedText (doc) {
     const res = await fetch(`${this.httpUrl}/api/docs/${encodeURIComponent(doc)}/text`)
     return { status: res.status, text: await res.text() }
+  }
+
+  /** `GET /metrics`: the value of the unlabelled sample `name` (a number), or undefined. */
+  async metric (name) {
+    const res = await fetch(`${this.httpUrl}/metrics`)
+    const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `))
+    return line === undefined ? undefined : Number(line.slice(name.length + 1))
   }
 
   /** `GET /healthz` as JSON. */
