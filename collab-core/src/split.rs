@@ -434,7 +434,7 @@ impl Piece {
     /// The piece as a v1 update, with `deletes` as its delete set.
     fn finish(mut self, deletes: &[(u64, Vec<(u64, u64)>)]) -> Vec<u8> {
         // Yjs and yrs write client sections highest id first.
-        self.sections.sort_by(|a, b| b.client.cmp(&a.client));
+        self.sections.sort_by_key(|s| std::cmp::Reverse(s.client));
         let mut out = Vec::with_capacity(self.bytes + UPDATE_HEADER);
         out.write_var(self.sections.len() as u64);
         for section in &self.sections {
@@ -632,7 +632,8 @@ mod tests {
     }
 
     fn text(doc: &Doc) -> String {
-        doc.get_or_insert_text("content").get_string(&doc.transact())
+        doc.get_or_insert_text("content")
+            .get_string(&doc.transact())
     }
 
     fn sync(from: &Doc, to: &Doc) {
@@ -701,7 +702,11 @@ mod tests {
                 while at > 0 && at < units.len() && (0xDC00..0xE000).contains(&units[at]) {
                     at -= 1;
                 }
-                t.insert(&mut txn, at as u32, words[rng.next(words.len() as u64) as usize]);
+                t.insert(
+                    &mut txn,
+                    at as u32,
+                    words[rng.next(words.len() as u64) as usize],
+                );
             }
             drop(txn);
             if rng.next(5) == 0 {
@@ -741,9 +746,17 @@ mod tests {
                 .encode_state_as_update_v1(&StateVector::default());
             for max in [64, 200, 1000] {
                 let pieces = split_update_v1(&whole, max).unwrap();
-                assert!(pieces.len() > 1, "seed {seed}: {} bytes in one piece", whole.len());
+                assert!(
+                    pieces.len() > 1,
+                    "seed {seed}: {} bytes in one piece",
+                    whole.len()
+                );
                 for piece in &pieces {
-                    assert!(piece.len() <= max, "seed {seed}: a piece of {} > {max}", piece.len());
+                    assert!(
+                        piece.len() <= max,
+                        "seed {seed}: a piece of {} > {max}",
+                        piece.len()
+                    );
                 }
                 let fresh = doc(99);
                 apply_pieces(&pieces, &fresh);

@@ -27,6 +27,9 @@ pub struct Config {
     pub redis: Option<RedisUrl>,
     /// Largest WebSocket message accepted, in bytes; larger ones close the connection (1009).
     pub max_message_size: usize,
+    /// Largest a document may grow, in bytes of its encoded state (0: no limit). An update
+    /// that would take a document past it is refused (4413) and the document stays as it was.
+    pub max_document_size: usize,
     /// A client must send a complete request head within this long of connecting (or of its
     /// previous response), or its TCP connection is closed. Guards against sockets that
     /// connect and say nothing.
@@ -80,6 +83,7 @@ impl Default for Config {
             postgres: None,
             redis: None,
             max_message_size: 4 * 1024 * 1024,
+            max_document_size: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(40),

@@ -74,6 +74,8 @@ pub mod close_code {
     pub const RATE_LIMITED: u16 = 4420;
     /// The connection's send queue overflowed, or a write to it stalled: it reads too slowly.
     pub const TOO_SLOW: u16 = 4429;
+    /// An update that would take the document past `--max-document-size`.
+    pub const DOCUMENT_TOO_LARGE: u16 = collab_core::wire::close_code::DOCUMENT_TOO_LARGE;
 }
 
 /// The handle rooms and storage hold for a connection. Cloning it is cheap.
@@ -147,9 +149,20 @@ struct OutboxShared {
 }
 
 struct Queue {
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<Outgoing>,
     /// The `Outbox` was dropped: frames sent now go nowhere.
     receiver_gone: bool,
+}
+
+/// One entry of a send queue.
+enum Outgoing {
+    Frame(Bytes),
+    /// A document sent in pieces ([`Conn::send_pieces`]): the frames are shared by every
+    /// connection they were queued for, and go out one at a time from `next`.
+    Pieces {
+        frames: Arc<[Bytes]>,
+        next: usize,
+    },
 }
 
 /// Capacity (in frames) a drained queue may keep; a larger one is freed once empty, so a
@@ -185,7 +198,17 @@ impl Outbox {
     /// The next queued frame if there is one, without waiting.
     pub fn try_recv(&mut self) -> Result<Bytes, TryRecvError> {
         let mut queue = lock(&self.shared.queue);
-        let frame = queue.frames.pop_front().ok_or(TryRecvError::Empty)?;
+        let frame = match queue.frames.front_mut().ok_or(TryRecvError::Empty)? {
+            Outgoing::Pieces { frames, next } if *next + 1 < frames.len() => {
+                *next += 1;
+                frames[*next - 1].clone()
+            }
+            _ => match queue.frames.pop_front() {
+                Some(Outgoing::Frame(frame)) => frame,
+                Some(Outgoing::Pieces { frames, next }) => frames[next].clone(),
+                None => return Err(TryRecvError::Empty),
+            },
+        };
         if queue.frames.is_empty() && queue.frames.capacity() > KEEP_QUEUE_CAPACITY {
             queue.frames = VecDeque::new();
         }
@@ -242,6 +265,21 @@ impl Conn {
     /// Queues one message frame. A full queue means the client reads too slowly: it is
     /// disconnected rather than allowed to stall the room (it resyncs when it reconnects).
     pub fn send(&self, frame: Bytes) {
+        self.queue(Outgoing::Frame(frame));
+    }
+
+    /// Queues frames that go out one after another, in order: a document sent in pieces.
+    /// They take one place in the queue, and the frames themselves are shared, not copied,
+    /// so many joiners waiting for one large document cost one copy of it.
+    pub fn send_pieces(&self, frames: Arc<[Bytes]>) {
+        match frames.len() {
+            0 => {}
+            1 => self.send(frames[0].clone()),
+            _ => self.queue(Outgoing::Pieces { frames, next: 0 }),
+        }
+    }
+
+    fn queue(&self, entry: Outgoing) {
         {
             let mut queue = lock(&self.outbox.queue);
             if queue.receiver_gone {
@@ -249,7 +287,7 @@ impl Conn {
                 return;
             }
             if queue.frames.len() < self.outbox.capacity {
-                queue.frames.push_back(frame);
+                queue.frames.push_back(entry);
                 drop(queue);
                 self.outbox.waker.wake();
                 return;

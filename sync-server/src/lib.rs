@@ -16,6 +16,7 @@
 //! - [`registry`]: rooms by document name, spread over room threads; load and unload.
 //! - [`relay`]: cross-instance fan-out over Redis pub/sub (`--redis`); instance heartbeats.
 //! - [`room`]: one document: yrs `Doc`, presence, members, protocol rules.
+//! - [`pieces`]: documents and large updates cut into frames that fit, shared by joiners.
 //! - [`protocol`]: sans-IO wire format: frames to messages and back; presence bookkeeping.
 //! - [`storage`]: the `Store` trait, SQLite, PostgreSQL, and the group-committing writer thread.
 //! - [`doc_name`]: validated document names.
@@ -31,6 +32,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod origin;
+pub mod pieces;
 pub mod protocol;
 pub mod registry;
 pub mod relay;

@@ -162,6 +162,11 @@ struct Args {
     #[arg(long, env = "SYNC_SERVER_MAX_MESSAGE_SIZE", default_value_t = 4 * 1024 * 1024)]
     max_message_size: usize,
 
+    /// Largest a document may grow, in bytes of its encoded state; an update that would take
+    /// it past this is refused (close 4413) and the document stays as it was. 0: no limit.
+    #[arg(long, env = "SYNC_SERVER_MAX_DOCUMENT_SIZE", default_value_t = 64 * 1024 * 1024)]
+    max_document_size: usize,
+
     /// Seconds between pings to each connection.
     #[arg(long, env = "SYNC_SERVER_PING_INTERVAL", default_value_t = 20.0)]
     ping_interval: f64,
@@ -326,6 +331,7 @@ fn main() -> anyhow::Result<()> {
         postgres,
         redis,
         max_message_size: args.max_message_size,
+        max_document_size: args.max_document_size,
         ping_interval: seconds(args.ping_interval, "ping-interval")?,
         idle_timeout: seconds(args.idle_timeout, "idle-timeout")?,
         unload_after: seconds(args.unload_after, "unload-after")?,

@@ -19,9 +19,8 @@ use crate::conn::{close_code, Conn, ConnId};
 use crate::crash_guard::Journal;
 use crate::doc_name::DocName;
 use crate::limits::TokenBucket;
-use crate::protocol::message::{
-    encode_permission_denied, encode_sync_step1, encode_sync_step2, encode_update,
-};
+use crate::pieces::{piece_size, sync_step2_frames, update_frames};
+use crate::protocol::message::{encode_limits, encode_permission_denied, encode_sync_step1};
 use crate::protocol::order::{check_placed, reorders, Placement, Runs, MAX_LOOKED_UP};
 use crate::protocol::presence::encode_entries;
 use crate::protocol::validate::{
@@ -61,6 +60,11 @@ pub struct RoomSettings {
     pub skip_validation: bool,
     /// Position checks per second and burst, per connection (`Limits`).
     pub position_checks: (f64, u32),
+    /// The server's message limit: told to extension clients, and what pieces sent to
+    /// clients stay under.
+    pub max_message_size: usize,
+    /// Largest encoded state a document may reach (0: no limit), see `Config`.
+    pub max_document_size: usize,
 }
 
 /// A storage load, delivered back to the room that asked for it.
@@ -126,6 +130,69 @@ struct LoadedDoc {
     quarantine: Quarantine,
     /// Typing runs whose order is known (`protocol::order`), for this `doc` only.
     runs: Runs,
+    /// Counts changes to `doc`: what `whole` was encoded from.
+    version: u64,
+    /// The whole document in frames for joiners (a SyncStep1 with an empty state vector), as
+    /// of `version`: encoded once per version and shared by every joiner's queue.
+    whole: Option<Whole>,
+    /// An upper bound of the document's encoded size in bytes: exact after each encoding of
+    /// the whole document, plus the bytes of every update applied since.
+    size: u64,
+}
+
+/// The whole document as frames, for a version of it.
+struct Whole {
+    version: u64,
+    frames: Arc<[Bytes]>,
+    /// Asked for since the last tick; an unused one is dropped, so an idle room does not keep
+    /// a second copy of its document.
+    used: bool,
+}
+
+impl LoadedDoc {
+    /// Records a change: the encoded whole is stale, and the document grew by at most
+    /// `bytes`.
+    fn changed(&mut self, bytes: usize) {
+        self.version += 1;
+        self.whole = None;
+        self.size += bytes as u64;
+        self.exists = true;
+    }
+
+    /// The whole document as frames for a joiner, from the cache when it is current.
+    fn whole_frames(&mut self, piece: usize) -> Result<Arc<[Bytes]>, String> {
+        if let Some(whole) = self.whole.as_mut().filter(|w| w.version == self.version) {
+            whole.used = true;
+            return Ok(whole.frames.clone());
+        }
+        let doc = &self.doc;
+        let state = catch_unwind(AssertUnwindSafe(|| {
+            doc.transact()
+                .encode_state_as_update_v1(&StateVector::default())
+        }))
+        .map_err(|panic| panic_message(&panic))?;
+        self.size = state.len() as u64;
+        let frames = sync_step2_frames(&state, piece);
+        self.whole = Some(Whole {
+            version: self.version,
+            frames: frames.clone(),
+            used: true,
+        });
+        Ok(frames)
+    }
+
+    /// The document's exact encoded size (encoding it), remembered as `size`.
+    fn measure(&mut self) -> Result<u64, String> {
+        let doc = &self.doc;
+        let len = catch_unwind(AssertUnwindSafe(|| {
+            doc.transact()
+                .encode_state_as_update_v1(&StateVector::default())
+                .len()
+        }))
+        .map_err(|panic| panic_message(&panic))?;
+        self.size = len as u64;
+        Ok(self.size)
+    }
 }
 
 impl LoadedDoc {
@@ -279,9 +346,19 @@ impl Room {
                 return Keep::No;
             }
         };
+        let piece = self.piece_size();
+        let mut whole = None;
         if let (Some(snapshot), true) = (&stored.snapshot, stored.updates.is_empty()) {
-            queue = answer_from_snapshot(queue, snapshot);
+            let answered;
+            (queue, answered) = answer_from_snapshot(queue, snapshot, piece);
+            whole = answered.filter(|_| stored.quarantined.is_empty());
         }
+        let size = stored
+            .snapshot
+            .iter()
+            .chain(&stored.updates)
+            .map(|bytes| bytes.len() as u64)
+            .sum();
         match build_doc(&self.name, &stored, &self.context.journal) {
             Ok((doc, text)) => {
                 let started = Instant::now();
@@ -292,6 +369,14 @@ impl Room {
                     log_len: stored.updates.len(),
                     quarantine: Quarantine::new(stored.quarantined),
                     runs: Runs::default(),
+                    version: 0,
+                    // The snapshot answered the first joiners: later ones get the same frames.
+                    whole: whole.map(|frames| Whole {
+                        version: 0,
+                        frames,
+                        used: true,
+                    }),
+                    size,
                 });
                 tracing::debug!(doc = %self.name, log_len = stored.updates.len(), elapsed = ?started.elapsed(), "document loaded");
             }
@@ -338,6 +423,13 @@ impl Room {
             State::Ready(loaded) => loaded,
         };
         let state_vector = loaded.doc.transact().state_vector();
+        if conn.wants_ext {
+            let settings = &self.context.settings;
+            conn.send(encode_limits(
+                settings.max_message_size as u64,
+                settings.max_document_size as u64,
+            ));
+        }
         conn.send(encode_sync_step1(&state_vector));
         if let Some(everyone) = self.presence.encode_all() {
             conn.send(everyone);
@@ -434,13 +526,23 @@ impl Room {
         };
         match message {
             Incoming::SyncStep1(state_vector) => {
-                let doc = &loaded.doc;
-                match catch_unwind(AssertUnwindSafe(|| {
-                    doc.transact().encode_state_as_update_v1(&state_vector)
-                })) {
-                    Ok(update) => member.conn.send(encode_sync_step2(&update)),
+                // Whatever its size, the answer goes in pieces that fit (`pieces`); the whole
+                // document, what every joiner asks for, is encoded once per version.
+                let piece = piece_size(self.context.settings.max_message_size);
+                let frames = if state_vector.is_empty() {
+                    loaded.whole_frames(piece)
+                } else {
+                    let doc = &loaded.doc;
+                    catch_unwind(AssertUnwindSafe(|| {
+                        doc.transact().encode_state_as_update_v1(&state_vector)
+                    }))
+                    .map(|update| sync_step2_frames(&update, piece))
+                    .map_err(|panic| panic_message(&panic))
+                };
+                match frames {
+                    Ok(frames) => member.conn.send_pieces(frames),
                     Err(panic) => {
-                        tracing::error!(doc = %self.name, panic = panic_message(&panic), "encoding the document panicked");
+                        tracing::error!(doc = %self.name, %panic, "encoding the document panicked");
                         self.reload();
                         return false;
                     }
@@ -508,6 +610,16 @@ impl Room {
             Some(member) => Owner::of(&member.conn),
             None => return false,
         };
+        if let Some(reason) = over_size_limit(
+            loaded,
+            &update,
+            ranges,
+            self.context.settings.max_document_size,
+        ) {
+            tracing::warn!(doc = %self.name, conn = %id, %reason, "refused an update past the document size limit");
+            self.close_member(id, close_code::DOCUMENT_TOO_LARGE, &reason);
+            return false;
+        }
         // What the document holds per client, before this update: for ownership and deletes.
         let known = loaded.doc.transact().state_vector();
         if let Err(client) = self.client_ids.claim(&owner, ranges, &known) {
@@ -540,10 +652,10 @@ impl Room {
         }
         match applied {
             Applied::Changed => {
-                loaded.exists = true;
+                loaded.changed(update.len());
                 loaded.log_len += 1;
                 let text_bytes = loaded.text.len(&loaded.doc.transact()) as u64;
-                self.broadcast(encode_update(&update));
+                self.broadcast_update(&update);
                 // Other instances apply it but do not store it: this one does, just below.
                 self.publish(Kind::Update, Bytes::from(update.clone()));
                 self.context.storage.write(
@@ -664,6 +776,7 @@ impl Room {
         match encoded {
             Ok((snapshot, text_bytes)) => {
                 loaded.log_len = 0;
+                loaded.size = snapshot.len() as u64;
                 self.context.storage.write(
                     Write::Compact {
                         doc: self.name.clone(),
@@ -678,6 +791,19 @@ impl Room {
                 self.reload();
             }
         }
+    }
+
+    /// An update to every member, in pieces if it is large (see `pieces`).
+    fn broadcast_update(&self, update: &[u8]) {
+        let frames = update_frames(update, self.piece_size());
+        for member in self.members.values() {
+            member.conn.send_pieces(frames.clone());
+        }
+    }
+
+    /// Most bytes of update in one frame sent to a client.
+    fn piece_size(&self) -> usize {
+        piece_size(self.context.settings.max_message_size)
     }
 
     fn broadcast(&self, frame: Bytes) {
@@ -830,8 +956,8 @@ impl Room {
         );
         match applied {
             Applied::Changed => {
-                loaded.exists = true;
-                self.broadcast(encode_update(&update));
+                loaded.changed(update.len());
+                self.broadcast_update(&update);
             }
             Applied::Unchanged => {}
             Applied::Refused(reason) => {
@@ -850,6 +976,13 @@ impl Room {
 
     /// Periodic upkeep: expires silent presence; says whether an idle room should unload.
     pub fn tick(&mut self, now: Instant) -> Keep {
+        if let State::Ready(loaded) = &mut self.state {
+            match &mut loaded.whole {
+                Some(whole) if whole.used => whole.used = false,
+                Some(_) => loaded.whole = None,
+                None => {}
+            }
+        }
         let expired = self
             .presence
             .sweep(now, self.context.settings.awareness_timeout);
@@ -1001,7 +1134,11 @@ impl Quarantine {
 /// and requests is answered: anything else (an update, say) might change the document before a
 /// later request, so from there on everything waits for the loaded document as usual. Returns
 /// the queue without the frames it answered.
-fn answer_from_snapshot(queue: Vec<Deferred>, snapshot: &[u8]) -> Vec<Deferred> {
+fn answer_from_snapshot(
+    queue: Vec<Deferred>,
+    snapshot: &[u8],
+    piece: usize,
+) -> (Vec<Deferred>, Option<Arc<[Bytes]>>) {
     let mut joined: HashMap<ConnId, Conn> = HashMap::new();
     let mut rest = Vec::with_capacity(queue.len());
     let mut answering = true;
@@ -1015,8 +1152,8 @@ fn answer_from_snapshot(queue: Vec<Deferred>, snapshot: &[u8]) -> Vec<Deferred> 
                 Deferred::Frame(id, frame) => match (joined.get(id), decode_frame(frame)) {
                     (Some(conn), Ok(messages)) if matches!(&messages[..], [Incoming::SyncStep1(sv)] if sv.is_empty()) =>
                     {
-                        let reply = reply.get_or_insert_with(|| encode_sync_step2(snapshot));
-                        conn.send(reply.clone());
+                        let reply = reply.get_or_insert_with(|| sync_step2_frames(snapshot, piece));
+                        conn.send_pieces(reply.clone());
                         continue;
                     }
                     _ => answering = false,
@@ -1027,7 +1164,32 @@ fn answer_from_snapshot(queue: Vec<Deferred>, snapshot: &[u8]) -> Vec<Deferred> 
         }
         rest.push(deferred);
     }
-    rest
+    (rest, reply)
+}
+
+/// Why `update` may not be applied under the document size limit `max` (0: none), if it may
+/// not: the document's size plus the update's bytes (an upper bound of what it adds) would
+/// pass it, measured exactly before refusing, and the update would change the document (a
+/// client resending what the document holds is never refused).
+fn over_size_limit(
+    loaded: &mut LoadedDoc,
+    update: &[u8],
+    ranges: &[ClientRange],
+    max: usize,
+) -> Option<String> {
+    let (max, bytes) = (max as u64, update.len() as u64);
+    if max == 0 || loaded.size + bytes <= max {
+        return None;
+    }
+    // The size is an upper bound: measure before refusing. A panic here counts as over.
+    let size = loaded.measure().unwrap_or(u64::MAX);
+    if size.saturating_add(bytes) <= max || !would_change(&loaded.doc, update, ranges) {
+        return None;
+    }
+    Some(format!(
+        "this change would take the document over the server's {} MB limit",
+        max.div_ceil(1024 * 1024)
+    ))
 }
 
 /// Whether applying `update` would change `doc`: new items, or deletions it does not hold.
@@ -1331,6 +1493,8 @@ mod tests {
                     unload_after: Duration::from_secs(10),
                     skip_validation: false,
                     position_checks: (0.0, 1),
+                    max_message_size: 4 << 20,
+                    max_document_size: 0,
                 }),
                 journal: Arc::new(Journal::create(&dir.path().join("room.sqlite3"), 0).unwrap()),
                 relay: None,
@@ -1463,8 +1627,20 @@ mod tests {
         let a_id = a.id;
         h.room.join(a);
         h.room.join(b);
+        // An extension client hears the server's limits first (4 MiB messages, no document
+        // limit in this harness); a stock client does not.
+        assert_eq!(
+            decode(&a_out.recv().await.unwrap()),
+            Message::Custom(
+                crate::protocol::message::MSG_LIMITS,
+                vec![0x80, 0x80, 0x80, 0x02, 0]
+            )
+        );
         a_out.recv().await.unwrap(); // SyncStep1
-        b_out.recv().await.unwrap();
+        assert!(matches!(
+            decode(&b_out.recv().await.unwrap()),
+            Message::Sync(SyncMessage::SyncStep1(_))
+        ));
         let update = insert_update("hi");
         let frame = Message::Sync(SyncMessage::Update(update.clone())).encode_v1();
         h.room.frame(a_id, frame.into());
@@ -1511,6 +1687,7 @@ mod tests {
         h.finish_loading().await;
         let (a, mut a_out) = member(true);
         h.room.join(a);
+        a_out.recv().await.unwrap(); // limits
         a_out.recv().await.unwrap(); // SyncStep1
         let update = insert_update("from elsewhere");
         h.room.relayed(Relayed::Update(update.clone()));

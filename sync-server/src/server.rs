@@ -153,6 +153,8 @@ impl Server {
                 config.limits.max_position_checks_per_second,
                 config.limits.position_check_burst,
             ),
+            max_message_size: config.max_message_size,
+            max_document_size: config.max_document_size,
         };
         let (registry, room_threads) = Registry::start(
             config.room_threads,

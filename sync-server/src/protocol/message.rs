@@ -19,8 +19,9 @@ pub const MSG_SYNC: u8 = 0;
 pub const MSG_AWARENESS: u8 = 1;
 pub const MSG_AUTH: u8 = 2;
 pub const MSG_QUERY_AWARENESS: u8 = 3;
-/// Our extension: durable acknowledgement (see ARCHITECTURE.md, "Wire extension").
-pub const MSG_ACK: u8 = 100;
+/// Our extensions (see ARCHITECTURE.md, "Wire extension"): durable acknowledgement, and the
+/// server's limits told to a client when it joins.
+pub use collab_core::wire::{MSG_ACK, MSG_LIMITS};
 
 /// Sync sub-message tags.
 pub const SYNC_STEP1: u8 = 0;
@@ -306,6 +307,19 @@ pub fn encode_ack(count: u64) -> Bytes {
     payload.write_var(count);
     let mut out = Vec::with_capacity(12);
     out.write_var(MSG_ACK);
+    out.write_buf(payload);
+    out.into()
+}
+
+/// Our limits extension: `101 • varUint8Array(varUint(max_message_size) •
+/// varUint(max_document_size))`, in bytes, 0 meaning no limit; sent to extension clients when
+/// they join, so they can cut what they send to fit.
+pub fn encode_limits(max_message_size: u64, max_document_size: u64) -> Bytes {
+    let mut payload = Vec::with_capacity(20);
+    payload.write_var(max_message_size);
+    payload.write_var(max_document_size);
+    let mut out = Vec::with_capacity(24);
+    out.write_var(MSG_LIMITS);
     out.write_buf(payload);
     out.into()
 }

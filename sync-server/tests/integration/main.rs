@@ -12,6 +12,7 @@ mod convergence;
 mod durability;
 mod hostile;
 mod http_api;
+mod large;
 mod limits;
 mod load;
 mod metrics;

@@ -228,6 +228,8 @@ pub struct Client {
     pub closed_with: Option<u16>,
     /// Permission-denied reasons received.
     pub denied: Vec<String>,
+    /// The server's limits (message size, document size), once it told them (`?ext=1`).
+    pub limits: Option<(u64, u64)>,
 }
 
 impl Client {
@@ -292,6 +294,7 @@ impl Client {
             presence: HashMap::new(),
             closed_with: None,
             denied: Vec::new(),
+            limits: None,
         }
     }
 
@@ -499,6 +502,12 @@ impl Client {
                     let count: u64 = Cursor::new(&payload).read_var().unwrap();
                     assert!(count >= self.acked, "acks never go backwards");
                     self.acked = count;
+                }
+                Message::Custom(101, payload) => {
+                    let mut cursor = Cursor::new(&payload);
+                    let message: u64 = cursor.read_var().unwrap();
+                    let document: u64 = cursor.read_var().unwrap();
+                    self.limits = Some((message, document));
                 }
                 Message::Auth(Some(reason)) => self.denied.push(reason),
                 other => panic!("unexpected message from server: {other:?}"),
