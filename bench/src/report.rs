@@ -1111,7 +1111,7 @@ document costs per byte of it (1.00 would be one copy).\n\n");
 
 fn how_to_run() -> String {
     "## How to run\n\n```sh\n\
-scripts/bench.sh          # quick mode (about ten minutes): rewrites this file\n\
+scripts/bench.sh          # quick mode (about seven minutes, and five for the browser part): rewrites this file\n\
 scripts/bench.sh smoke    # about a minute, tiny N; results in target/bench/ only\n\
 scripts/bench.sh full     # longer steps, finer ramp\n\
 scripts/bench.sh quick --scenarios join-storm,doc-memory   # only these: rewrites only their parts\n\
