@@ -54,10 +54,11 @@ function textDigest (page, without) {
   }, without ?? null)
 }
 
-/** Waits until the textarea holds `length` characters (the text itself stays in the page). */
+/** Waits until the textarea holds `length` characters (the text itself stays in the page).
+ *  Reading a textarea's value costs the page a pass over all of it: polled once a second. */
 function waitLength (page, length, what, timeoutMs = BIG_WAIT_MS) {
   return page.page.waitForFunction((n) => window.__ct.part('textarea')?.value.length === n, length,
-    { timeout: timeoutMs, polling: 100 })
+    { timeout: timeoutMs, polling: 1000 })
     .catch(async (error) => {
       const shown = await page.page.evaluate(() => window.__ct.part('textarea')?.value.length).catch(() => '?')
       throw new Error(`${page.label}: waiting for ${what} (${length} characters; it holds ${shown}): ${error.message.split('\n')[0]}`)
@@ -157,9 +158,10 @@ export default function large (harness) {
       ydoc.destroy()
 
       const reader = await s.open({ doc, name: 'Reader' }, {}, roomy)
+      // Green comes with the server's SyncStep2, its last piece: the whole text is shown by then.
+      await waitHeader(reader, 'the status "connected"', (h) => h.status === 'connected')
       await waitLength(reader, text.length, 'the whole 40 MB document')
       assert.deepEqual(await textDigest(reader), { length: text.length, sha256: sha256(text) }, 'the textarea holds the document exactly')
-      await waitHeader(reader, 'the status "connected"', (h) => h.status === 'connected')
     }, { timeout: 240_000 })
   })
 
