@@ -613,6 +613,7 @@ async fn a_twelve_megabyte_document_loads_after_a_restart_and_the_size_limit_hol
     assert!(joiner.text() == text, "the joiner's text differs");
     // 3 MB fits under 16 MiB, 3 MB more would pass it: refused, the rest kept.
     joiner.push(&text_of_size(3 << 20, 6)).await;
+    joiner.wait_saved().await;
     joiner.push(&text_of_size(3 << 20, 7)).await;
     assert_eq!(joiner.expect_close().await, 4413);
     let after = Client::connect(&server.url("big")).await;
