@@ -52,6 +52,8 @@ pub enum Refusal {
     UpdateRejected,
     /// 1003, 1007: the server could not read what we sent.
     Malformed,
+    /// 4410: the document was deleted; reconnecting would upload it again.
+    Deleted,
 }
 
 /// What a close code calls for (the table is in ARCHITECTURE.md, "Close codes").
@@ -74,6 +76,7 @@ pub fn after_close(code: u16) -> AfterClose {
         // server killed), idle timeout (a suspended tab).
         1000 | 1001 | 1006 | 4408 => AfterClose::Reconnect,
         1003 | 1007 => AfterClose::Stop(Refusal::Malformed),
+        4410 => AfterClose::Stop(Refusal::Deleted),
         1009 => AfterClose::Stop(Refusal::MessageTooLarge),
         4400 => AfterClose::Stop(Refusal::UpdateRejected),
         4401 | 4402 => AfterClose::Stop(Refusal::Unauthorized),
@@ -281,8 +284,8 @@ mod tests {
     }
 
     /// Every close code the server sends (ARCHITECTURE.md, "Close codes"), plus 1006.
-    const CLOSE_CODES: [u16; 14] = [
-        1001, 1003, 1006, 1007, 1009, 1011, 4400, 4401, 4402, 4403, 4408, 4413, 4420, 4429,
+    const CLOSE_CODES: [u16; 15] = [
+        1001, 1003, 1006, 1007, 1009, 1011, 4400, 4401, 4402, 4403, 4408, 4410, 4413, 4420, 4429,
     ];
 
     #[test]
@@ -306,6 +309,7 @@ mod tests {
                 (4402, Stop(Refusal::Unauthorized)),
                 (4403, BackOff),
                 (4408, Reconnect),
+                (4410, Stop(Refusal::Deleted)),
                 (4413, Stop(Refusal::DocumentTooLarge)),
                 (4420, BackOff),
                 (4429, BackOff),

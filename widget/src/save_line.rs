@@ -15,6 +15,7 @@ pub fn status_words(state: &State) -> String {
             delay_ms.div_ceil(1000).max(1)
         ),
         State::Refused(Refusal::Unauthorized) => "Not authorized".to_owned(),
+        State::Refused(Refusal::Deleted) => "This document was deleted".to_owned(),
         State::Refused(_) => "Disconnected — refused by the server".to_owned(),
         State::Stopped => "Disconnected".to_owned(),
     }
@@ -77,6 +78,7 @@ fn refused_line(refusal: Refusal, limits: Option<&Limits>) -> String {
         Refusal::UpdateRejected => "Not saved: the server refused a change".to_owned(),
         Refusal::Malformed => "Not saved: the server could not read a message".to_owned(),
         Refusal::Unauthorized => "Not saved: not authorized".to_owned(),
+        Refusal::Deleted => "Not saved: this document was deleted".to_owned(),
     }
 }
 
@@ -149,6 +151,7 @@ mod tests {
             Refusal::MessageTooLarge,
             Refusal::UpdateRejected,
             Refusal::Malformed,
+            Refusal::Deleted,
         ] {
             let (state, text) = line(&State::Refused(refusal), 2, false, Some(&LIMITS));
             assert_eq!(state, "refused", "{refusal:?}");
