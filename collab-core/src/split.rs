@@ -352,24 +352,19 @@ fn cut_block<'a>(block: Block<'a>, client: u64, max_text: usize) -> Vec<Block<'a
         }
         let (part, tail) = rest.split_at(end);
         let len = part.encode_utf16().count() as u64;
-        let kind = if first {
-            Kind::Item {
-                info,
-                origin,
-                right_origin,
-                parent_id,
-                parent,
-                content: Content::String(part),
-            }
-        } else {
-            Kind::Item {
-                info,
-                origin: Some((client, clock - 1)),
-                right_origin,
-                parent_id: None,
-                parent: &[],
-                content: Content::String(part),
-            }
+        // A later part follows the previous one: that is its left origin, and an item with an
+        // origin carries no parent info.
+        let (origin, parent_id, parent) = match first {
+            true => (origin, parent_id, parent),
+            false => (Some((client, clock - 1)), None, &[][..]),
+        };
+        let kind = Kind::Item {
+            info,
+            origin,
+            right_origin,
+            parent_id,
+            parent,
+            content: Content::String(part),
         };
         parts.push(Block { clock, len, kind });
         clock += len;
