@@ -238,14 +238,18 @@ window.bench = {
    *  every update as its own sync Update message, `batch` messages per WebSocket frame (1: one
    *  frame per update), until the textarea shows the final text. Each update is still applied
    *  on its own and the textarea patched after each. */
-  async remoteWidget ({ feed, doc, changes, length, batch }) {
+  async remoteWidget ({ feed, doc, length, expected, batch }) {
     const { handle, host } = await widgetMount({ server: feed, doc })
     await waitStatus(handle, 'connected')
     const ta = widgetTextarea(host)
+    // The widget applies the updates that arrive together as one batch and says 'text' once per
+    // batch, so the run ends when the textarea holds the whole expected text, however many
+    // events that took.
     let seen = 0
     const done = new Promise((resolve) => {
       const off = handle.on('text', () => {
-        if (++seen >= changes && ta.value.length === length) { off(); resolve() }
+        seen++
+        if (ta.value.length === length && ta.value === expected) { off(); resolve() }
       })
     })
     const t0 = performance.now()

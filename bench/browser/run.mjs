@@ -65,6 +65,10 @@ const CHROME = arg('chrome', process.env.CHROME_BIN ?? '/usr/bin/chromium')
 const BATCH = Number(arg('batch', '1'))
 /** Parts to run (for working on the instrument): cold, remote, local, probe. */
 const PHASES = new Set(arg('phases', 'cold,remote,local,probe').split(','))
+/** Seconds the whole run may take before it gives up (0: no limit): a page that never reaches
+ *  its end state fails the run with the phase it was in, instead of holding CI until its own
+ *  limit. */
+const TIME_LIMIT_S = Number(arg('time-limit', { smoke: 300, quick: 3600, full: 0 }[MODE] ?? 0))
 const PROFILE = arg('profile') && path.resolve(arg('profile'))
 const PROFILE_ONLY = arg('profile-only', '')
 
@@ -85,7 +89,9 @@ async function profiled (page, name, run) {
   }
 }
 
-const log = (...a) => console.error('  ', ...a)
+/** The last line logged: where a run that gives up was. */
+let lastLog = 'start'
+const log = (...a) => { lastLog = a.join(' '); console.error('  ', ...a) }
 const loadavg = () => Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
 
 // ---------------------------------------------------------------------------------------------
@@ -317,6 +323,13 @@ async function main () {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
   })
   result.browser = `Chromium ${browser.version()}`
+  if (TIME_LIMIT_S > 0) {
+    setTimeout(() => {
+      console.error(`(e) browser: gave up after ${TIME_LIMIT_S} s (--time-limit) after '${lastLog}'`)
+      const closing = Promise.race([browser.close(), new Promise((resolve) => setTimeout(resolve, 5000))])
+      closing.finally(() => { sync?.close(); process.exit(1) })
+    }, TIME_LIMIT_S * 1000).unref()
+  }
   const errors = []
   const openPage = async () => {
     const context = await browser.newContext({ viewport: { width: 1000, height: 800 } })
@@ -386,7 +399,7 @@ async function main () {
       ['yjs_in_page', 'remoteYjsInPage', {}]
     ]) {
       const { context, page } = await openPage()
-      const res = await profiled(page, `remote-${who}`, () => page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, changes: count, length: trace.prefix.length, ...extra }]))
+      const res = await profiled(page, `remote-${who}`, () => page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, length: trace.prefix.length, expected: trace.prefix, ...extra }]))
       check(`remote apply ${who}`, res.text, trace.prefix)
       result.remote_apply[who] = { ms: res.ms, updates_per_s: count / (res.ms / 1000) }
       log(`${who}: ${res.ms.toFixed(0)} ms, ${(count / (res.ms / 1000)).toFixed(0)} updates/s`)
