@@ -285,6 +285,27 @@ fn api_grant(
     verifier.verify(&token).map(Some)
 }
 
+/// The document a path names, if the request may act on it with `needs` access (always, on a
+/// server without a secret); otherwise the refusal to send: 400 for a bad name, 401 without a
+/// usable token, 403 for a token that does not grant this document at that level.
+fn granted_doc(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: TokenParam,
+    doc: &str,
+    needs: Access,
+) -> Result<DocName, Box<Response>> {
+    let doc = DocName::parse(doc).map_err(|err| Box::new(bad_request(err)))?;
+    let refused = |err| Box::new(auth_refused(err));
+    if let Some(grant) = api_grant(app, headers, query).map_err(refused)? {
+        grant
+            .for_doc(doc.as_str())
+            .and_then(|grant| grant.at_least(needs))
+            .map_err(refused)?;
+    }
+    Ok(doc)
+}
+
 /// 401 (no usable token) or 403 (valid, but not for this document), in plain text.
 fn auth_refused(err: AuthError) -> Response {
     if err.is_unauthorized() {
@@ -342,17 +363,10 @@ async fn doc_text(
     headers: HeaderMap,
     Query(query): Query<TokenParam>,
 ) -> Response {
-    let doc = match DocName::parse(&doc) {
+    let doc = match granted_doc(&app, &headers, query, &doc, Access::Read) {
         Ok(doc) => doc,
-        Err(err) => return bad_request(err),
+        Err(refused) => return *refused,
     };
-    match api_grant(&app, &headers, query) {
-        Ok(Some(grant)) if !grant.allows(doc.as_str()) => {
-            return auth_refused(AuthError::NotGranted(doc.to_string()))
-        }
-        Ok(_) => {}
-        Err(err) => return auth_refused(err),
-    }
     match app.registry.read_text(doc).await {
         Ok(Some(text)) => {
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
@@ -372,22 +386,10 @@ async fn delete_doc(
     headers: HeaderMap,
     Query(query): Query<TokenParam>,
 ) -> Response {
-    let doc = match DocName::parse(&doc) {
+    let doc = match granted_doc(&app, &headers, query, &doc, Access::Admin) {
         Ok(doc) => doc,
-        Err(err) => return bad_request(err),
+        Err(refused) => return *refused,
     };
-    match api_grant(&app, &headers, query) {
-        Ok(Some(grant)) => {
-            if let Err(err) = grant
-                .for_doc(doc.as_str())
-                .and_then(|grant| grant.at_least(Access::Admin))
-            {
-                return auth_refused(err);
-            }
-        }
-        Ok(None) => {}
-        Err(err) => return auth_refused(err),
-    }
     match app.registry.delete(doc.clone()).await {
         Ok(Ok(true)) => StatusCode::NO_CONTENT.into_response(),
         Ok(Ok(false)) => (StatusCode::NOT_FOUND, "no such document\n").into_response(),
