@@ -192,6 +192,32 @@ pub struct StormResult {
     pub sync_payload_bytes: u64,
 }
 
+impl StormResult {
+    /// What is known of a storm before its clients join: the document and the seeding; no
+    /// client counted, nothing measured.
+    fn before(clients: usize, doc: &BigDoc, seed_ms: f64, limit: Duration) -> StormResult {
+        StormResult {
+            clients,
+            doc_text_bytes: doc.text.len(),
+            doc_encoded_bytes: doc.encoded_bytes,
+            pieces: doc.pieces.len(),
+            seed_ms,
+            limit_s: limit.as_secs_f64(),
+            held: 0,
+            failed: 0,
+            failures: BTreeMap::new(),
+            latency: Latency::default(),
+            times_ms: Vec::new(),
+            wall_ms: 0.0,
+            rss_before_mb: 0.0,
+            peak_rss_mb: 0.0,
+            peak_how: String::new(),
+            bytes_to_clients: 0,
+            sync_payload_bytes: 0,
+        }
+    }
+}
+
 struct Joined {
     ms: Option<f64>,
     failure: Option<String>,
@@ -411,23 +437,13 @@ async fn storm_on(
             let rss = server.rss_bytes() as f64 / 1e6;
             let why = format!("never joined: the server did not take the document: {e:#}");
             let result = StormResult {
-                clients,
-                doc_text_bytes: doc.text.len(),
-                doc_encoded_bytes: doc.encoded_bytes,
-                pieces: doc.pieces.len(),
-                seed_ms,
-                limit_s: limit.as_secs_f64(),
-                held: 0,
                 failed: clients,
                 failures: BTreeMap::from([(why, clients)]),
-                latency: Latency::default(),
-                times_ms: Vec::new(),
                 wall_ms: f64::NAN,
                 rss_before_mb: rss,
                 peak_rss_mb: f64::NAN,
                 peak_how: "not measured (seeding failed)".to_owned(),
-                bytes_to_clients: 0,
-                sync_payload_bytes: 0,
+                ..StormResult::before(clients, &doc, seed_ms, limit)
             };
             return Ok((result, Vec::new(), doc));
         }
@@ -486,23 +502,13 @@ async fn storm_on(
     }
     let _ = seeding.await;
     let result = StormResult {
-        clients,
-        doc_text_bytes: doc.text.len(),
-        doc_encoded_bytes: doc.encoded_bytes,
-        pieces: doc.pieces.len(),
-        seed_ms,
-        limit_s: limit.as_secs_f64(),
-        held: 0,
-        failed: 0,
-        failures: BTreeMap::new(),
-        latency: Latency::default(),
-        times_ms: Vec::new(),
         wall_ms: last_ns.load(Ordering::Relaxed) as f64 / 1e6,
         rss_before_mb: rss_before as f64 / 1e6,
         peak_rss_mb: peak as f64 / 1e6,
         peak_how: how.to_owned(),
         bytes_to_clients: rx1 - rx0,
         sync_payload_bytes: joined.iter().map(|j| j.payload).sum(),
+        ..StormResult::before(clients, &doc, seed_ms, limit)
     };
     Ok((result, joined, doc))
 }
