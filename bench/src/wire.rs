@@ -268,20 +268,24 @@ impl Peer {
         Ok(())
     }
 
-    /// Sends (auth and) SyncStep1 and waits for the SyncStep2: returns its payload size.
+    /// Sends (auth and) SyncStep1 and waits for the SyncStep2: returns the document bytes received
+    /// (its payload, and the Updates before it).
     pub async fn handshake(&mut self) -> anyhow::Result<usize> {
         if let Some(auth) = self.framing.auth(&self.doc) {
             self.ws.feed(Message::binary(auth)).await?;
         }
         let step1 = self.framing.step1(&self.doc);
         self.send(step1).await?;
+        // A large document comes as Updates and a last SyncStep2 (ours sends 64 KiB pieces):
+        // what the joiner received is all of their payloads.
+        let mut before = 0;
         loop {
             match self.ws.next().await {
-                Some(Ok(Message::Binary(b))) => {
-                    if let Incoming::Step2(n) = self.framing.parse(&b) {
-                        return Ok(n);
-                    }
-                }
+                Some(Ok(Message::Binary(b))) => match self.framing.parse(&b) {
+                    Incoming::Step2(n) => return Ok(before + n),
+                    Incoming::Update(u) => before += u.len(),
+                    _ => {}
+                },
                 Some(Ok(Message::Close(c))) => anyhow::bail!("closed during handshake: {c:?}"),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
