@@ -236,20 +236,19 @@ window.bench = {
 
   /** Remote apply, widget: connect to the feed server's document `doc`, then ask it to send
    *  every update as its own sync Update message, `batch` messages per WebSocket frame (1: one
-   *  frame per update), until the textarea shows the final text. Each update is still applied
-   *  on its own and the textarea patched after each. */
-  async remoteWidget ({ feed, doc, length, expected, batch }) {
+   *  frame per update), until the textarea shows `expected`, the final text. The widget applies
+   *  the updates that arrived together as one batch and patches the textarea once per batch. */
+  async remoteWidget ({ feed, doc, expected, batch }) {
     const { handle, host } = await widgetMount({ server: feed, doc })
     await waitStatus(handle, 'connected')
     const ta = widgetTextarea(host)
-    // The widget applies the updates that arrive together as one batch and says 'text' once per
-    // batch, so the run ends when the textarea holds the whole expected text, however many
-    // events that took.
+    // 'text' comes once per batch, so the run ends when the textarea holds the whole expected
+    // text, however many events that took.
     let seen = 0
     const done = new Promise((resolve) => {
       const off = handle.on('text', () => {
         seen++
-        if (ta.value.length === length && ta.value === expected) { off(); resolve() }
+        if (ta.value === expected) { off(); resolve() }
       })
     })
     const t0 = performance.now()

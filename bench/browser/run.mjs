@@ -399,7 +399,7 @@ async function main () {
       ['yjs_in_page', 'remoteYjsInPage', {}]
     ]) {
       const { context, page } = await openPage()
-      const res = await profiled(page, `remote-${who}`, () => page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, length: trace.prefix.length, expected: trace.prefix, ...extra }]))
+      const res = await profiled(page, `remote-${who}`, () => page.evaluate(([fn, a]) => window.bench[fn](a), [fn, { feed: pageServer.feed, count, expected: trace.prefix, ...extra }]))
       check(`remote apply ${who}`, res.text, trace.prefix)
       result.remote_apply[who] = { ms: res.ms, updates_per_s: count / (res.ms / 1000) }
       log(`${who}: ${res.ms.toFixed(0)} ms, ${(count / (res.ms / 1000)).toFixed(0)} updates/s`)

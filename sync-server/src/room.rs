@@ -1220,9 +1220,10 @@ fn would_change(doc: &Doc, update: &[u8], ranges: &[ClientRange]) -> bool {
 /// Stored rows applied in one yrs transaction when a document is built. yrs merges adjacent
 /// items (a run of typed characters) only when a transaction commits: one transaction for a
 /// whole long log keeps every keystroke its own block, and each insertion inside the text
-/// then moves the whole block list. Committing every 256 rows loads the 259,778-row
-/// automerge-paper log about eleven times faster than one transaction (BENCHMARKS.md, (d));
-/// 64 to 1,024 are equally good, and far larger batches slow down again.
+/// then moves the whole block list. Committing every 256 rows builds the 259,778-row
+/// automerge-paper log with about a tenth of the CPU of one transaction, and its whole cold
+/// load is about three times faster (BENCHMARKS.md, (d)); 64 to 1,024 rows are equally good,
+/// and far larger batches slow down again.
 const LOAD_BATCH_ROWS: usize = 256;
 
 /// Builds a document from its stored snapshot and log, in transactions of
