@@ -36,6 +36,10 @@ use crate::shown::Shown;
 use crate::socket::{Socket, SocketEvent};
 use crate::view::{RemoteCursor, View};
 
+/// The longest wait before applying the next batch of remote updates (see `apply_cost_ms`):
+/// a textarea holding tens of megabytes takes seconds to lay out after each change.
+const APPLY_WAIT_MAX_MS: f64 = 10_000.0;
+
 /// Key of our yrs observers (for unobserving them).
 const OBSERVER: &str = "collab-textarea";
 /// Origin of transactions made from the textarea's input (the only ones undo tracks).
@@ -138,6 +142,21 @@ pub fn with(me: &Weak<RefCell<Session>>, f: impl FnOnce(&mut Session)) {
     }
 }
 
+/// Collects the update of every local transaction (typing, undo, redo) into `outbox`.
+fn observe_local_updates(doc: &Doc, outbox: &Rc<RefCell<Vec<Vec<u8>>>>) -> Result<(), String> {
+    let outbox = outbox.clone();
+    let remote = Origin::from(REMOTE);
+    doc.observe_update_v1(
+        OBSERVER,
+        move |txn: &yrs::TransactionMut, event: &yrs::UpdateEvent| {
+            if txn.origin() != Some(&remote) {
+                outbox.borrow_mut().push(event.update.clone());
+            }
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
 fn now_ms() -> f64 {
     js_sys::Date::now()
 }
@@ -173,19 +192,7 @@ impl Session {
         let pending_splices: Rc<RefCell<Vec<Splice>>> = Rc::default();
         // yrs callbacks only push into these queues; they never touch the session, which is
         // borrowed while yrs runs them.
-        {
-            let outbox = outbox.clone();
-            let remote = Origin::from(REMOTE);
-            doc.observe_update_v1(
-                OBSERVER,
-                move |txn: &yrs::TransactionMut, event: &yrs::UpdateEvent| {
-                    if txn.origin() != Some(&remote) {
-                        outbox.borrow_mut().push(event.update.clone());
-                    }
-                },
-            )
-            .map_err(|e| JsValue::from_str(&e.to_string()))?;
-        }
+        observe_local_updates(&doc, &outbox).map_err(|e| JsValue::from_str(&e))?;
         {
             let pending = pending_splices.clone();
             let input = Origin::from(INPUT);
@@ -503,7 +510,7 @@ impl Session {
         let synced = self.state.status() == Status::Connected;
         if synced && !self.composing && self.apply_soon.is_none() {
             let me = self.me.clone();
-            let delay_ms = self.apply_cost_ms.clamp(0.0, 1_000.0) as u32;
+            let delay_ms = self.apply_cost_ms.clamp(0.0, APPLY_WAIT_MAX_MS) as u32;
             self.apply_soon = Some(Timeout::new(delay_ms, move || {
                 with(&me, Session::apply_held)
             }));
@@ -517,6 +524,11 @@ impl Session {
             return;
         }
         let started = now_ms();
+        // yrs encodes each transaction's update for an update observer before calling it, and
+        // encoding a piece that was just merged into a long run of text scans that run: over
+        // a large document's pieces, quadratic. Remote updates go to no outbox, so the
+        // observer is off while they apply.
+        let _ = self.doc.unobserve_update_v1(OBSERVER);
         for bytes in std::mem::take(&mut self.held_updates) {
             let result = Update::decode_v1(&bytes)
                 .map_err(|err| format!("undecodable update: {err}"))
@@ -529,6 +541,9 @@ impl Session {
             if let Err(err) = result {
                 web_sys::console::warn_1(&format!("collab-textarea: {err}").into());
             }
+        }
+        if let Err(err) = observe_local_updates(&self.doc, &self.outbox) {
+            web_sys::console::error_1(&format!("collab-textarea: {err}").into());
         }
         self.patch_textarea(false);
         // The browser lays the text out again after a change, which for a large text costs
