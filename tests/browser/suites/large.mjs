@@ -112,16 +112,6 @@ async function paste (page, text) {
 /** The WebSocket connections the page opened (socket-log.js). */
 const sockets = (page) => page.page.evaluate(() => window.__sockets.map((s) => ({ ...s })))
 
-/**
- * The widget does not yet take in tens of megabytes fast enough: a second page receiving a
- * 20 MB paste in 64 KiB pieces is busy applying them long enough that the server closes it
- * as a reader that stalled (4429), and a fresh page loading 40 MB needed about the whole
- * 120 s wait on this 2-core machine. Until the widget's remote apply is faster, these two run
- * only on request (COLLAB_LARGE_BROWSER_TESTS=1), so a slow machine cannot turn CI red.
- */
-const slowInTheWidget = process.env.COLLAB_LARGE_BROWSER_TESTS === '1'
-  ? {}
-  : { skip: 'the widget is too slow for this size yet; COLLAB_LARGE_BROWSER_TESTS=1 runs it' }
 
 export default function large (harness) {
   describe('documents of any size', () => {
@@ -152,7 +142,7 @@ export default function large (harness) {
       const stored = await roomy.storedText(doc)
       assert.equal(stored.status, 200)
       assert.deepEqual({ length: stored.text.length, sha256: sha256(stored.text) }, expected, 'the stored text is the paste')
-    }, { timeout: 240_000, ...slowInTheWidget })
+    }, { timeout: 240_000 })
 
     scenario(harness, 'a fresh page loads a 40 MB document', async (s) => {
       const doc = harness.doc('load-40mb')
@@ -173,7 +163,7 @@ export default function large (harness) {
       await waitHeader(reader, 'the status "connected"', (h) => h.status === 'connected')
       await waitLength(reader, text.length, 'the whole 40 MB document')
       assert.deepEqual(await textDigest(reader), { length: text.length, sha256: sha256(text) }, 'the textarea holds the document exactly')
-    }, { timeout: 240_000, ...slowInTheWidget })
+    }, { timeout: 240_000 })
   })
 
   describe('a document size limit', () => {
