@@ -19,7 +19,7 @@ use crate::conn::{close_code, Conn, ConnId};
 use crate::crash_guard::Journal;
 use crate::doc_name::DocName;
 use crate::limits::TokenBucket;
-use crate::pieces::{piece_size, sync_step2_frames, update_frames};
+use crate::pieces::{piece_size, sync_step2_frames, update_frames, PieceSize};
 use crate::protocol::message::{encode_limits, encode_permission_denied, encode_sync_step1};
 use crate::protocol::order::{check_placed, reorders, Placement, Runs, MAX_LOOKED_UP};
 use crate::protocol::presence::encode_entries;
@@ -160,7 +160,7 @@ impl LoadedDoc {
     }
 
     /// The whole document as frames for a joiner, from the cache when it is current.
-    fn whole_frames(&mut self, piece: usize) -> Result<Arc<[Bytes]>, String> {
+    fn whole_frames(&mut self, piece: PieceSize) -> Result<Arc<[Bytes]>, String> {
         if let Some(whole) = self.whole.as_mut().filter(|w| w.version == self.version) {
             whole.used = true;
             return Ok(whole.frames.clone());
@@ -802,7 +802,7 @@ impl Room {
     }
 
     /// Most bytes of update in one frame sent to a client.
-    fn piece_size(&self) -> usize {
+    fn piece_size(&self) -> PieceSize {
         piece_size(self.context.settings.max_message_size)
     }
 
@@ -1137,7 +1137,7 @@ impl Quarantine {
 fn answer_from_snapshot(
     queue: Vec<Deferred>,
     snapshot: &[u8],
-    piece: usize,
+    piece: PieceSize,
 ) -> (Vec<Deferred>, Option<Arc<[Bytes]>>) {
     let mut joined: HashMap<ConnId, Conn> = HashMap::new();
     let mut rest = Vec::with_capacity(queue.len());
