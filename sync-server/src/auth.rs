@@ -1018,4 +1018,168 @@ mod tests {
         assert!(!err.to_string().contains(&token[..20]));
         assert_eq!(format!("{:?}", secret()), "Secret(<redacted>)");
     }
+
+    const RSA: &[u8] = include_bytes!("../tests/data/keys/rsa.pem");
+    const RSA_PUB: &[u8] = include_bytes!("../tests/data/keys/rsa.pub.pem");
+    const EC: &[u8] = include_bytes!("../tests/data/keys/ec.pem");
+    const EC_PUB: &[u8] = include_bytes!("../tests/data/keys/ec.pub.pem");
+    const EC384: &[u8] = include_bytes!("../tests/data/keys/ec384.pem");
+    const EC384_PUB: &[u8] = include_bytes!("../tests/data/keys/ec384.pub.pem");
+    const ED: &[u8] = include_bytes!("../tests/data/keys/ed25519.pem");
+    const ED_PUB: &[u8] = include_bytes!("../tests/data/keys/ed25519.pub.pem");
+
+    fn private(pem: &[u8], alg: Algorithm) -> EncodingKey {
+        match alg.family() {
+            AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(pem),
+            AlgorithmFamily::Ec => EncodingKey::from_ec_pem(pem),
+            AlgorithmFamily::Ed => EncodingKey::from_ed_pem(pem),
+            AlgorithmFamily::Hmac => EncodingKey::from_secret(pem),
+        }
+        .unwrap()
+    }
+
+    fn signed(pem: &[u8], alg: Algorithm, kid: Option<&str>) -> String {
+        let mut header = jsonwebtoken::Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, &claims(), &private(pem, alg)).unwrap()
+    }
+
+    fn public_verifier(keys: PublicKeys) -> Verifier {
+        Verifier::with_keys(None, Some(keys), DEFAULT_AUDIENCE).unwrap()
+    }
+
+    #[test]
+    fn a_pem_key_verifies_the_algorithm_of_its_type_and_nothing_else() {
+        for (private_pem, public_pem, alg) in [
+            (RSA, RSA_PUB, Algorithm::RS256),
+            (EC, EC_PUB, Algorithm::ES256),
+            (EC384, EC384_PUB, Algorithm::ES384),
+            (ED, ED_PUB, Algorithm::EdDSA),
+        ] {
+            let verifier = public_verifier(PublicKeys::from_pem(public_pem, None).unwrap());
+            let grant = verifier
+                .verify_at(&signed(private_pem, alg, Some("any")), NOW)
+                .unwrap();
+            assert_eq!(grant.user.name, "Ada", "{alg:?}");
+            // An HS256 token, even one "signed" with the public key's bytes, is refused.
+            let confused = mint(&Secret::new(public_pem.to_vec()).unwrap(), &claims());
+            assert_eq!(
+                verifier.verify_at(&confused, NOW),
+                Err(AuthError::Algorithm("HS256".into()))
+            );
+        }
+        let rsa = public_verifier(PublicKeys::from_pem(RSA_PUB, None).unwrap());
+        assert_eq!(
+            rsa.verify_at(&signed(RSA, Algorithm::RS512, None), NOW),
+            Err(AuthError::Algorithm("RS512".into()))
+        );
+        assert_eq!(
+            rsa.verify_at(&signed(EC, Algorithm::ES256, None), NOW),
+            Err(AuthError::Algorithm("ES256".into()))
+        );
+        let rs512 = public_verifier(PublicKeys::from_pem(RSA_PUB, Some("RS512")).unwrap());
+        assert!(rs512
+            .verify_at(&signed(RSA, Algorithm::RS512, None), NOW)
+            .is_ok());
+        let ec = public_verifier(PublicKeys::from_pem(EC_PUB, None).unwrap());
+        let other = include_bytes!("../tests/data/keys/ec-other.pem");
+        assert_eq!(
+            ec.verify_at(&signed(other, Algorithm::ES256, None), NOW),
+            Err(AuthError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn unusable_public_keys_are_refused_when_read() {
+        for (pem, alg) in [
+            (RSA_PUB, Some("ES256")),
+            (EC_PUB, Some("ES384")),
+            (EC_PUB, Some("HS256")),
+            (ED_PUB, Some("none")),
+            (RSA, None),
+            (b"not a key".as_slice(), None),
+        ] {
+            assert!(
+                matches!(PublicKeys::from_pem(pem, alg), Err(AuthError::BadKey(_))),
+                "{alg:?}"
+            );
+        }
+        for json in [
+            "{}",
+            r#"{"keys":[]}"#,
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h"}]}"#,
+        ] {
+            assert!(matches!(
+                PublicKeys::from_jwks(json.as_bytes()),
+                Err(AuthError::BadKey(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_jwk_set_picks_the_key_by_kid_and_checks_its_algorithm() {
+        let jwk = |pem: &[u8], alg: Algorithm, kid: &str, with_alg: bool| {
+            let mut value =
+                serde_json::to_value(Jwk::from_encoding_key(&private(pem, alg), alg).unwrap())
+                    .unwrap();
+            value["kid"] = kid.into();
+            if !with_alg {
+                value.as_object_mut().unwrap().remove("alg");
+            }
+            value
+        };
+        let mut encryption = jwk(RSA, Algorithm::RS256, "enc", false);
+        encryption["use"] = "enc".into();
+        let set = serde_json::json!({"keys": [
+            jwk(RSA, Algorithm::RS256, "r1", true),
+            jwk(EC, Algorithm::ES256, "e1", false),
+            jwk(ED, Algorithm::EdDSA, "d1", false),
+            encryption,
+            {"kty": "unknown", "kid": "x"},
+        ]});
+        let keys = PublicKeys::from_jwks(set.to_string().as_bytes()).unwrap();
+        assert_eq!(keys.len(), 3);
+        let verifier = Verifier::with_keys(Some(secret()), Some(keys), DEFAULT_AUDIENCE).unwrap();
+        for (pem, alg, kid) in [
+            (RSA, Algorithm::RS256, "r1"),
+            (EC, Algorithm::ES256, "e1"),
+            (ED, Algorithm::EdDSA, "d1"),
+        ] {
+            assert!(verifier
+                .verify_at(&signed(pem, alg, Some(kid)), NOW)
+                .is_ok());
+        }
+        assert!(verifier.verify_at(&mint(&secret(), &claims()), NOW).is_ok());
+        assert_eq!(
+            verifier.verify_at(&signed(RSA, Algorithm::RS256, Some("nope")), NOW),
+            Err(AuthError::UnknownKey)
+        );
+        assert_eq!(
+            verifier.verify_at(&signed(RSA, Algorithm::RS256, None), NOW),
+            Err(AuthError::UnknownKey)
+        );
+        assert_eq!(
+            verifier.verify_at(&signed(RSA, Algorithm::RS256, Some("enc")), NOW),
+            Err(AuthError::UnknownKey)
+        );
+        // `alg` pins r1 to RS256; e1 allows only its curve's algorithm.
+        assert_eq!(
+            verifier.verify_at(&signed(RSA, Algorithm::PS256, Some("r1")), NOW),
+            Err(AuthError::Algorithm("PS256".into()))
+        );
+        assert_eq!(
+            verifier.verify_at(&signed(EC384, Algorithm::ES384, Some("e1")), NOW),
+            Err(AuthError::Algorithm("ES384".into()))
+        );
+        assert_eq!(
+            verifier.verify_at(&signed(EC, Algorithm::ES256, Some("d1")), NOW),
+            Err(AuthError::Algorithm("ES256".into()))
+        );
+        // A set of one key needs no `kid`.
+        let one = serde_json::json!({"keys": [jwk(ED, Algorithm::EdDSA, "d1", true)]});
+        let one = public_verifier(PublicKeys::from_jwks(one.to_string().as_bytes()).unwrap());
+        assert!(one
+            .verify_at(&signed(ED, Algorithm::EdDSA, None), NOW)
+            .is_ok());
+    }
 }
