@@ -1068,6 +1068,24 @@ mod tests {
                 Err(AuthError::Algorithm("HS256".into()))
             );
         }
+        // An X.509 certificate holding the key works like the key.
+        for (private_pem, cert, alg) in [
+            (
+                RSA,
+                include_bytes!("../tests/data/keys/rsa.cert.pem").as_slice(),
+                Algorithm::RS256,
+            ),
+            (
+                EC,
+                include_bytes!("../tests/data/keys/ec.cert.pem").as_slice(),
+                Algorithm::ES256,
+            ),
+        ] {
+            let verifier = public_verifier(PublicKeys::from_pem(cert, None).unwrap());
+            assert!(verifier
+                .verify_at(&signed(private_pem, alg, None), NOW)
+                .is_ok());
+        }
         let rsa = public_verifier(PublicKeys::from_pem(RSA_PUB, None).unwrap());
         assert_eq!(
             rsa.verify_at(&signed(RSA, Algorithm::RS512, None), NOW),
