@@ -39,7 +39,8 @@ pub const LEEWAY_SECS: u64 = 30;
 /// Longest display name kept from a token (characters).
 const MAX_NAME_CHARS: usize = 64;
 
-/// Why a token was refused (or a secret could not be used). Messages never contain the token.
+/// Why a token was refused (or a secret or public key could not be used). Messages never
+/// contain the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("a token is required")]

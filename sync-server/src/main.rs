@@ -72,8 +72,8 @@ struct AuthArgs {
     )]
     auth_public_key: Option<PathBuf>,
 
-    /// The algorithm tokens signed with --auth-public-key use, when not the key's default:
-    /// RS384, RS512, PS256, PS384, PS512 (RSA keys) or ES384 (P-384 keys).
+    /// The algorithm tokens signed with an RSA --auth-public-key use, when not RS256: RS384,
+    /// RS512, PS256, PS384 or PS512. (EC and Ed25519 keys have one algorithm each.)
     #[arg(
         long,
         env = "SYNC_SERVER_AUTH_PUBLIC_KEY_ALG",
