@@ -59,6 +59,8 @@ pub enum AuthError {
     NotYetValid,
     #[error("token audience does not match")]
     WrongAudience,
+    #[error("token issuer does not match")]
+    WrongIssuer,
     #[error("token claims are invalid: {0}")]
     BadClaims(String),
     #[error("token does not grant document {0:?}")]
@@ -393,13 +395,17 @@ impl Eq for Revocation {}
 #[derive(Clone)]
 pub struct PublicKeys(Arc<PublicKeysInner>);
 
+#[derive(Clone)]
 struct PublicKeysInner {
     /// From a JWK set: a token's `kid` picks the key (it may be left out only when the set
     /// holds one key). From a PEM file: the one key, whatever `kid` says.
     by_kid: bool,
     keys: Vec<PublicKey>,
+    /// The `iss` tokens these keys verify must carry, if set.
+    issuer: Option<String>,
 }
 
+#[derive(Clone)]
 struct PublicKey {
     kid: Option<String>,
     algorithms: Vec<Algorithm>,
@@ -454,6 +460,7 @@ impl PublicKeys {
                 algorithms: vec![algorithm],
                 key,
             }],
+            issuer: None,
         })))
     }
 
@@ -474,7 +481,19 @@ impl PublicKeys {
                 "the JWK set holds no usable signing key".into(),
             ));
         }
-        Ok(PublicKeys(Arc::new(PublicKeysInner { by_kid: true, keys })))
+        Ok(PublicKeys(Arc::new(PublicKeysInner {
+            by_kid: true,
+            keys,
+            issuer: None,
+        })))
+    }
+
+    /// Tokens these keys verify must also carry `iss` = `issuer` (an identity provider's
+    /// issuer URL), if given. HS256 tokens are not affected.
+    pub fn with_issuer(self, issuer: Option<String>) -> PublicKeys {
+        let mut inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone());
+        inner.issuer = issuer;
+        PublicKeys(Arc::new(inner))
     }
 
     /// How many keys are held.
@@ -646,7 +665,8 @@ impl Verifier {
             (Algorithm::HS256, Some(secret), _) => self.verify_hmac(token, secret)?,
             (_, _, Some(public)) => {
                 let key = public.find(algorithm, header.kid.as_deref())?;
-                (decode_claims(token, key, algorithm)?, None)
+                let issuer = public.0.issuer.as_deref();
+                (decode_claims(token, key, algorithm, issuer)?, None)
             }
             _ => return Err(AuthError::Algorithm(truncated(&header.alg, 16))),
         };
@@ -686,7 +706,7 @@ impl Verifier {
         token: &str,
         secret: &Secret,
     ) -> Result<(Claims, Option<Revocation>), AuthError> {
-        match decode_claims(token, &secret.decoding_key(), Algorithm::HS256) {
+        match decode_claims(token, &secret.decoding_key(), Algorithm::HS256, None) {
             Err(AuthError::BadSignature) => {}
             other => return other.map(|claims| (claims, None)),
         }
@@ -694,17 +714,18 @@ impl Verifier {
             return Err(AuthError::BadSignature);
         };
         let (secret, revocation) = share.current();
-        let claims = decode_claims(token, &secret.decoding_key(), Algorithm::HS256)?;
+        let claims = decode_claims(token, &secret.decoding_key(), Algorithm::HS256, None)?;
         Ok((claims, Some(revocation)))
     }
 }
 
-/// `token`'s claims if it is signed with `key` by `algorithm`. Times and the audience are
-/// checked by the caller, against its own clock.
+/// `token`'s claims if it is signed with `key` by `algorithm` (and names `issuer`, if given).
+/// Times and the audience are checked by the caller, against its own clock.
 fn decode_claims(
     token: &str,
     key: &DecodingKey,
     algorithm: Algorithm,
+    issuer: Option<&str>,
 ) -> Result<Claims, AuthError> {
     use jsonwebtoken::errors::ErrorKind;
     let mut validation = Validation::new(algorithm);
@@ -713,10 +734,16 @@ fn decode_claims(
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.leeway = 0;
+    if let Some(issuer) = issuer {
+        validation.set_issuer(&[issuer]);
+        validation.required_spec_claims.insert("iss".to_owned());
+    }
     match jsonwebtoken::decode::<Claims>(token, key, &validation) {
         Ok(data) => Ok(data.claims),
         Err(err) => Err(match err.kind() {
             ErrorKind::InvalidSignature => AuthError::BadSignature,
+            ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+            ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => AuthError::WrongIssuer,
             ErrorKind::InvalidAlgorithm => AuthError::Algorithm(format!("{algorithm:?}")),
             ErrorKind::Json(err) if err.is_data() => AuthError::BadClaims(err.to_string()),
             ErrorKind::MissingRequiredClaim(claim) | ErrorKind::InvalidClaimFormat(claim) => {
@@ -1194,6 +1221,30 @@ mod tests {
             verifier.verify_at(&signed(EC, Algorithm::ES256, Some("d1")), NOW),
             Err(AuthError::Algorithm("ES256".into()))
         );
+        // With an issuer, these tokens must carry it; HS256 ones need none.
+        let keys = PublicKeys::from_pem(ED_PUB, None)
+            .unwrap()
+            .with_issuer(Some("https://idp.example/".into()));
+        let verifier = Verifier::with_keys(Some(secret()), Some(keys), DEFAULT_AUDIENCE).unwrap();
+        let with_iss = |iss: Option<&str>| {
+            let mut value = serde_json::to_value(claims()).unwrap();
+            if let Some(iss) = iss {
+                value["iss"] = iss.into();
+            }
+            let header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+            jsonwebtoken::encode(&header, &value, &private(ED, Algorithm::EdDSA)).unwrap()
+        };
+        assert!(verifier
+            .verify_at(&with_iss(Some("https://idp.example/")), NOW)
+            .is_ok());
+        for iss in [None, Some("https://idp.example"), Some("other")] {
+            assert_eq!(
+                verifier.verify_at(&with_iss(iss), NOW),
+                Err(AuthError::WrongIssuer),
+                "{iss:?}"
+            );
+        }
+        assert!(verifier.verify_at(&mint(&secret(), &claims()), NOW).is_ok());
         // A set of one key needs no `kid`.
         let one = serde_json::json!({"keys": [jwk(ED, Algorithm::EdDSA, "d1", true)]});
         let one = public_verifier(PublicKeys::from_jwks(one.to_string().as_bytes()).unwrap());

@@ -98,6 +98,17 @@ struct AuthArgs {
     )]
     auth_jwks_file: Option<PathBuf>,
 
+    /// The `iss` claim tokens verified by --auth-public-key or --auth-jwks-file must carry
+    /// (the identity provider's issuer, e.g. `https://login.example.com/`). HS256 tokens need
+    /// none.
+    #[arg(
+        long,
+        env = "SYNC_SERVER_AUTH_ISSUER",
+        global = true,
+        value_name = "ISS"
+    )]
+    auth_issuer: Option<String>,
+
     /// The `aud` claim every token must carry.
     #[arg(long, env = "SYNC_SERVER_AUTH_AUDIENCE", global = true, default_value = auth::DEFAULT_AUDIENCE)]
     auth_audience: String,
@@ -125,6 +136,15 @@ impl AuthArgs {
     }
 
     fn public_keys(&self) -> anyhow::Result<Option<PublicKeys>> {
+        let keys = self.read_public_keys()?;
+        anyhow::ensure!(
+            keys.is_some() || self.auth_issuer.is_none(),
+            "--auth-issuer needs --auth-public-key or --auth-jwks-file"
+        );
+        Ok(keys.map(|keys| keys.with_issuer(self.auth_issuer.clone())))
+    }
+
+    fn read_public_keys(&self) -> anyhow::Result<Option<PublicKeys>> {
         let read = |path: &PathBuf, flag: &str| {
             std::fs::read(path).with_context(|| format!("cannot read --{flag} {}", path.display()))
         };

@@ -427,7 +427,7 @@ fn key_file(name: &str) -> std::path::PathBuf {
 }
 
 /// `claims` signed by `alg` with the private key in `key`, its header naming `kid`.
-fn signed(key: &str, alg: Algorithm, kid: Option<&str>, claims: &Claims) -> String {
+fn signed(key: &str, alg: Algorithm, kid: Option<&str>, claims: &impl serde::Serialize) -> String {
     let pem = std::fs::read(key_file(key)).unwrap();
     let key = match alg.family() {
         AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(&pem),
@@ -533,7 +533,7 @@ async fn rs256_es256_and_eddsa_tokens_from_a_public_key_connect_and_others_are_r
 }
 
 #[tokio::test]
-async fn a_jwks_file_picks_the_key_by_kid_and_refuses_unknown_kids() {
+async fn a_jwks_file_picks_the_key_by_kid_and_refuses_unknown_kids_and_issuers() {
     let dir = tempfile::tempdir().unwrap();
     let jwk = |key: &str, alg: Algorithm, kid: &str, with_alg: bool| {
         let pem = std::fs::read(key_file(key)).unwrap();
@@ -564,11 +564,19 @@ async fn a_jwks_file_picks_the_key_by_kid_and_refuses_unknown_kids() {
     let server = ServerProcess::start_with(
         &dir.path().join("collab.sqlite3"),
         &["--auth-jwks-file", path(&jwks)],
-        &[],
+        &[("SYNC_SERVER_AUTH_ISSUER", "https://idp.example/")],
     )
     .await;
     let url = |token: &str| format!("{}?token={token}", server.url("notes"));
-    let write = claims("idp-user", &["notes"], Access::Write);
+    let from = |iss: Option<&str>| {
+        let mut claims =
+            serde_json::to_value(claims("idp-user", &["notes"], Access::Write)).unwrap();
+        if let Some(iss) = iss {
+            claims["iss"] = iss.into();
+        }
+        claims
+    };
+    let write = from(Some("https://idp.example/"));
     for (key, alg, kid) in [
         ("rsa.pem", Algorithm::RS256, "rsa-2026"),
         ("ec.pem", Algorithm::ES256, "ec-2026"),
@@ -578,7 +586,7 @@ async fn a_jwks_file_picks_the_key_by_kid_and_refuses_unknown_kids() {
         expect_admitted(&url(&token), &format!("{alg:?} token, kid {kid}")).await;
     }
     let mut expired = write.clone();
-    expired.exp = auth::unix_now() - 3600;
+    expired["exp"] = (auth::unix_now() - 3600).into();
     let cases: Vec<(&str, String, u16)> = vec![
         (
             "unknown kid",
@@ -608,6 +616,21 @@ async fn a_jwks_file_picks_the_key_by_kid_and_refuses_unknown_kids() {
         (
             "expired",
             signed("ec.pem", Algorithm::ES256, Some("ec-2026"), &expired),
+            4401,
+        ),
+        (
+            "another issuer",
+            signed(
+                "rsa.pem",
+                Algorithm::RS256,
+                Some("rsa-2026"),
+                &from(Some("https://evil.example/")),
+            ),
+            4401,
+        ),
+        (
+            "no issuer",
+            signed("rsa.pem", Algorithm::RS256, Some("rsa-2026"), &from(None)),
             4401,
         ),
         (
@@ -652,7 +675,7 @@ async fn unusable_public_keys_stop_the_server_from_starting() {
     std::fs::write(&empty, r#"{"keys":[]}"#).unwrap();
     let private = key_file("rsa.pem");
     let rsa = key_file("rsa.pub.pem");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--auth-public-key", path(&private)], "private key"),
         (
             &[
@@ -672,6 +695,10 @@ async fn unusable_public_keys_stop_the_server_from_starting() {
                 path(&empty),
             ],
             "cannot be used with",
+        ),
+        (
+            &["--auth-issuer", "https://idp.example/"],
+            "--auth-issuer needs --auth-public-key or --auth-jwks-file",
         ),
     ];
     for (args, expected) in cases {
