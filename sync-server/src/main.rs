@@ -39,7 +39,8 @@ enum Command {
 struct AuthArgs {
     /// HS256 secret (at least 32 bytes) that access tokens are signed with. With it (or
     /// --auth-public-key, or --auth-jwks-file), every WebSocket and /api/ request needs a
-    /// token; with none of them the server is open to anyone who can reach it. Prefer the environment variable or --auth-secret-file: flags show in `ps`.
+    /// token; with none of them the server is open to anyone who can reach it. Prefer the
+    /// environment variable or --auth-secret-file: flags show in `ps`.
     #[arg(
         long,
         env = "SYNC_SERVER_AUTH_SECRET",
