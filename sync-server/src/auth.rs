@@ -1,9 +1,15 @@
-//! Access tokens: HS256 JWTs naming the documents a user may open, read-only or read-write,
-//! and who the user is. Verifying, minting, and the identity stamped on presence.
+//! Access tokens: JWTs naming the documents a user may open, read-only or read-write, and who
+//! the user is. Verifying, minting, and the identity stamped on presence. Signatures are
+//! checked by the `jsonwebtoken` crate.
 //!
-//! The algorithm is pinned: a token whose header says anything but `"alg":"HS256"` (`none`,
-//! `RS256`, `ES256`, …) is refused before its signature is looked at. `exp` and `aud` are
-//! required. Token text is never logged, and no error message repeats it.
+//! Tokens are HS256, signed with the server's [`Secret`], or, with [`PublicKeys`] (one PEM
+//! key, or a JWK set as identity providers publish), RS256/ES256/EdDSA and the other
+//! asymmetric algorithms the key allows. The header's `alg` picks the key: `HS256` only the
+//! secret, an asymmetric algorithm only a public key that allows exactly it; anything else
+//! (`none`, `HS512`, an algorithm with no key here, …) is refused before the signature is
+//! looked at, so a public key is never used as an HMAC secret. In a JWK set the token's
+//! `kid` picks the key. `exp` and `aud` are required. Token text is never logged, and no
+//! error message repeats it.
 //!
 //! A [`Verifier`] may hold a second, rotatable key ([`ShareKey`]): tokens signed with it are
 //! accepted like the others until the key is rotated, and then refused, and the connections
@@ -18,9 +24,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// The audience tokens must name unless the server is told otherwise.
 pub const DEFAULT_AUDIENCE: &str = "collab-textarea";
@@ -33,17 +39,18 @@ pub const LEEWAY_SECS: u64 = 30;
 /// Longest display name kept from a token (characters).
 const MAX_NAME_CHARS: usize = 64;
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// Why a token was refused (or a secret could not be used). Messages never contain the token.
+/// Why a token was refused (or a secret or public key could not be used). Messages never
+/// contain the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("a token is required")]
     Missing,
     #[error("token is malformed")]
     Malformed,
-    #[error("token algorithm {0:?} is not accepted (only HS256)")]
+    #[error("token algorithm {0:?} is not accepted")]
     Algorithm(String),
+    #[error("token names no key this server knows (`kid`)")]
+    UnknownKey,
     #[error("token signature is invalid")]
     BadSignature,
     #[error("token has expired")]
@@ -52,6 +59,8 @@ pub enum AuthError {
     NotYetValid,
     #[error("token audience does not match")]
     WrongAudience,
+    #[error("token issuer does not match")]
+    WrongIssuer,
     #[error("token claims are invalid: {0}")]
     BadClaims(String),
     #[error("token does not grant document {0:?}")]
@@ -62,6 +71,8 @@ pub enum AuthError {
     NotAllowed(Access),
     #[error("the auth secret must be at least {MIN_SECRET_LEN} bytes")]
     SecretTooShort,
+    #[error("the public key cannot be used: {0}")]
+    BadKey(String),
 }
 
 impl AuthError {
@@ -85,8 +96,12 @@ impl Secret {
         Ok(Secret(bytes.into()))
     }
 
-    fn mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length")
+    fn decoding_key(&self) -> DecodingKey {
+        DecodingKey::from_secret(&self.0).expect("a secret is never empty")
+    }
+
+    fn encoding_key(&self) -> EncodingKey {
+        EncodingKey::from_secret(&self.0).expect("a secret is never empty")
     }
 }
 
@@ -374,33 +389,250 @@ impl PartialEq for Revocation {
 
 impl Eq for Revocation {}
 
-/// Checks tokens against one secret (and optionally a rotatable [`ShareKey`]) and an audience.
+/// Public keys that verify asymmetric tokens: one PEM key, or a JWK set (`{"keys": [...]}`) as
+/// identity providers publish it, whose keys tokens pick by their header's `kid`. Each key
+/// allows only the algorithms that fit it. Cheap to clone; `Debug` shows no key material.
+#[derive(Clone)]
+pub struct PublicKeys(Arc<PublicKeysInner>);
+
+#[derive(Clone)]
+struct PublicKeysInner {
+    /// From a JWK set: a token's `kid` picks the key (it may be left out only when the set
+    /// holds one key). From a PEM file: the one key, whatever `kid` says.
+    by_kid: bool,
+    keys: Vec<PublicKey>,
+    /// The `iss` tokens these keys verify must carry, if set.
+    issuer: Option<String>,
+}
+
+#[derive(Clone)]
+struct PublicKey {
+    kid: Option<String>,
+    algorithms: Vec<Algorithm>,
+    key: DecodingKey,
+}
+
+impl PublicKeys {
+    /// One public key in PEM (`BEGIN PUBLIC KEY`, or `BEGIN RSA PUBLIC KEY`, or an X.509
+    /// `BEGIN CERTIFICATE`). Tokens must name `algorithm`, which must fit the key; `None`
+    /// takes it from the key: RSA → RS256, EC P-256 → ES256, EC P-384 → ES384, Ed25519 →
+    /// EdDSA.
+    pub fn from_pem(pem: &[u8], algorithm: Option<&str>) -> Result<PublicKeys, AuthError> {
+        if String::from_utf8_lossy(pem).contains("PRIVATE KEY") {
+            return Err(AuthError::BadKey(
+                "this is a private key; give the public key".into(),
+            ));
+        }
+        let (key, candidates): (DecodingKey, &[Algorithm]) =
+            if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+                (key, &[Algorithm::RS256])
+            } else if let Ok(key) = DecodingKey::from_ec_pem(pem) {
+                (key, &[Algorithm::ES256, Algorithm::ES384])
+            } else if let Ok(key) = DecodingKey::from_ed_pem(pem) {
+                (key, &[Algorithm::EdDSA])
+            } else {
+                return Err(AuthError::BadKey(
+                    "not an RSA, EC (P-256, P-384) or Ed25519 public key in PEM".into(),
+                ));
+            };
+        let algorithm = match algorithm {
+            Some(name) => {
+                let algorithm = asymmetric(name).ok_or_else(|| {
+                    AuthError::BadKey(format!("{name:?} is not an asymmetric JWT algorithm"))
+                })?;
+                if !fits(&key, algorithm) {
+                    return Err(AuthError::BadKey(format!(
+                        "the key does not fit {name} (it is a {:?} key)",
+                        key.family()
+                    )));
+                }
+                algorithm
+            }
+            None => *candidates
+                .iter()
+                .find(|&&alg| fits(&key, alg))
+                .ok_or_else(|| AuthError::BadKey("the key cannot be read".into()))?,
+        };
+        Ok(PublicKeys(Arc::new(PublicKeysInner {
+            by_kid: false,
+            keys: vec![PublicKey {
+                kid: None,
+                algorithms: vec![algorithm],
+                key,
+            }],
+            issuer: None,
+        })))
+    }
+
+    /// A JWK set. Keys for encryption (`"use":"enc"`), symmetric keys and keys of unknown
+    /// types or curves are skipped; at least one must remain. A key with `alg` allows that
+    /// algorithm only; without it, an RSA key allows RS256/384/512 and PS256/384/512, an EC
+    /// key the algorithm of its curve (P-256: ES256, P-384: ES384), an Ed25519 key EdDSA.
+    pub fn from_jwks(json: &[u8]) -> Result<PublicKeys, AuthError> {
+        #[derive(Deserialize)]
+        struct Set {
+            keys: Vec<serde_json::Value>,
+        }
+        let set: Set = serde_json::from_slice(json)
+            .map_err(|err| AuthError::BadKey(format!("not a JWK set: {err}")))?;
+        let keys: Vec<PublicKey> = set.keys.into_iter().filter_map(jwk_key).collect();
+        if keys.is_empty() {
+            return Err(AuthError::BadKey(
+                "the JWK set holds no usable signing key".into(),
+            ));
+        }
+        Ok(PublicKeys(Arc::new(PublicKeysInner {
+            by_kid: true,
+            keys,
+            issuer: None,
+        })))
+    }
+
+    /// Tokens these keys verify must also carry `iss` = `issuer` (an identity provider's
+    /// issuer URL), if given. HS256 tokens are not affected.
+    pub fn with_issuer(self, issuer: Option<String>) -> PublicKeys {
+        let mut inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone());
+        inner.issuer = issuer;
+        PublicKeys(Arc::new(inner))
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.0.keys.len()
+    }
+
+    /// Never true: a set without a usable key is refused when it is read.
+    pub fn is_empty(&self) -> bool {
+        self.0.keys.is_empty()
+    }
+
+    /// The key a token with `kid` signed with `algorithm` must verify against.
+    fn find(&self, algorithm: Algorithm, kid: Option<&str>) -> Result<&DecodingKey, AuthError> {
+        let keys = &self.0.keys;
+        let key = if !self.0.by_kid {
+            keys.first()
+        } else {
+            match kid {
+                Some(kid) => keys.iter().find(|key| key.kid.as_deref() == Some(kid)),
+                None if keys.len() == 1 => keys.first(),
+                None => None,
+            }
+        }
+        .ok_or(AuthError::UnknownKey)?;
+        if !key.algorithms.contains(&algorithm) {
+            return Err(AuthError::Algorithm(format!("{algorithm:?}")));
+        }
+        Ok(&key.key)
+    }
+}
+
+impl fmt::Debug for PublicKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKeys({} keys)", self.len())
+    }
+}
+
+/// `name` if it is an asymmetric JWT algorithm (RS*, PS*, ES256, ES384, EdDSA).
+fn asymmetric(name: &str) -> Option<Algorithm> {
+    name.parse::<Algorithm>()
+        .ok()
+        .filter(|alg| alg.family() != AlgorithmFamily::Hmac)
+}
+
+/// Whether `key` can verify `algorithm`'s signatures (its type and curve fit).
+fn fits(key: &DecodingKey, algorithm: Algorithm) -> bool {
+    key.family() == algorithm.family()
+        && jsonwebtoken::crypto::verify("", b"", key, algorithm).is_ok()
+}
+
+/// One usable signing key of a JWK set, or `None` to skip it.
+fn jwk_key(value: serde_json::Value) -> Option<PublicKey> {
+    if value.get("use").is_some_and(|u| u != "sig") {
+        return None;
+    }
+    let named = match value.get("alg") {
+        None => None,
+        Some(alg) => Some(asymmetric(alg.as_str()?)?),
+    };
+    let jwk: Jwk = serde_json::from_value(value).ok()?;
+    let algorithms = match (&jwk.algorithm, named) {
+        (AlgorithmParameters::OctetKey(_) | AlgorithmParameters::Other(_), _) => return None,
+        (_, Some(alg)) => vec![alg],
+        (AlgorithmParameters::RSA(_), None) => AlgorithmFamily::Rsa.algorithms().to_vec(),
+        (AlgorithmParameters::EllipticCurve(ec), None) => match ec.curve {
+            EllipticCurve::P256 => vec![Algorithm::ES256],
+            EllipticCurve::P384 => vec![Algorithm::ES384],
+            _ => return None,
+        },
+        (AlgorithmParameters::OctetKeyPair(okp), None) => match okp.curve {
+            EllipticCurve::Ed25519 => vec![Algorithm::EdDSA],
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let key = DecodingKey::from_jwk(&jwk).ok()?;
+    if !algorithms.iter().all(|&alg| fits(&key, alg)) {
+        return None;
+    }
+    Some(PublicKey {
+        kid: jwk.common.key_id,
+        algorithms,
+        key,
+    })
+}
+
+/// Checks tokens against a secret (and optionally a rotatable [`ShareKey`]) and/or
+/// [`PublicKeys`], and an audience.
 #[derive(Debug, Clone)]
 pub struct Verifier {
-    secret: Secret,
+    secret: Option<Secret>,
     audience: String,
     share: Option<ShareKey>,
+    public: Option<PublicKeys>,
 }
 
 #[derive(Deserialize)]
 struct Header {
     alg: String,
     #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
     crit: Option<serde_json::Value>,
 }
 
 impl Verifier {
+    /// Accepts HS256 tokens signed with `secret`.
     pub fn new(secret: Secret, audience: impl Into<String>) -> Verifier {
         Verifier {
-            secret,
+            secret: Some(secret),
             audience: audience.into(),
             share: None,
+            public: None,
         }
     }
 
-    /// Also accepts tokens signed with `share` (its current key), until it is rotated.
+    /// Accepts HS256 tokens signed with `secret` and asymmetric tokens `public` verifies;
+    /// `None` if there is neither (open mode).
+    pub fn with_keys(
+        secret: Option<Secret>,
+        public: Option<PublicKeys>,
+        audience: impl Into<String>,
+    ) -> Option<Verifier> {
+        if secret.is_none() && public.is_none() {
+            return None;
+        }
+        Some(Verifier {
+            secret,
+            audience: audience.into(),
+            share: None,
+            public,
+        })
+    }
+
+    /// Also accepts tokens signed with `share` (its current key), until it is rotated. Needs
+    /// the secret: a share key alone verifies nothing.
     pub fn with_share_key(mut self, share: Option<ShareKey>) -> Verifier {
-        self.share = share;
+        self.share = share.filter(|_| self.secret.is_some());
         self
     }
 
@@ -409,8 +641,8 @@ impl Verifier {
         self.verify_at(token, unix_now())
     }
 
-    /// Verifies `token` as of `now` (seconds since the Unix epoch): HS256 only, signature,
-    /// `exp`, `nbf`, `aud`, then the claims this server needs.
+    /// Verifies `token` as of `now` (seconds since the Unix epoch): the algorithm and key,
+    /// the signature, `exp`, `nbf`, `aud`, then the claims this server needs.
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Grant, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
@@ -419,42 +651,25 @@ impl Verifier {
             return Err(AuthError::Malformed);
         }
         let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
+        let (Some(header), Some(_payload), Some(_signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(AuthError::Malformed);
         };
         let header: Header = decode_json(header)?;
-        if header.alg != "HS256" {
-            return Err(AuthError::Algorithm(truncated(&header.alg, 16)));
-        }
+        let algorithm = self.accepted(&header.alg)?;
         if header.crit.is_some() {
             return Err(AuthError::BadClaims("critical header extensions".into()));
         }
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| AuthError::Malformed)?;
-        let signed = &token.as_bytes()[..header_and_payload_len(token)];
-        let signed_with = |secret: &Secret| {
-            let mut mac = secret.mac();
-            mac.update(signed);
-            mac.verify_slice(&signature).is_ok()
-        };
-        let revocation = if signed_with(&self.secret) {
-            None
-        } else {
-            match &self.share {
-                Some(share) => {
-                    let (secret, revocation) = share.current();
-                    if !signed_with(&secret) {
-                        return Err(AuthError::BadSignature);
-                    }
-                    Some(revocation)
-                }
-                None => return Err(AuthError::BadSignature),
+        let (claims, revocation) = match (algorithm, &self.secret, &self.public) {
+            (Algorithm::HS256, Some(secret), _) => self.verify_hmac(token, secret)?,
+            (_, _, Some(public)) => {
+                let key = public.find(algorithm, header.kid.as_deref())?;
+                let issuer = public.0.issuer.as_deref();
+                (decode_claims(token, key, algorithm, issuer)?, None)
             }
+            _ => return Err(AuthError::Algorithm(truncated(&header.alg, 16))),
         };
-        let claims: Claims = decode_json(payload)?;
         if now > claims.exp.saturating_add(LEEWAY_SECS) {
             return Err(AuthError::Expired);
         }
@@ -470,6 +685,72 @@ impl Verifier {
         let mut grant = grant_from(claims)?;
         grant.revocation = revocation;
         Ok(grant)
+    }
+
+    /// The algorithm `alg` names if some key here may verify it: HS256 with the secret, an
+    /// asymmetric one with public keys.
+    fn accepted(&self, alg: &str) -> Result<Algorithm, AuthError> {
+        let algorithm = alg.parse::<Algorithm>().ok().filter(|&algorithm| {
+            if algorithm.family() == AlgorithmFamily::Hmac {
+                algorithm == Algorithm::HS256 && self.secret.is_some()
+            } else {
+                self.public.is_some()
+            }
+        });
+        algorithm.ok_or_else(|| AuthError::Algorithm(truncated(alg, 16)))
+    }
+
+    /// The claims of an HS256 token signed with the secret or, failing that, the share key.
+    fn verify_hmac(
+        &self,
+        token: &str,
+        secret: &Secret,
+    ) -> Result<(Claims, Option<Revocation>), AuthError> {
+        match decode_claims(token, &secret.decoding_key(), Algorithm::HS256, None) {
+            Err(AuthError::BadSignature) => {}
+            other => return other.map(|claims| (claims, None)),
+        }
+        let Some(share) = &self.share else {
+            return Err(AuthError::BadSignature);
+        };
+        let (secret, revocation) = share.current();
+        let claims = decode_claims(token, &secret.decoding_key(), Algorithm::HS256, None)?;
+        Ok((claims, Some(revocation)))
+    }
+}
+
+/// `token`'s claims if it is signed with `key` by `algorithm` (and names `issuer`, if given).
+/// Times and the audience are checked by the caller, against its own clock.
+fn decode_claims(
+    token: &str,
+    key: &DecodingKey,
+    algorithm: Algorithm,
+    issuer: Option<&str>,
+) -> Result<Claims, AuthError> {
+    use jsonwebtoken::errors::ErrorKind;
+    let mut validation = Validation::new(algorithm);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    if let Some(issuer) = issuer {
+        validation.set_issuer(&[issuer]);
+        validation.required_spec_claims.insert("iss".to_owned());
+    }
+    match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+        Ok(data) => Ok(data.claims),
+        Err(err) => Err(match err.kind() {
+            ErrorKind::InvalidSignature => AuthError::BadSignature,
+            ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+            ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => AuthError::WrongIssuer,
+            ErrorKind::InvalidAlgorithm => AuthError::Algorithm(format!("{algorithm:?}")),
+            ErrorKind::Json(err) if err.is_data() => AuthError::BadClaims(err.to_string()),
+            ErrorKind::MissingRequiredClaim(claim) | ErrorKind::InvalidClaimFormat(claim) => {
+                AuthError::BadClaims(format!("`{claim}`"))
+            }
+            _ => AuthError::Malformed,
+        }),
     }
 }
 
@@ -510,14 +791,12 @@ fn grant_from(claims: Claims) -> Result<Grant, AuthError> {
 
 /// Signs `claims` as an HS256 JWT.
 pub fn mint(secret: &Secret, claims: &Claims) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(claims).expect("claims always serialize to JSON"));
-    let signing_input = format!("{header}.{payload}");
-    let mut mac = secret.mac();
-    mac.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{signing_input}.{signature}")
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        claims,
+        &secret.encoding_key(),
+    )
+    .expect("claims always serialize, and HMAC signing cannot fail")
 }
 
 /// Seconds since the Unix epoch.
@@ -525,10 +804,6 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-fn header_and_payload_len(token: &str) -> usize {
-    token.rfind('.').unwrap_or(token.len())
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, AuthError> {
@@ -672,15 +947,12 @@ mod tests {
     fn claims_are_required_and_identity_is_cleaned() {
         let mut no_exp = serde_json::to_value(claims()).unwrap();
         no_exp.as_object_mut().unwrap().remove("exp");
-        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#);
-        let payload = URL_SAFE_NO_PAD.encode(no_exp.to_string());
-        let input = format!("{header}.{payload}");
-        let mut mac = secret().mac();
-        mac.update(input.as_bytes());
-        let token = format!(
-            "{input}.{}",
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-        );
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &no_exp,
+            &secret().encoding_key(),
+        )
+        .unwrap();
         assert!(matches!(
             verifier().verify_at(&token, NOW),
             Err(AuthError::BadClaims(_))
@@ -773,5 +1045,211 @@ mod tests {
         let err = other.verify_at(&token, NOW).unwrap_err();
         assert!(!err.to_string().contains(&token[..20]));
         assert_eq!(format!("{:?}", secret()), "Secret(<redacted>)");
+    }
+
+    const RSA: &[u8] = include_bytes!("../tests/data/keys/rsa.pem");
+    const RSA_PUB: &[u8] = include_bytes!("../tests/data/keys/rsa.pub.pem");
+    const EC: &[u8] = include_bytes!("../tests/data/keys/ec.pem");
+    const EC_PUB: &[u8] = include_bytes!("../tests/data/keys/ec.pub.pem");
+    const EC384: &[u8] = include_bytes!("../tests/data/keys/ec384.pem");
+    const EC384_PUB: &[u8] = include_bytes!("../tests/data/keys/ec384.pub.pem");
+    const ED: &[u8] = include_bytes!("../tests/data/keys/ed25519.pem");
+    const ED_PUB: &[u8] = include_bytes!("../tests/data/keys/ed25519.pub.pem");
+
+    fn private(pem: &[u8], alg: Algorithm) -> EncodingKey {
+        match alg.family() {
+            AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(pem),
+            AlgorithmFamily::Ec => EncodingKey::from_ec_pem(pem),
+            AlgorithmFamily::Ed => EncodingKey::from_ed_pem(pem),
+            AlgorithmFamily::Hmac => EncodingKey::from_secret(pem),
+        }
+        .unwrap()
+    }
+
+    fn signed(pem: &[u8], alg: Algorithm, kid: Option<&str>) -> String {
+        let mut header = jsonwebtoken::Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, &claims(), &private(pem, alg)).unwrap()
+    }
+
+    fn public_verifier(keys: PublicKeys) -> Verifier {
+        Verifier::with_keys(None, Some(keys), DEFAULT_AUDIENCE).unwrap()
+    }
+
+    #[test]
+    fn a_pem_key_verifies_the_algorithm_of_its_type_and_nothing_else() {
+        for (private_pem, public_pem, alg) in [
+            (RSA, RSA_PUB, Algorithm::RS256),
+            (EC, EC_PUB, Algorithm::ES256),
+            (EC384, EC384_PUB, Algorithm::ES384),
+            (ED, ED_PUB, Algorithm::EdDSA),
+        ] {
+            let verifier = public_verifier(PublicKeys::from_pem(public_pem, None).unwrap());
+            let grant = verifier
+                .verify_at(&signed(private_pem, alg, Some("any")), NOW)
+                .unwrap();
+            assert_eq!(grant.user.name, "Ada", "{alg:?}");
+            // An HS256 token, even one "signed" with the public key's bytes, is refused.
+            let confused = mint(&Secret::new(public_pem.to_vec()).unwrap(), &claims());
+            assert_eq!(
+                verifier.verify_at(&confused, NOW),
+                Err(AuthError::Algorithm("HS256".into()))
+            );
+        }
+        // An X.509 certificate holding the key works like the key.
+        for (private_pem, cert, alg) in [
+            (
+                RSA,
+                include_bytes!("../tests/data/keys/rsa.cert.pem").as_slice(),
+                Algorithm::RS256,
+            ),
+            (
+                EC,
+                include_bytes!("../tests/data/keys/ec.cert.pem").as_slice(),
+                Algorithm::ES256,
+            ),
+        ] {
+            let verifier = public_verifier(PublicKeys::from_pem(cert, None).unwrap());
+            assert!(verifier
+                .verify_at(&signed(private_pem, alg, None), NOW)
+                .is_ok());
+        }
+        let rsa = public_verifier(PublicKeys::from_pem(RSA_PUB, None).unwrap());
+        assert_eq!(
+            rsa.verify_at(&signed(RSA, Algorithm::RS512, None), NOW),
+            Err(AuthError::Algorithm("RS512".into()))
+        );
+        assert_eq!(
+            rsa.verify_at(&signed(EC, Algorithm::ES256, None), NOW),
+            Err(AuthError::Algorithm("ES256".into()))
+        );
+        let rs512 = public_verifier(PublicKeys::from_pem(RSA_PUB, Some("RS512")).unwrap());
+        assert!(rs512
+            .verify_at(&signed(RSA, Algorithm::RS512, None), NOW)
+            .is_ok());
+        let ec = public_verifier(PublicKeys::from_pem(EC_PUB, None).unwrap());
+        let other = include_bytes!("../tests/data/keys/ec-other.pem");
+        assert_eq!(
+            ec.verify_at(&signed(other, Algorithm::ES256, None), NOW),
+            Err(AuthError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn unusable_public_keys_are_refused_when_read() {
+        for (pem, alg) in [
+            (RSA_PUB, Some("ES256")),
+            (EC_PUB, Some("ES384")),
+            (EC_PUB, Some("HS256")),
+            (ED_PUB, Some("none")),
+            (RSA, None),
+            (b"not a key".as_slice(), None),
+        ] {
+            assert!(
+                matches!(PublicKeys::from_pem(pem, alg), Err(AuthError::BadKey(_))),
+                "{alg:?}"
+            );
+        }
+        for json in [
+            "{}",
+            r#"{"keys":[]}"#,
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h"}]}"#,
+        ] {
+            assert!(matches!(
+                PublicKeys::from_jwks(json.as_bytes()),
+                Err(AuthError::BadKey(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_jwk_set_picks_the_key_by_kid_and_checks_its_algorithm() {
+        let jwk = |pem: &[u8], alg: Algorithm, kid: &str, with_alg: bool| {
+            let mut value =
+                serde_json::to_value(Jwk::from_encoding_key(&private(pem, alg), alg).unwrap())
+                    .unwrap();
+            value["kid"] = kid.into();
+            if !with_alg {
+                value.as_object_mut().unwrap().remove("alg");
+            }
+            value
+        };
+        let mut encryption = jwk(RSA, Algorithm::RS256, "enc", false);
+        encryption["use"] = "enc".into();
+        let set = serde_json::json!({"keys": [
+            jwk(RSA, Algorithm::RS256, "r1", true),
+            jwk(EC, Algorithm::ES256, "e1", false),
+            jwk(ED, Algorithm::EdDSA, "d1", false),
+            encryption,
+            {"kty": "unknown", "kid": "x"},
+        ]});
+        let keys = PublicKeys::from_jwks(set.to_string().as_bytes()).unwrap();
+        assert_eq!(keys.len(), 3);
+        let verifier = Verifier::with_keys(Some(secret()), Some(keys), DEFAULT_AUDIENCE).unwrap();
+        for (pem, alg, kid) in [
+            (RSA, Algorithm::RS256, "r1"),
+            (EC, Algorithm::ES256, "e1"),
+            (ED, Algorithm::EdDSA, "d1"),
+        ] {
+            assert!(verifier
+                .verify_at(&signed(pem, alg, Some(kid)), NOW)
+                .is_ok());
+        }
+        assert!(verifier.verify_at(&mint(&secret(), &claims()), NOW).is_ok());
+        assert_eq!(
+            verifier.verify_at(&signed(RSA, Algorithm::RS256, Some("nope")), NOW),
+            Err(AuthError::UnknownKey)
+        );
+        assert_eq!(
+            verifier.verify_at(&signed(RSA, Algorithm::RS256, None), NOW),
+            Err(AuthError::UnknownKey)
+        );
+        assert_eq!(
+            verifier.verify_at(&signed(RSA, Algorithm::RS256, Some("enc")), NOW),
+            Err(AuthError::UnknownKey)
+        );
+        // `alg` pins r1 to RS256; e1 allows only its curve's algorithm.
+        assert_eq!(
+            verifier.verify_at(&signed(RSA, Algorithm::PS256, Some("r1")), NOW),
+            Err(AuthError::Algorithm("PS256".into()))
+        );
+        assert_eq!(
+            verifier.verify_at(&signed(EC384, Algorithm::ES384, Some("e1")), NOW),
+            Err(AuthError::Algorithm("ES384".into()))
+        );
+        assert_eq!(
+            verifier.verify_at(&signed(EC, Algorithm::ES256, Some("d1")), NOW),
+            Err(AuthError::Algorithm("ES256".into()))
+        );
+        // With an issuer, these tokens must carry it; HS256 ones need none.
+        let keys = PublicKeys::from_pem(ED_PUB, None)
+            .unwrap()
+            .with_issuer(Some("https://idp.example/".into()));
+        let verifier = Verifier::with_keys(Some(secret()), Some(keys), DEFAULT_AUDIENCE).unwrap();
+        let with_iss = |iss: Option<&str>| {
+            let mut value = serde_json::to_value(claims()).unwrap();
+            if let Some(iss) = iss {
+                value["iss"] = iss.into();
+            }
+            let header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+            jsonwebtoken::encode(&header, &value, &private(ED, Algorithm::EdDSA)).unwrap()
+        };
+        assert!(verifier
+            .verify_at(&with_iss(Some("https://idp.example/")), NOW)
+            .is_ok());
+        for iss in [None, Some("https://idp.example"), Some("other")] {
+            assert_eq!(
+                verifier.verify_at(&with_iss(iss), NOW),
+                Err(AuthError::WrongIssuer),
+                "{iss:?}"
+            );
+        }
+        assert!(verifier.verify_at(&mint(&secret(), &claims()), NOW).is_ok());
+        // A set of one key needs no `kid`.
+        let one = serde_json::json!({"keys": [jwk(ED, Algorithm::EdDSA, "d1", true)]});
+        let one = public_verifier(PublicKeys::from_jwks(one.to_string().as_bytes()).unwrap());
+        assert!(one
+            .verify_at(&signed(ED, Algorithm::EdDSA, None), NOW)
+            .is_ok());
     }
 }

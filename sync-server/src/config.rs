@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::{Secret, ShareKey, DEFAULT_AUDIENCE};
+use crate::auth::{PublicKeys, Secret, ShareKey, DEFAULT_AUDIENCE};
 use crate::limits::Limits;
 use crate::relay::RedisUrl;
 use crate::storage::PostgresUrl;
@@ -58,9 +58,12 @@ pub struct Config {
     /// `/` and every path the API does not take. `None`: `/` shows a page saying how to build
     /// them. Must exist when the server starts.
     pub web_root: Option<PathBuf>,
-    /// The HS256 key tokens are signed with. `None`: open mode, anyone may read and write
-    /// every document (fine on 127.0.0.1, the desktop app's default).
+    /// The HS256 key tokens are signed with. `None` (and no `auth_public_keys`): open mode,
+    /// anyone may read and write every document (fine on 127.0.0.1, the desktop app's default).
     pub auth_secret: Option<Secret>,
+    /// Public keys (one PEM key or a JWK set) that verify RS256/ES256/EdDSA/… tokens, such as
+    /// an identity provider issues; alone or beside `auth_secret` (the token's `alg` picks).
+    pub auth_public_keys: Option<PublicKeys>,
     /// With `auth_secret`, tokens signed with this key are accepted too, until it is rotated
     /// (`ShareKey::rotate`): then they are refused and their connections closed (4401). The
     /// desktop app signs its sharing links with it.
@@ -99,6 +102,7 @@ impl Default for Config {
             web_root: None,
             auth_secret: None,
             auth_share_key: None,
+            auth_public_keys: None,
             auth_audience: DEFAULT_AUDIENCE.to_owned(),
             auth_timeout: Duration::from_secs(10),
             allowed_origins: Vec::new(),

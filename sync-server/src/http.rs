@@ -239,10 +239,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
 async fn metrics(State(app): State<AppState>) -> Response {
     let documents = app.registry.stats().await.ok().map(|stats| stats.rooms);
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         app.metrics.render(
             documents,
             app.relay.as_ref().map(|relay| relay.is_connected()),

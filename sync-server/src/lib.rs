@@ -2,7 +2,8 @@
 //! storage.
 //!
 //! # Layout
-//! - [`auth`]: HS256 access tokens: verify, mint, the identity they stamp on presence.
+//! - [`auth`]: access tokens (HS256, or RS256/ES256/EdDSA from a public key or JWK set):
+//!   verify, mint, the identity they stamp on presence.
 //! - [`origin`]: which web pages (`Origin`) may open a WebSocket.
 //! - [`server`]: `Server::bind(config) -> local_addr() -> run(shutdown)`, and shutdown order.
 //! - [`config`]: every tunable, with defaults.

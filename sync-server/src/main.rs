@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args as ClapArgs, Parser, Subcommand};
-use sync_server::auth::{self, Access, Audience, Claims, Secret};
+use sync_server::auth::{self, Access, Audience, Claims, PublicKeys, Secret};
 use sync_server::limits::Limits;
 use sync_server::relay::RedisUrl;
 use sync_server::storage::PostgresUrl;
@@ -37,9 +37,10 @@ enum Command {
 /// Token settings, shared by the server and `token`.
 #[derive(Debug, ClapArgs)]
 struct AuthArgs {
-    /// HS256 secret (at least 32 bytes) that access tokens are signed with. With it, every
-    /// WebSocket and /api/ request needs a token; without it the server is open to anyone who
-    /// can reach it. Prefer the environment variable or --auth-secret-file: flags show in `ps`.
+    /// HS256 secret (at least 32 bytes) that access tokens are signed with. With it (or
+    /// --auth-public-key, or --auth-jwks-file), every WebSocket and /api/ request needs a
+    /// token; with none of them the server is open to anyone who can reach it. Prefer the
+    /// environment variable or --auth-secret-file: flags show in `ps`.
     #[arg(
         long,
         env = "SYNC_SERVER_AUTH_SECRET",
@@ -57,6 +58,57 @@ struct AuthArgs {
         conflicts_with = "auth_secret"
     )]
     auth_secret_file: Option<PathBuf>,
+
+    /// Public key (PEM: `BEGIN PUBLIC KEY`, `BEGIN RSA PUBLIC KEY` or `BEGIN CERTIFICATE`)
+    /// that verifies asymmetric tokens, e.g. an identity provider's. The algorithm comes from
+    /// the key (RSA: RS256, EC P-256: ES256, P-384: ES384, Ed25519: EdDSA) unless
+    /// --auth-public-key-alg names another the key fits; tokens must name exactly it. May be
+    /// combined with --auth-secret: the token's `alg` picks the key (HS256: the secret, any
+    /// other: the public key), and a public key never verifies HS256.
+    #[arg(
+        long,
+        env = "SYNC_SERVER_AUTH_PUBLIC_KEY",
+        global = true,
+        value_name = "PEM_FILE"
+    )]
+    auth_public_key: Option<PathBuf>,
+
+    /// The algorithm tokens signed with an RSA --auth-public-key use, when not RS256: RS384,
+    /// RS512, PS256, PS384 or PS512. (EC and Ed25519 keys have one algorithm each.)
+    #[arg(
+        long,
+        env = "SYNC_SERVER_AUTH_PUBLIC_KEY_ALG",
+        global = true,
+        value_name = "ALG",
+        requires = "auth_public_key"
+    )]
+    auth_public_key_alg: Option<String>,
+
+    /// JWK set file (`{"keys":[...]}`, as served at an identity provider's jwks_uri) whose keys
+    /// verify asymmetric tokens; the token's `kid` picks the key (it may be left out only if
+    /// the set holds one). A key with `alg` accepts only that algorithm; without it, RSA keys
+    /// accept RS*/PS*, EC keys their curve's ES256/ES384, Ed25519 keys EdDSA. Encryption and
+    /// symmetric keys are skipped. Read once at start (restart to pick up rotated keys). May
+    /// be combined with --auth-secret like --auth-public-key, not with --auth-public-key.
+    #[arg(
+        long,
+        env = "SYNC_SERVER_AUTH_JWKS_FILE",
+        global = true,
+        value_name = "FILE",
+        conflicts_with = "auth_public_key"
+    )]
+    auth_jwks_file: Option<PathBuf>,
+
+    /// The `iss` claim tokens verified by --auth-public-key or --auth-jwks-file must carry
+    /// (the identity provider's issuer, e.g. `https://login.example.com/`). HS256 tokens need
+    /// none.
+    #[arg(
+        long,
+        env = "SYNC_SERVER_AUTH_ISSUER",
+        global = true,
+        value_name = "ISS"
+    )]
+    auth_issuer: Option<String>,
 
     /// The `aud` claim every token must carry.
     #[arg(long, env = "SYNC_SERVER_AUTH_AUDIENCE", global = true, default_value = auth::DEFAULT_AUDIENCE)]
@@ -82,6 +134,34 @@ impl AuthArgs {
             (None, None) => return Ok(None),
         };
         Ok(Some(Secret::new(bytes).context("--auth-secret")?))
+    }
+
+    fn public_keys(&self) -> anyhow::Result<Option<PublicKeys>> {
+        let keys = self.read_public_keys()?;
+        anyhow::ensure!(
+            keys.is_some() || self.auth_issuer.is_none(),
+            "--auth-issuer needs --auth-public-key or --auth-jwks-file"
+        );
+        Ok(keys.map(|keys| keys.with_issuer(self.auth_issuer.clone())))
+    }
+
+    fn read_public_keys(&self) -> anyhow::Result<Option<PublicKeys>> {
+        let read = |path: &PathBuf, flag: &str| {
+            std::fs::read(path).with_context(|| format!("cannot read --{flag} {}", path.display()))
+        };
+        if let Some(path) = &self.auth_public_key {
+            let pem = read(path, "auth-public-key")?;
+            let keys = PublicKeys::from_pem(&pem, self.auth_public_key_alg.as_deref())
+                .with_context(|| format!("--auth-public-key {}", path.display()))?;
+            return Ok(Some(keys));
+        }
+        if let Some(path) = &self.auth_jwks_file {
+            let json = read(path, "auth-jwks-file")?;
+            let keys = PublicKeys::from_jwks(&json)
+                .with_context(|| format!("--auth-jwks-file {}", path.display()))?;
+            return Ok(Some(keys));
+        }
+        Ok(None)
     }
 }
 
@@ -233,8 +313,8 @@ struct Args {
     /// Origin whose pages may open WebSockets (repeatable; the environment variable takes a
     /// comma-separated list): `https://app.example.com`, `http://localhost:*` (any port), or
     /// `*` (any). The server's own origin and clients sending no Origin are always allowed.
-    /// Default: also http://localhost:*, http://127.0.0.1:* and http://[::1]:* without an auth
-    /// secret; nothing more with one.
+    /// Default: also http://localhost:*, http://127.0.0.1:* and http://[::1]:* without auth (no
+    /// secret or public key); nothing more with it.
     #[arg(
         long = "allow-origin",
         env = "SYNC_SERVER_ALLOW_ORIGIN",
@@ -349,6 +429,7 @@ fn main() -> anyhow::Result<()> {
         },
         web_root: args.web_root,
         auth_secret: secret,
+        auth_public_keys: cli.auth.public_keys()?,
         auth_audience: cli.auth.auth_audience,
         auth_timeout: seconds(args.auth_timeout, "auth-timeout")?,
         allowed_origins: args.allow_origins,

@@ -1,10 +1,17 @@
-//! `Metrics`: counters, gauges and histograms of one server, kept in atomics and rendered in
-//! the Prometheus text exposition format (version 0.0.4) for `GET /metrics`; and the
-//! readiness decision behind `GET /readyz`.
+//! `Metrics`: counters, gauges and histograms of one server (`prometheus-client` types),
+//! rendered in the Prometheus text exposition format (version 0.0.4) for `GET /metrics`; and
+//! the readiness decision behind `GET /readyz`.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of what [`Metrics::render`] writes.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Why the server refused a connection or closed one for exceeding a limit (the `reason`
 /// label of `collab_refusals_total`).
@@ -50,6 +57,12 @@ impl Refusal {
     }
 }
 
+/// The labels of `collab_refusals_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: &'static str,
+}
+
 /// Upper bounds of the latency histograms, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -59,81 +72,41 @@ const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 4096.0,
 ];
 
-/// A cumulative histogram with fixed buckets. The sum is kept in `1 / scale` units so it fits
-/// an integer atomic (nanoseconds for latencies).
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    /// Non-cumulative counts per bucket; the last one is `+Inf`.
-    buckets: Vec<AtomicU64>,
-    count: AtomicU64,
-    sum_scaled: AtomicU64,
-    scale: f64,
-}
+/// A cumulative histogram with fixed buckets (and `+Inf`).
+#[derive(Debug, Clone)]
+pub struct Histogram(prometheus_client::metrics::histogram::Histogram);
 
 impl Histogram {
-    fn new(bounds: &'static [f64], scale: f64) -> Self {
-        Histogram {
-            bounds,
-            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-            sum_scaled: AtomicU64::new(0),
-            scale,
-        }
+    fn new(bounds: &[f64]) -> Self {
+        Histogram(prometheus_client::metrics::histogram::Histogram::new(
+            bounds.iter().copied(),
+        ))
     }
 
     pub fn observe(&self, value: f64) {
-        let index = self
-            .bounds
-            .iter()
-            .position(|&bound| value <= bound)
-            .unwrap_or(self.bounds.len());
-        self.buckets[index].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_scaled
-            .fetch_add((value * self.scale).round() as u64, Ordering::Relaxed);
+        self.0.observe(value);
     }
 
     pub fn observe_duration(&self, elapsed: Duration) {
         self.observe(elapsed.as_secs_f64());
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        cumulative += self.buckets[self.bounds.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let sum = self.sum_scaled.load(Ordering::Relaxed) as f64 / self.scale;
-        let _ = writeln!(out, "{name}_sum {sum}");
-        // The count rendered is the buckets' total, so the exposition is self-consistent even
-        // while observations race with the scrape.
-        let _ = writeln!(out, "{name}_count {cumulative}");
     }
 }
 
 /// Everything `/metrics` reports, for one server. Shared as `Arc<Metrics>`.
 #[derive(Debug)]
 pub struct Metrics {
-    connections_open: AtomicU64,
-    connections_total: AtomicU64,
-    messages_in: AtomicU64,
-    bytes_in: AtomicU64,
-    messages_out: AtomicU64,
-    bytes_out: AtomicU64,
-    updates_applied: AtomicU64,
-    commit_failures: AtomicU64,
-    relay_published: AtomicU64,
-    relay_received: AtomicU64,
-    relay_connects: AtomicU64,
-    refusals: [AtomicU64; Refusal::ALL.len()],
+    connections_open: Gauge,
+    connections_total: Counter,
+    messages_in: Counter,
+    bytes_in: Counter,
+    messages_out: Counter,
+    bytes_out: Counter,
+    updates_applied: Counter,
+    commit_failures: Counter,
+    relay_published: Counter,
+    relay_received: Counter,
+    relay_connects: Counter,
+    refusals: Family<RefusalLabels, Counter>,
     /// Seconds one successful storage commit took.
     pub commit_seconds: Histogram,
     /// Writes per committed transaction.
@@ -144,216 +117,201 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        // Every reason is reported from the start, at 0 until it happens.
+        for reason in Refusal::ALL {
+            refusals.get_or_create_owned(&RefusalLabels {
+                reason: reason.label(),
+            });
+        }
         Metrics {
-            connections_open: AtomicU64::new(0),
-            connections_total: AtomicU64::new(0),
-            messages_in: AtomicU64::new(0),
-            bytes_in: AtomicU64::new(0),
-            messages_out: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-            updates_applied: AtomicU64::new(0),
-            commit_failures: AtomicU64::new(0),
-            relay_published: AtomicU64::new(0),
-            relay_received: AtomicU64::new(0),
-            relay_connects: AtomicU64::new(0),
-            refusals: Default::default(),
-            commit_seconds: Histogram::new(LATENCY_BUCKETS, 1e9),
-            commit_batch_size: Histogram::new(BATCH_BUCKETS, 1.0),
-            ack_seconds: Histogram::new(LATENCY_BUCKETS, 1e9),
+            connections_open: Gauge::default(),
+            connections_total: Counter::default(),
+            messages_in: Counter::default(),
+            bytes_in: Counter::default(),
+            messages_out: Counter::default(),
+            bytes_out: Counter::default(),
+            updates_applied: Counter::default(),
+            commit_failures: Counter::default(),
+            relay_published: Counter::default(),
+            relay_received: Counter::default(),
+            relay_connects: Counter::default(),
+            refusals,
+            commit_seconds: Histogram::new(LATENCY_BUCKETS),
+            commit_batch_size: Histogram::new(BATCH_BUCKETS),
+            ack_seconds: Histogram::new(LATENCY_BUCKETS),
         }
     }
-}
-
-fn inc(counter: &AtomicU64, by: u64) {
-    counter.fetch_add(by, Ordering::Relaxed);
 }
 
 impl Metrics {
     pub fn connection_opened(&self) {
-        inc(&self.connections_open, 1);
-        inc(&self.connections_total, 1);
+        self.connections_open.inc();
+        self.connections_total.inc();
     }
 
     pub fn connection_closed(&self) {
-        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+        self.connections_open.dec();
     }
 
     /// One WebSocket message received from a client.
     pub fn received(&self, bytes: usize) {
-        inc(&self.messages_in, 1);
-        inc(&self.bytes_in, bytes as u64);
+        self.messages_in.inc();
+        self.bytes_in.inc_by(bytes as u64);
     }
 
     /// One WebSocket message sent to a client.
     pub fn sent(&self, bytes: usize) {
-        inc(&self.messages_out, 1);
-        inc(&self.bytes_out, bytes as u64);
+        self.messages_out.inc();
+        self.bytes_out.inc_by(bytes as u64);
     }
 
     /// `messages` WebSocket messages, `bytes` in all, sent to a client.
     pub fn sent_many(&self, messages: u64, bytes: u64) {
-        inc(&self.messages_out, messages);
-        inc(&self.bytes_out, bytes);
+        self.messages_out.inc_by(messages);
+        self.bytes_out.inc_by(bytes);
     }
 
     /// A client update changed a document (and was queued for storage).
     pub fn update_applied(&self) {
-        inc(&self.updates_applied, 1);
+        self.updates_applied.inc();
     }
 
     /// A storage commit attempt failed (it will be retried).
     pub fn commit_failed(&self) {
-        inc(&self.commit_failures, 1);
+        self.commit_failures.inc();
     }
 
     /// `messages` relay messages published to Redis.
     pub fn relay_published(&self, messages: u64) {
-        inc(&self.relay_published, messages);
+        self.relay_published.inc_by(messages);
     }
 
     /// One relay message received from another instance.
     pub fn relay_received(&self) {
-        inc(&self.relay_received, 1);
+        self.relay_received.inc();
     }
 
     /// The relay connected to Redis (first time or again).
     pub fn relay_connected(&self) {
-        inc(&self.relay_connects, 1);
+        self.relay_connects.inc();
+    }
+
+    fn refusal(&self, reason: Refusal) -> Counter {
+        self.refusals.get_or_create_owned(&RefusalLabels {
+            reason: reason.label(),
+        })
     }
 
     pub fn refused(&self, reason: Refusal) {
-        inc(&self.refusals[reason as usize], 1);
+        self.refusal(reason).inc();
     }
 
     pub fn refusals(&self, reason: Refusal) -> u64 {
-        self.refusals[reason as usize].load(Ordering::Relaxed)
+        self.refusal(reason).get()
     }
 
     pub fn connections_open(&self) -> u64 {
-        self.connections_open.load(Ordering::Relaxed)
+        u64::try_from(self.connections_open.get()).unwrap_or(0)
     }
 
     /// The exposition text. `documents_loaded` is asked of the rooms at scrape time (`None`
     /// when they have stopped); `relay_connected` is `None` without `--redis`.
+    ///
+    /// (Counters are registered without their `_total`, which the encoder adds.)
     pub fn render(&self, documents_loaded: Option<usize>, relay_connected: Option<bool>) -> String {
-        let mut out = String::with_capacity(4096);
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut one = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        };
-        one(
+        let mut registry = Registry::default();
+        registry.register(
             "collab_connections_open",
-            "gauge",
-            "WebSocket connections open now.",
-            load(&self.connections_open),
+            "WebSocket connections open now",
+            self.connections_open.clone(),
         );
-        one(
-            "collab_connections_total",
-            "counter",
-            "WebSocket connections accepted since start.",
-            load(&self.connections_total),
+        registry.register(
+            "collab_connections",
+            "WebSocket connections accepted since start",
+            self.connections_total.clone(),
         );
         if let Some(documents) = documents_loaded {
-            one(
+            registry.register(
                 "collab_documents_loaded",
-                "gauge",
-                "Documents loaded in memory now.",
-                documents as u64,
+                "Documents loaded in memory now",
+                ConstGauge::new(i64::try_from(documents).unwrap_or(i64::MAX)),
             );
         }
         if let Some(connected) = relay_connected {
-            one(
+            registry.register(
                 "collab_relay_connected",
-                "gauge",
-                "1 while this instance is connected to Redis (--redis), else 0.",
-                u64::from(connected),
+                "1 while this instance is connected to Redis (--redis), else 0",
+                ConstGauge::new(i64::from(connected)),
             );
-            one(
-                "collab_relay_connects_total",
-                "counter",
-                "Connections made to Redis (the first, then each reconnection).",
-                load(&self.relay_connects),
+            registry.register(
+                "collab_relay_connects",
+                "Connections made to Redis (the first, then each reconnection)",
+                self.relay_connects.clone(),
             );
-            one(
-                "collab_relay_published_total",
-                "counter",
-                "Document messages published to other instances (updates, presence, resync requests).",
-                load(&self.relay_published),
+            registry.register(
+                "collab_relay_published",
+                "Document messages published to other instances (updates, presence, resync requests)",
+                self.relay_published.clone(),
             );
-            one(
-                "collab_relay_received_total",
-                "counter",
-                "Messages received from other instances (heartbeats included).",
-                load(&self.relay_received),
+            registry.register(
+                "collab_relay_received",
+                "Messages received from other instances (heartbeats included)",
+                self.relay_received.clone(),
             );
         }
-        one(
-            "collab_messages_received_total",
-            "counter",
-            "WebSocket messages received from clients.",
-            load(&self.messages_in),
+        registry.register(
+            "collab_messages_received",
+            "WebSocket messages received from clients",
+            self.messages_in.clone(),
         );
-        one(
-            "collab_received_bytes_total",
-            "counter",
-            "Payload bytes of WebSocket messages received from clients.",
-            load(&self.bytes_in),
+        registry.register(
+            "collab_received_bytes",
+            "Payload bytes of WebSocket messages received from clients",
+            self.bytes_in.clone(),
         );
-        one(
-            "collab_messages_sent_total",
-            "counter",
-            "WebSocket messages sent to clients.",
-            load(&self.messages_out),
+        registry.register(
+            "collab_messages_sent",
+            "WebSocket messages sent to clients",
+            self.messages_out.clone(),
         );
-        one(
-            "collab_sent_bytes_total",
-            "counter",
-            "Payload bytes of WebSocket messages sent to clients.",
-            load(&self.bytes_out),
+        registry.register(
+            "collab_sent_bytes",
+            "Payload bytes of WebSocket messages sent to clients",
+            self.bytes_out.clone(),
         );
-        one(
-            "collab_updates_applied_total",
-            "counter",
-            "Client updates that changed a document and were queued for storage.",
-            load(&self.updates_applied),
+        registry.register(
+            "collab_updates_applied",
+            "Client updates that changed a document and were queued for storage",
+            self.updates_applied.clone(),
         );
-        one(
-            "collab_storage_commit_failures_total",
-            "counter",
-            "Storage commit attempts that failed (each is retried until it succeeds).",
-            load(&self.commit_failures),
+        registry.register(
+            "collab_storage_commit_failures",
+            "Storage commit attempts that failed (each is retried until it succeeds)",
+            self.commit_failures.clone(),
         );
-        let _ = writeln!(
-            out,
-            "# HELP collab_refusals_total Connections refused before the upgrade, or closed for exceeding a limit, by reason.\n\
-             # TYPE collab_refusals_total counter"
+        registry.register(
+            "collab_refusals",
+            "Connections refused before the upgrade, or closed for exceeding a limit, by reason",
+            self.refusals.clone(),
         );
-        for reason in Refusal::ALL {
-            let _ = writeln!(
-                out,
-                "collab_refusals_total{{reason=\"{}\"}} {}",
-                reason.label(),
-                self.refusals(reason)
-            );
-        }
-        self.commit_seconds.render(
-            &mut out,
+        registry.register(
             "collab_storage_commit_seconds",
-            "Time one storage transaction took to commit.",
+            "Time one storage transaction took to commit",
+            self.commit_seconds.0.clone(),
         );
-        self.commit_batch_size.render(
-            &mut out,
+        registry.register(
             "collab_storage_commit_batch_size",
-            "Writes committed together in one storage transaction.",
+            "Writes committed together in one storage transaction",
+            self.commit_batch_size.0.clone(),
         );
-        self.ack_seconds.render(
-            &mut out,
+        registry.register(
             "collab_ack_latency_seconds",
-            "Time from an update being queued for storage to its durable acknowledgement.",
+            "Time from an update being queued for storage to its durable acknowledgement",
+            self.ack_seconds.0.clone(),
         );
+        let mut out = String::with_capacity(4096);
+        prometheus_text::encode(&mut out, &registry).expect("writing to a String cannot fail");
         out
     }
 }
@@ -406,7 +364,7 @@ mod tests {
         assert!(text.contains("collab_storage_commit_batch_size_bucket{le=\"5\"} 2\n"));
         assert!(text.contains("collab_storage_commit_batch_size_bucket{le=\"4096\"} 2\n"));
         assert!(text.contains("collab_storage_commit_batch_size_bucket{le=\"+Inf\"} 3\n"));
-        assert!(text.contains("collab_storage_commit_batch_size_sum 10004\n"));
+        assert!(text.contains("collab_storage_commit_batch_size_sum 10004.0\n"));
         assert!(text.contains("collab_storage_commit_batch_size_count 3\n"));
         assert!(text.contains("collab_documents_loaded 2\n"));
     }

@@ -167,12 +167,12 @@ impl Server {
             path: config.data.clone(),
             source,
         })?;
-        let verifier = config.auth_secret.clone().map(|secret| {
-            Arc::new(
-                Verifier::new(secret, config.auth_audience.clone())
-                    .with_share_key(config.auth_share_key.clone()),
-            )
-        });
+        let verifier = Verifier::with_keys(
+            config.auth_secret.clone(),
+            config.auth_public_keys.clone(),
+            config.auth_audience.clone(),
+        )
+        .map(|verifier| Arc::new(verifier.with_share_key(config.auth_share_key.clone())));
         let origins = Arc::new(OriginPolicy::new(
             &config.allowed_origins,
             verifier.is_some(),
@@ -236,7 +236,7 @@ impl Server {
         );
         if app.verifier.is_none() {
             tracing::warn!(
-                "NO AUTH: no --auth-secret, so anyone who can reach {local_addr} can read and edit every document"
+                "NO AUTH: no --auth-secret or public key, so anyone who can reach {local_addr} can read and edit every document"
             );
         }
         if let (Some(task), Some(relay)) = (relay_task, &app.relay) {

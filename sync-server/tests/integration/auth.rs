@@ -1,5 +1,6 @@
 //! Tokens, read-only access, identity from tokens, and the origin allowlist, on a server
-//! started with an auth secret.
+//! started with an auth secret; tokens signed by a public key or a JWK set's keys, on the
+//! binary started with `--auth-public-key` or `--auth-jwks-file`.
 
 use std::time::Duration;
 
@@ -10,7 +11,11 @@ use sync_server::protocol::message::encode_auth_token;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
 
-use crate::support::{http_get, http_get_with, http_request, within, Client, TestServer};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey};
+
+use crate::support::{
+    http_get, http_get_with, http_request, within, Client, ServerProcess, TestServer,
+};
 
 const SECRET: &[u8] = b"integration-test-secret-of-32-bytes-or-more";
 
@@ -412,4 +417,302 @@ async fn upgrades_from_foreign_origins_are_refused() {
     .await;
     assert_eq!(status, 101);
     listed.stop().await;
+}
+
+/// A test key under `tests/data/keys`.
+fn key_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/keys")
+        .join(name)
+}
+
+/// `claims` signed by `alg` with the private key in `key`, its header naming `kid`.
+fn signed(key: &str, alg: Algorithm, kid: Option<&str>, claims: &impl serde::Serialize) -> String {
+    let pem = std::fs::read(key_file(key)).unwrap();
+    let key = match alg.family() {
+        AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(&pem),
+        AlgorithmFamily::Ec => EncodingKey::from_ec_pem(&pem),
+        AlgorithmFamily::Ed => EncodingKey::from_ed_pem(&pem),
+        AlgorithmFamily::Hmac => panic!("not a private key"),
+    }
+    .unwrap();
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// Connects with `token`, which must work: the client syncs, writes, and its write is saved.
+async fn expect_admitted(url: &str, case: &str) {
+    let mut client = within(case, Client::connect(url)).await;
+    client.push(case).await;
+    client.wait_saved().await;
+    client.close().await;
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[tokio::test]
+async fn rs256_es256_and_eddsa_tokens_from_a_public_key_connect_and_others_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = std::str::from_utf8(SECRET).unwrap();
+    let write = |docs: &[&str]| claims("idp-user", docs, Access::Write);
+    let mut expired = write(&["notes"]);
+    expired.exp = auth::unix_now() - 3600;
+    for (public, private, other, alg, stranger, stranger_alg) in [
+        (
+            "rsa.pub.pem",
+            "rsa.pem",
+            "rsa-other.pem",
+            Algorithm::RS256,
+            "ec.pem",
+            Algorithm::ES256,
+        ),
+        (
+            "ec.pub.pem",
+            "ec.pem",
+            "ec-other.pem",
+            Algorithm::ES256,
+            "ed25519.pem",
+            Algorithm::EdDSA,
+        ),
+        (
+            "ed25519.pub.pem",
+            "ed25519.pem",
+            "ed25519-other.pem",
+            Algorithm::EdDSA,
+            "rsa.pem",
+            Algorithm::RS256,
+        ),
+    ] {
+        // The public key beside the HS256 secret: the token's `alg` picks which verifies it.
+        let server = ServerProcess::start_with(
+            &dir.path().join(format!("{private}.sqlite3")),
+            &["--auth-public-key", path(&key_file(public))],
+            &[("SYNC_SERVER_AUTH_SECRET", secret)],
+        )
+        .await;
+        let url = |token: &str| format!("{}?token={token}", server.url("notes"));
+        let good = signed(
+            private,
+            alg,
+            Some("ignored-with-one-key"),
+            &write(&["notes"]),
+        );
+        expect_admitted(&url(&good), &format!("{alg:?} token")).await;
+        expect_admitted(&url(&token("u", &["notes"], Access::Write)), "HS256 token").await;
+        // HS256 "signed" with the public key's PEM as the secret (key confusion).
+        let public_pem = std::fs::read(key_file(public)).unwrap();
+        let confused = auth::mint(&Secret::new(public_pem).unwrap(), &write(&["notes"]));
+        let cases: Vec<(&str, String, u16)> = vec![
+            (
+                "wrong key",
+                signed(other, alg, None, &write(&["notes"])),
+                4401,
+            ),
+            (
+                "wrong algorithm",
+                signed(stranger, stranger_alg, None, &write(&["notes"])),
+                4401,
+            ),
+            ("expired", signed(private, alg, None, &expired), 4401),
+            ("public key as HS256 secret", confused, 4401),
+            (
+                "another document",
+                signed(private, alg, None, &write(&["other"])),
+                4402,
+            ),
+        ];
+        for (case, token, code) in cases {
+            let case = format!("{alg:?}: {case}");
+            expect_refused(&url(&token), None, code, &case).await;
+        }
+        server.terminate().await;
+    }
+}
+
+#[tokio::test]
+async fn a_jwks_file_picks_the_key_by_kid_and_refuses_unknown_kids_and_issuers() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwk = |key: &str, alg: Algorithm, kid: &str, with_alg: bool| {
+        let pem = std::fs::read(key_file(key)).unwrap();
+        let private = match alg.family() {
+            AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(&pem),
+            AlgorithmFamily::Ec => EncodingKey::from_ec_pem(&pem),
+            _ => EncodingKey::from_ed_pem(&pem),
+        }
+        .unwrap();
+        let mut jwk =
+            serde_json::to_value(jsonwebtoken::jwk::Jwk::from_encoding_key(&private, alg).unwrap())
+                .unwrap();
+        jwk["kid"] = kid.into();
+        jwk["use"] = "sig".into();
+        if !with_alg {
+            jwk.as_object_mut().unwrap().remove("alg");
+        }
+        jwk
+    };
+    // As identity providers publish them: RSA with `alg`, others (like Azure's) without.
+    let set = serde_json::json!({"keys": [
+        jwk("rsa.pem", Algorithm::RS256, "rsa-2026", true),
+        jwk("ec.pem", Algorithm::ES256, "ec-2026", false),
+        jwk("ed25519.pem", Algorithm::EdDSA, "ed-2026", false),
+    ]});
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, set.to_string()).unwrap();
+    let server = ServerProcess::start_with(
+        &dir.path().join("collab.sqlite3"),
+        &["--auth-jwks-file", path(&jwks)],
+        &[("SYNC_SERVER_AUTH_ISSUER", "https://idp.example/")],
+    )
+    .await;
+    let url = |token: &str| format!("{}?token={token}", server.url("notes"));
+    let from = |iss: Option<&str>| {
+        let mut claims =
+            serde_json::to_value(claims("idp-user", &["notes"], Access::Write)).unwrap();
+        if let Some(iss) = iss {
+            claims["iss"] = iss.into();
+        }
+        claims
+    };
+    let write = from(Some("https://idp.example/"));
+    for (key, alg, kid) in [
+        ("rsa.pem", Algorithm::RS256, "rsa-2026"),
+        ("ec.pem", Algorithm::ES256, "ec-2026"),
+        ("ed25519.pem", Algorithm::EdDSA, "ed-2026"),
+    ] {
+        let token = signed(key, alg, Some(kid), &write);
+        expect_admitted(&url(&token), &format!("{alg:?} token, kid {kid}")).await;
+    }
+    let mut expired = write.clone();
+    expired["exp"] = (auth::unix_now() - 3600).into();
+    let cases: Vec<(&str, String, u16)> = vec![
+        (
+            "unknown kid",
+            signed("rsa.pem", Algorithm::RS256, Some("rsa-2025"), &write),
+            4401,
+        ),
+        (
+            "no kid",
+            signed("rsa.pem", Algorithm::RS256, None, &write),
+            4401,
+        ),
+        (
+            "wrong key",
+            signed("rsa-other.pem", Algorithm::RS256, Some("rsa-2026"), &write),
+            4401,
+        ),
+        (
+            "the kid's key, another algorithm",
+            signed("rsa.pem", Algorithm::PS256, Some("rsa-2026"), &write),
+            4401,
+        ),
+        (
+            "another key type under the kid",
+            signed("ec.pem", Algorithm::ES256, Some("rsa-2026"), &write),
+            4401,
+        ),
+        (
+            "expired",
+            signed("ec.pem", Algorithm::ES256, Some("ec-2026"), &expired),
+            4401,
+        ),
+        (
+            "another issuer",
+            signed(
+                "rsa.pem",
+                Algorithm::RS256,
+                Some("rsa-2026"),
+                &from(Some("https://evil.example/")),
+            ),
+            4401,
+        ),
+        (
+            "no issuer",
+            signed("rsa.pem", Algorithm::RS256, Some("rsa-2026"), &from(None)),
+            4401,
+        ),
+        (
+            "HS256 without a secret",
+            token("u", &["notes"], Access::Write),
+            4401,
+        ),
+    ];
+    for (case, token, code) in cases {
+        expect_refused(&url(&token), None, code, case).await;
+    }
+    // The token message works as with a secret.
+    let good = signed("ed25519.pem", Algorithm::EdDSA, Some("ed-2026"), &write);
+    let bad = signed(
+        "ed25519-other.pem",
+        Algorithm::EdDSA,
+        Some("ed-2026"),
+        &write,
+    );
+    expect_refused(
+        &server.url("notes"),
+        Some(encode_auth_token(&bad).to_vec()),
+        4401,
+        "bad token message",
+    )
+    .await;
+    let mut client = Client::connect_raw(&server.url("notes")).await;
+    client.send_bytes(encode_auth_token(&good).to_vec()).await;
+    client.start_sync().await;
+    within(
+        "sync after the token message",
+        client.pump_until(|c| c.synced),
+    )
+    .await;
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn unusable_public_keys_stop_the_server_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, r#"{"keys":[]}"#).unwrap();
+    let private = key_file("rsa.pem");
+    let rsa = key_file("rsa.pub.pem");
+    let cases: [(&[&str], &str); 5] = [
+        (&["--auth-public-key", path(&private)], "private key"),
+        (
+            &[
+                "--auth-public-key",
+                path(&rsa),
+                "--auth-public-key-alg",
+                "ES256",
+            ],
+            "does not fit ES256",
+        ),
+        (&["--auth-jwks-file", path(&empty)], "no usable signing key"),
+        (
+            &[
+                "--auth-public-key",
+                path(&rsa),
+                "--auth-jwks-file",
+                path(&empty),
+            ],
+            "cannot be used with",
+        ),
+        (
+            &["--auth-issuer", "https://idp.example/"],
+            "--auth-issuer needs --auth-public-key or --auth-jwks-file",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sync-server"))
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path().join("collab.sqlite3"))
+            .args(args)
+            .kill_on_drop(true)
+            .output();
+        let output = within("the server to refuse its keys", output)
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} started");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
 }
