@@ -3,7 +3,16 @@
 //! # Layout
 //! - [`split`] — cuts a v1 update into pieces that each fit a message limit, in an order in
 //!   which every piece applies at once (nothing waits for a later piece).
+//! - [`validate`] — the strict v1 update check that runs before yrs sees client bytes.
+//! - [`json`] — the JSON syntax check the validator runs on embeds and format values.
+//! - [`order`] — after an update's items are applied, whether each lies before its right
+//!   origin (yrs would diverge on one that does not).
+//! - [`same_order`] — the whole-document form of that check, for what positions cannot show.
 //! - [`wire`] — extension message tags and close codes both ends must agree on.
 
+pub mod json;
+pub mod order;
+pub mod same_order;
 pub mod split;
+pub mod validate;
 pub mod wire;

@@ -31,7 +31,7 @@ pub struct Limits {
     /// Sync requests a connection may send at once above the sustained rate.
     pub sync_request_burst: u32,
     /// Items per second, sustained, whose place a room checks by position for one connection
-    /// (`protocol::order`: each walks the document; 0: unlimited).
+    /// (`collab_core::order`: each walks the document; 0: unlimited).
     pub max_position_checks_per_second: f64,
     /// Position checks a connection may cause at once above the sustained rate.
     pub position_check_burst: u32,

@@ -21,14 +21,14 @@ use crate::doc_name::DocName;
 use crate::limits::TokenBucket;
 use crate::pieces::{piece_size, sync_step2_frames, update_frames};
 use crate::protocol::message::{encode_limits, encode_permission_denied, encode_sync_step1};
-use crate::protocol::order::{check_placed, reorders, Placement, Runs, MAX_LOOKED_UP};
 use crate::protocol::presence::encode_entries;
-use crate::protocol::validate::{
-    validate_update_v1, validate_update_v1_shape, ClientRange, PlacedItem, Shape,
-};
 use crate::protocol::{decode_frame, Incoming, Presence};
 use crate::relay::{Kind, Relay, Relayed};
 use crate::storage::{Ack, StorageError, StorageWriter, StoredDoc, Write};
+use collab_core::order::{check_placed, reorders, Placement, Runs, MAX_LOOKED_UP};
+use collab_core::validate::{
+    validate_update_v1, validate_update_v1_shape, ClientRange, PlacedItem, Shape,
+};
 
 /// The shared text every client edits (`ydoc.getText('content')`).
 pub const TEXT_NAME: &str = "content";
@@ -128,7 +128,7 @@ struct LoadedDoc {
     log_len: usize,
     /// Updates that once killed the process while being applied: refused if sent again.
     quarantine: Quarantine,
-    /// Typing runs whose order is known (`protocol::order`), for this `doc` only.
+    /// Typing runs whose order is known (`collab_core::order`), for this `doc` only.
     runs: Runs,
     /// Counts changes to `doc`: what `whole` was encoded from.
     version: u64,
@@ -252,7 +252,7 @@ struct Member {
     /// A read-only connection had an edit refused: it is never acknowledged again, since its
     /// count would cover what was not saved.
     refused_edit: bool,
-    /// What its updates may cost in position checks (`protocol::order`).
+    /// What its updates may cost in position checks (`collab_core::order`).
     position_checks: TokenBucket,
 }
 
@@ -1308,7 +1308,7 @@ pub fn merge_stored(pieces: &[&[u8]]) -> Result<Merged, String> {
 /// Decodes and applies one v1 update from a client; `shape` is what the validator found in
 /// it, and `known` is the document's state vector before it.
 ///
-/// Items must land where their origins say (`protocol::order`). That is checked after the
+/// Items must land where their origins say (`collab_core::order`). That is checked after the
 /// update's items are applied and before its delete set, so new text is still visible: the
 /// update is applied in two steps, items then deletions, in one transaction. An update that
 /// needs too many position lookups (a whole document uploaded), or whose order positions
@@ -1412,7 +1412,7 @@ fn apply_update(
         .unwrap_or_else(|panic| Applied::Broken(format!("yrs panicked: {}", panic_message(&panic))))
 }
 
-/// The update's items whose place is checked after applying (`protocol::order`), and those of
+/// The update's items whose place is checked after applying (`collab_core::order`), and those of
 /// earlier updates still waiting for what they depend on (they may land with this one).
 /// Deletions may have reached the waiting ones already, so they are compared as invisible.
 fn placed_items(txn: &yrs::TransactionMut<'_>, shape: &Shape) -> Vec<PlacedItem> {

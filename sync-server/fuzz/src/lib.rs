@@ -1,18 +1,12 @@
-//! Shared code of the fuzz targets: the server's own validator, order checks and frame decoder, compiled
-//! from their source files (they name no other module of the server, so the fuzz build skips
-//! the network and storage stack), and the document the `apply` target starts from.
-
-#[path = "../../src/protocol/validate.rs"]
-pub mod validate;
+//! Shared code of the fuzz targets: the validator and order checks from `collab-core`, the
+//! server's frame decoder compiled from its source file (it names no other module of the
+//! server, so the fuzz build skips the network and storage stack), and the document the
+//! `apply` target starts from.
 
 #[path = "../../src/protocol/message.rs"]
 pub mod message;
 
-#[path = "../../src/protocol/order.rs"]
-pub mod order;
-
-#[path = "../../src/protocol/same_order.rs"]
-pub mod same_order;
+pub use collab_core::{order, same_order, validate};
 
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
