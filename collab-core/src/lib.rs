@@ -8,8 +8,11 @@
 //! - [`order`] — after an update's items are applied, whether each lies before its right
 //!   origin (yrs would diverge on one that does not).
 //! - [`same_order`] — the whole-document form of that check, for what positions cannot show.
+//! - [`engine`] — the yrs engine documents run on: applying an update, building a document
+//!   from stored rows, merging them for a compaction.
 //! - [`wire`] — extension message tags and close codes both ends must agree on.
 
+pub mod engine;
 pub mod json;
 pub mod order;
 pub mod same_order;
