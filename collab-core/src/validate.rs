@@ -11,9 +11,7 @@
 //! { varUint(clock) varUint(len) }* }*`.
 
 use crate::json::is_json;
-
-/// Client ids are 53-bit in Yjs.
-pub const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
+use crate::wire::MAX_CLIENT_ID;
 /// Clocks (and clock + length) must stay below this: past `i32::MAX` yrs applies the update
 /// and then fails to encode the document forever after.
 pub const MAX_CLOCK: u64 = i32::MAX as u64;

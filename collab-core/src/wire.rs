@@ -9,6 +9,11 @@ pub const MSG_ACK: u8 = 100;
 /// after the fields they know, so fields can be added.
 pub const MSG_LIMITS: u8 = 101;
 
+/// Client ids are 53-bit in Yjs (JavaScript's safe integers); larger ones are masked by yrs and
+/// make JS peers throw. The validator refuses them in updates, the server in awareness
+/// entries, and the widget does not publish presence with them.
+pub const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
+
 /// What a sync message costs besides its update: the message tag, the sync tag and the
 /// update's length prefix (at most 5 bytes for lengths below 2^35).
 pub const SYNC_MESSAGE_OVERHEAD: usize = 1 + 1 + 5;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::json::Json;
+use collab_core::wire::MAX_CLIENT_ID;
 use yrs::{Assoc, ClientID, IndexScope, StickyIndex, ID};
 
 /// How long a peer's state lives without renewal (y-protocols' outdated timeout).
@@ -236,7 +237,7 @@ pub fn sticky_from_json(value: &Json) -> Option<StickyIndex> {
         _ => Assoc::After,
     };
     let id = |v: &Json| -> Option<ID> {
-        let client = v["client"].as_u64().filter(|&c| c < (1 << 53))?;
+        let client = v["client"].as_u64().filter(|&c| c <= MAX_CLIENT_ID)?;
         let clock = u32::try_from(v["clock"].as_u64()?).ok()?;
         Some(ID::new(ClientID::new(client), clock))
     };
