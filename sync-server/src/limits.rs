@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::doc_name::DocName;
 use crate::metrics::{Metrics, Refusal};
 use crate::protocol::message::frame_shape;
+use collab_core::doc_name::DocName;
 
 /// The limits a server enforces, from the server's `Config`. A rate of 0 turns that limit off.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,7 +16,6 @@ use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact};
 
 use crate::conn::{close_code, Conn, ConnId};
 use crate::crash_guard::Journal;
-use crate::doc_name::DocName;
 use crate::limits::TokenBucket;
 use crate::pieces::{piece_size, sync_step2_frames, update_frames};
 use crate::protocol::message::{encode_limits, encode_permission_denied, encode_sync_step1};
@@ -24,6 +23,7 @@ use crate::protocol::presence::encode_entries;
 use crate::protocol::{decode_frame, Incoming, Presence};
 use crate::relay::{Kind, Relay, Relayed};
 use crate::storage::{Ack, StorageError, StorageWriter, StoredDoc, Write};
+use collab_core::doc_name::DocName;
 use collab_core::engine::{self, apply_update, panic_message, would_change, Applied, Source};
 use collab_core::order::Runs;
 use collab_core::validate::{validate_update_v1, validate_update_v1_shape, ClientRange, Shape};

@@ -13,12 +13,12 @@ use tokio::time::Instant;
 
 use crate::auth::{Access, AuthError, Grant, Verifier};
 use crate::conn::{close_code, CloseReason, Conn, ConnId, Outbox};
-use crate::doc_name::DocName;
 use crate::limits::{Admission, FrameLimiter};
 use crate::metrics::Refusal;
 use crate::protocol::message::{decode_auth_token, encode_permission_denied};
 use crate::registry::DocCommand;
 use crate::server::{AppState, SHUTTING_DOWN};
+use collab_core::doc_name::DocName;
 
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);

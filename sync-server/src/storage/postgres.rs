@@ -24,7 +24,7 @@ use std::time::Duration;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
 use super::{DocSummary, StorageError, Store, StoredDoc, Write};
-use crate::doc_name::DocName;
+use collab_core::doc_name::DocName;
 use collab_core::engine::merge_stored;
 
 /// How long connecting may take unless the URL says otherwise (`connect_timeout`).
