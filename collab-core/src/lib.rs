@@ -8,11 +8,13 @@
 //! - [`order`] — after an update's items are applied, whether each lies before its right
 //!   origin (yrs would diverge on one that does not).
 //! - [`same_order`] — the whole-document form of that check, for what positions cannot show.
+//! - [`color`] — the avatar colour palette and the selection colour derived from a colour.
 //! - [`doc_name`] — `DocName`, the document-name rule every part applies.
 //! - [`engine`] — the yrs engine documents run on: applying an update, building a document
 //!   from stored rows, merging them for a compaction.
 //! - [`wire`] — extension message tags and close codes both ends must agree on.
 
+pub mod color;
 pub mod doc_name;
 pub mod engine;
 pub mod json;

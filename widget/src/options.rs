@@ -1,8 +1,9 @@
 //! `Options`: what the page passes to `new Widget(host, options)`, checked and defaulted.
 
+use collab_core::color::color_for;
 use collab_core::doc_name::DocName;
 
-use crate::presence::{color_for, is_safe_color};
+use crate::presence::is_safe_color;
 
 /// The default delay before local edits are sent, in milliseconds.
 pub const DEFAULT_DEBOUNCE_MS: u32 = 300;
