@@ -23,6 +23,7 @@ use yrs::{
     Transact, Update,
 };
 
+use collab_core::engine::TEXT_NAME;
 use collab_core::wire::{MAX_CLIENT_ID, MSG_ACK, MSG_LIMITS};
 
 use crate::binding::{self, DeltaRun, Splice};
@@ -158,7 +159,7 @@ impl Session {
             offset_kind: OffsetKind::Utf16,
             ..yrs::Options::default()
         });
-        let text = doc.get_or_insert_text("content");
+        let text = doc.get_or_insert_text(TEXT_NAME);
         let mut undo = UndoManager::with_options(yrs::undo::Options {
             capture_timeout_millis: 500,
             tracked_origins: HashSet::from([Origin::from(INPUT)]),
