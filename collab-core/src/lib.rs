@@ -12,7 +12,8 @@
 //! - [`doc_name`] — `DocName`, the document-name rule every part applies.
 //! - [`engine`] — the yrs engine documents run on: applying an update, building a document
 //!   from stored rows, merging them for a compaction.
-//! - [`wire`] — extension message tags and close codes both ends must agree on.
+//! - [`wire`] — extension message tags, the client-id bound and close codes both ends must
+//!   agree on.
 
 pub mod color;
 pub mod doc_name;
