@@ -132,7 +132,7 @@ pub fn check_placed<'a, T: ReadTxn>(
 /// the document's state vector before it). Checks the visible text ([`reloads_the_same`];
 /// this also covers an item yrs cut in a type its origin is not in, which an encoding
 /// cannot show) and the order of every character, invisible ones included
-/// ([`same_order`]). O(document).
+/// ([`same_order`](crate::same_order::same_order)). O(document).
 pub fn reorders(doc: &Doc, known: &StateVector) -> bool {
     let encoded = Encoded::of(doc);
     !reloads_as(doc, &encoded) || !same_order_of(&encoded, known)
