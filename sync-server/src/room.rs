@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact};
 
-use crate::conn::{close_code, Conn, ConnId};
+use crate::conn::{Conn, ConnId};
 use crate::crash_guard::Journal;
 use crate::limits::TokenBucket;
 use crate::pieces::{piece_size, sync_step2_frames, update_frames};
@@ -27,6 +27,7 @@ use collab_core::doc_name::DocName;
 use collab_core::engine::{self, apply_update, panic_message, would_change, Applied, Source};
 use collab_core::order::Runs;
 use collab_core::validate::{validate_update_v1, validate_update_v1_shape, ClientRange, Shape};
+use collab_core::wire::close_code;
 
 /// What every room on a thread shares.
 #[derive(Clone)]
