@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use collab_core::color::{color_for, light_color};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Validation};
 use serde::{Deserialize, Serialize};
@@ -827,30 +828,6 @@ fn truncated(text: &str, max_chars: usize) -> String {
 pub fn is_hex_color(color: &str) -> bool {
     let hex = color.strip_prefix('#').unwrap_or("");
     matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit())
-}
-
-/// A stable colour for a user id (the widget's palette).
-pub fn color_for(id: &str) -> String {
-    const PALETTE: [&str; 10] = [
-        "#e5484d", "#f76b15", "#d5ae39", "#46a758", "#12a594", "#0090ff", "#3e63dd", "#8e4ec6",
-        "#d6409f", "#978365",
-    ];
-    let hash = id.bytes().fold(2166136261u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(16777619)
-    });
-    PALETTE[(hash % PALETTE.len() as u32) as usize].to_owned()
-}
-
-/// The translucent selection colour (`colorLight`): the colour at 20 % opacity.
-fn light_color(color: &str) -> String {
-    match color.len() {
-        7 => format!("{color}33"),
-        4 => {
-            let c: Vec<char> = color.chars().collect();
-            format!("#{0}{0}{1}{1}{2}{2}33", c[1], c[2], c[3])
-        }
-        _ => color.to_owned(),
-    }
 }
 
 #[cfg(test)]

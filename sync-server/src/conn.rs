@@ -12,6 +12,7 @@ use futures_util::task::AtomicWaker;
 pub use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::auth::User;
+use collab_core::wire::close_code;
 
 /// Identifies one connection for the life of the process.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,40 +43,6 @@ impl fmt::Display for ConnId {
 pub struct CloseReason {
     pub code: u16,
     pub reason: String,
-}
-
-/// The close codes this server sends (also listed in ARCHITECTURE.md).
-pub mod close_code {
-    /// Server shutting down.
-    pub const GOING_AWAY: u16 = 1001;
-    /// A text frame: the protocol is binary.
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    /// A frame that does not decode as y-protocols messages.
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    /// A message larger than the configured maximum.
-    pub const MESSAGE_TOO_BIG: u16 = 1009;
-    /// The document could not be loaded from storage.
-    pub const INTERNAL_ERROR: u16 = 1011;
-    /// An update that failed validation, or that yrs refused to decode or apply.
-    pub const UPDATE_REJECTED: u16 = 4400;
-    /// No valid token: missing, malformed, badly signed, wrong algorithm or audience, expired
-    /// (also while connected), or none within the auth timeout.
-    pub const UNAUTHORIZED: u16 = 4401;
-    /// A valid token that does not grant this document (4403 was taken before auth came).
-    pub const FORBIDDEN: u16 = 4402;
-    /// An update writing new items under a client id another connection (or, with tokens,
-    /// another user) owns.
-    pub const NOT_YOUR_CLIENT_ID: u16 = 4403;
-    /// No pong or other traffic within the liveness timeout.
-    pub const TIMEOUT: u16 = 4408;
-    /// The document was deleted (`DELETE /api/docs/{doc}`) while connected.
-    pub const DELETED: u16 = 4410;
-    /// The client sent messages or sync requests faster than its rate limits allow.
-    pub const RATE_LIMITED: u16 = 4420;
-    /// The connection's send queue overflowed, or a write to it stalled: it reads too slowly.
-    pub const TOO_SLOW: u16 = 4429;
-    /// An update that would take the document past `--max-document-size`.
-    pub const DOCUMENT_TOO_LARGE: u16 = collab_core::wire::close_code::DOCUMENT_TOO_LARGE;
 }
 
 /// The handle rooms and storage hold for a connection. Cloning it is cheap.

@@ -16,7 +16,7 @@ use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
-use crate::doc_name::DocName;
+use collab_core::doc_name::DocName;
 
 const MAGIC: &[u8; 4] = b"CTQ1";
 const CLEARED: &[u8; 4] = &[0; 4];

@@ -22,10 +22,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::assets::{self, Lookup};
 use crate::auth::{Access, AuthError, Grant};
-use crate::doc_name::DocName;
 use crate::metrics::{readiness, Refusal};
 use crate::server::AppState;
 use crate::transport::{self, TokenCheck};
+use collab_core::doc_name::DocName;
 
 /// Pause after a failed accept (out of file descriptors, say) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

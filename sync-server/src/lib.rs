@@ -20,7 +20,6 @@
 //! - [`pieces`]: documents and large updates cut into frames that fit, shared by joiners.
 //! - [`protocol`]: sans-IO wire format: frames to messages and back; presence bookkeeping.
 //! - [`storage`]: the `Store` trait, SQLite, PostgreSQL, and the group-committing writer thread.
-//! - [`doc_name`]: validated document names.
 //! - [`crash_guard`]: the journal of the update being applied, and quarantine at start-up.
 
 pub mod assets;
@@ -28,7 +27,6 @@ pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod crash_guard;
-pub mod doc_name;
 pub mod http;
 pub mod limits;
 pub mod metrics;
@@ -42,6 +40,6 @@ pub mod server;
 pub mod storage;
 pub mod transport;
 
+pub use collab_core::doc_name::DocName;
 pub use config::Config;
-pub use doc_name::DocName;
 pub use server::{Server, ServerError};

@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::doc_name::DocName;
 use crate::metrics::{Metrics, Refusal};
 use crate::protocol::message::frame_shape;
+use collab_core::doc_name::DocName;
 
 /// The limits a server enforces, from the server's `Config`. A rate of 0 turns that limit off.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +31,7 @@ pub struct Limits {
     /// Sync requests a connection may send at once above the sustained rate.
     pub sync_request_burst: u32,
     /// Items per second, sustained, whose place a room checks by position for one connection
-    /// (`protocol::order`: each walks the document; 0: unlimited).
+    /// (`collab_core::order`: each walks the document; 0: unlimited).
     pub max_position_checks_per_second: f64,
     /// Position checks a connection may cause at once above the sustained rate.
     pub position_check_burst: u32,

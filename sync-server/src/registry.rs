@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::conn::{close_code, Conn, ConnId};
+use crate::conn::{Conn, ConnId};
 use crate::crash_guard::Journal;
-use crate::doc_name::DocName;
 use crate::relay::{Relay, Relayed};
 use crate::room::{Keep, LoadResult, Room, RoomContext, RoomSettings};
 use crate::storage::writer::DeleteReply;
 use crate::storage::StorageWriter;
+use collab_core::doc_name::DocName;
+use collab_core::wire::close_code;
 
 /// Stack of each room thread. Only touched pages cost memory.
 const ROOM_THREAD_STACK: usize = 256 * 1024 * 1024;

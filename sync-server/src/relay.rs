@@ -23,9 +23,9 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::conn::ConnId;
-use crate::doc_name::DocName;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use collab_core::doc_name::DocName;
 
 /// How often an instance says it is alive.
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(2);

@@ -12,26 +12,22 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact, Update};
+use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact};
 
-use crate::conn::{close_code, Conn, ConnId};
+use crate::conn::{Conn, ConnId};
 use crate::crash_guard::Journal;
-use crate::doc_name::DocName;
 use crate::limits::TokenBucket;
 use crate::pieces::{piece_size, sync_step2_frames, update_frames, PieceSize};
 use crate::protocol::message::{encode_limits, encode_permission_denied, encode_sync_step1};
-use crate::protocol::order::{check_placed, reorders, Placement, Runs, MAX_LOOKED_UP};
 use crate::protocol::presence::encode_entries;
-use crate::protocol::validate::{
-    validate_update_v1, validate_update_v1_shape, ClientRange, PlacedItem, Shape,
-};
 use crate::protocol::{decode_frame, Incoming, Presence};
 use crate::relay::{Kind, Relay, Relayed};
 use crate::storage::{Ack, StorageError, StorageWriter, StoredDoc, Write};
-
-/// The shared text every client edits (`ydoc.getText('content')`).
-pub const TEXT_NAME: &str = "content";
+use collab_core::doc_name::DocName;
+use collab_core::engine::{self, apply_update, panic_message, would_change, Applied, Source};
+use collab_core::order::Runs;
+use collab_core::validate::{validate_update_v1, validate_update_v1_shape, ClientRange, Shape};
+use collab_core::wire::close_code;
 
 /// What every room on a thread shares.
 #[derive(Clone)]
@@ -128,7 +124,7 @@ struct LoadedDoc {
     log_len: usize,
     /// Updates that once killed the process while being applied: refused if sent again.
     quarantine: Quarantine,
-    /// Typing runs whose order is known (`protocol::order`), for this `doc` only.
+    /// Typing runs whose order is known (`collab_core::order`), for this `doc` only.
     runs: Runs,
     /// Counts changes to `doc`: what `whole` was encoded from.
     version: u64,
@@ -222,21 +218,6 @@ impl LoadedDoc {
     }
 }
 
-/// Most bytes of items that wait for clocks the document lacks (yrs' pending update) that a
-/// client's update may leave in a room.
-const MAX_WAITING_BYTES: usize = 64 * 1024;
-
-/// Where an update comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Source {
-    /// A client of this instance: what its updates leave waiting for clocks the document lacks
-    /// is bounded ([`MAX_WAITING_BYTES`]).
-    Client,
-    /// Another instance, through the relay: it may arrive before what it depends on (after a
-    /// gap), which yrs keeps waiting until storage fills it in.
-    Relay,
-}
-
 enum Deferred {
     Join(Conn),
     Frame(ConnId, Bytes),
@@ -252,21 +233,8 @@ struct Member {
     /// A read-only connection had an edit refused: it is never acknowledged again, since its
     /// count would cover what was not saved.
     refused_edit: bool,
-    /// What its updates may cost in position checks (`protocol::order`).
+    /// What its updates may cost in position checks (`collab_core::order`).
     position_checks: TokenBucket,
-}
-
-/// What applying one client update did.
-enum Applied {
-    Changed,
-    Unchanged,
-    /// Refused before touching the document.
-    Refused(String),
-    /// Failed or panicked while applying: the in-memory document can no longer be trusted.
-    Broken(String),
-    /// Applied, then found unacceptable (an item that does not lie before its right origin):
-    /// the in-memory document must be reloaded.
-    Misplaced(String),
 }
 
 impl Room {
@@ -1192,272 +1160,36 @@ fn over_size_limit(
     ))
 }
 
-/// Whether applying `update` would change `doc`: new items, or deletions it does not hold.
-/// Decoding runs under `catch_unwind`; a panic counts as a change (refused).
-fn would_change(doc: &Doc, update: &[u8], ranges: &[ClientRange]) -> bool {
-    let txn = doc.transact();
-    let known = txn.state_vector();
-    if ranges
-        .iter()
-        .any(|range| range.end > known.get(&yrs::ClientID::new(range.client)))
-    {
-        return true;
-    }
-    catch_unwind(AssertUnwindSafe(|| {
-        let Ok(update) = Update::decode_v1(update) else {
-            return true;
-        };
-        let deletes = update.delete_set();
-        !deletes.is_empty()
-            && deletes
-                .diff(&txn.snapshot().delete_set)
-                .iter()
-                .any(|(_, ranges)| !ranges.is_empty())
-    }))
-    .unwrap_or(true)
-}
-
-/// Stored rows applied in one yrs transaction when a document is built. yrs merges adjacent
-/// items (a run of typed characters) only when a transaction commits: one transaction for a
-/// whole long log keeps every keystroke its own block, and each insertion inside the text
-/// then moves the whole block list. Committing every 256 rows builds the 259,778-row
-/// automerge-paper log with about a tenth of the CPU of one transaction, and its whole cold
-/// load is about three times faster (BENCHMARKS.md, (d)); 64 to 1,024 rows are equally good,
-/// and far larger batches slow down again.
-const LOAD_BATCH_ROWS: usize = 256;
-
-/// Builds a document from its stored snapshot and log, in transactions of
-/// [`LOAD_BATCH_ROWS`] rows. Rows yrs refuses are logged and skipped, and so are quarantined
-/// ones; a panic fails the load.
+/// Builds a document from its stored snapshot and log (`engine::build_doc`, in transactions
+/// of `LOAD_BATCH_ROWS` rows). Rows yrs refuses are logged and skipped, and so are
+/// quarantined ones; a panic fails the load.
 fn build_doc(
     name: &DocName,
     stored: &StoredDoc,
     journal: &Journal,
 ) -> Result<(Doc, TextRef), String> {
-    catch_unwind(AssertUnwindSafe(|| {
-        let doc = Doc::new();
-        let text = doc.get_or_insert_text(TEXT_NAME);
-        let rows: Vec<&Vec<u8>> = stored.snapshot.iter().chain(&stored.updates).collect();
-        for (batch, chunk) in rows.chunks(LOAD_BATCH_ROWS).enumerate() {
-            let mut txn = doc.transact_mut();
-            for (i, &bytes) in chunk.iter().enumerate() {
-                let row = batch * LOAD_BATCH_ROWS + i;
-                // A stored row that once killed the process while loading is not replayed.
-                if stored.quarantined.iter().any(|q| q == bytes) {
-                    tracing::error!(doc = %name, row, "skipped a stored update that is quarantined");
-                    continue;
-                }
-                // Journaled like a live update, so a row that kills the process is found on
-                // the next start and quarantined instead of killing it again.
-                let _in_flight = journal.begin(name, bytes);
-                let applied = Update::decode_v1(bytes)
-                    .map_err(|e| e.to_string())
-                    .and_then(|update| txn.apply_update(update).map_err(|e| e.to_string()));
-                if let Err(reason) = applied {
-                    tracing::error!(doc = %name, row, %reason, "skipped a stored update yrs refuses");
-                }
+    let rows: Vec<&[u8]> = stored
+        .snapshot
+        .iter()
+        .chain(&stored.updates)
+        .map(Vec::as_slice)
+        .collect();
+    engine::build_doc(
+        &rows,
+        |row, bytes| {
+            // A stored row that once killed the process while loading is not replayed.
+            if stored.quarantined.iter().any(|q| q == bytes) {
+                tracing::error!(doc = %name, row, "skipped a stored update that is quarantined");
+                return None;
             }
-        }
-        (doc, text)
-    }))
-    .map_err(|panic| format!("yrs panicked: {}", panic_message(&panic)))
-}
-
-/// Stored rows merged into one snapshot (see [`merge_stored`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Merged {
-    /// The whole merged document as one v1 update.
-    pub snapshot: Vec<u8>,
-    /// Length of its text in UTF-8 bytes.
-    pub text_bytes: u64,
-    /// Indices (into the input) of the pieces yrs refused: they are not in `snapshot`.
-    pub refused: Vec<usize>,
-}
-
-/// Merges stored v1 updates (snapshots and log rows, in any order: the CRDT merge is
-/// idempotent and commutative) into one snapshot, for a compaction that must keep rows other
-/// server instances wrote. A piece that does not decode or apply is skipped and reported in
-/// `refused`; a panic in yrs fails the whole merge.
-pub fn merge_stored(pieces: &[&[u8]]) -> Result<Merged, String> {
-    catch_unwind(AssertUnwindSafe(|| {
-        let doc = Doc::new();
-        let text = doc.get_or_insert_text(TEXT_NAME);
-        let mut refused = Vec::new();
-        {
-            let mut txn = doc.transact_mut();
-            for (index, bytes) in pieces.iter().enumerate() {
-                let applied = Update::decode_v1(bytes)
-                    .map_err(|e| e.to_string())
-                    .and_then(|update| txn.apply_update(update).map_err(|e| e.to_string()));
-                if let Err(reason) = applied {
-                    tracing::error!(index, %reason, "a stored update does not merge");
-                    refused.push(index);
-                }
-            }
-        }
-        let txn = doc.transact();
-        Merged {
-            snapshot: txn.encode_state_as_update_v1(&StateVector::default()),
-            text_bytes: text.len(&txn) as u64,
-            refused,
-        }
-    }))
-    .map_err(|panic| format!("yrs panicked: {}", panic_message(&panic)))
-}
-
-/// Decodes and applies one v1 update from a client; `shape` is what the validator found in
-/// it, and `known` is the document's state vector before it.
-///
-/// Items must land where their origins say (`protocol::order`). That is checked after the
-/// update's items are applied and before its delete set, so new text is still visible: the
-/// update is applied in two steps, items then deletions, in one transaction. An update that
-/// needs too many position lookups (a whole document uploaded), or whose order positions
-/// cannot show, is checked as a whole instead, once applied (`order::reorders`).
-fn apply_update(
-    doc: &Doc,
-    bytes: &[u8],
-    shape: &Shape,
-    known: &StateVector,
-    source: Source,
-    runs: &mut Runs,
-    cost: &mut usize,
-) -> Applied {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let update = match Update::decode_v1(bytes) {
-            Ok(update) => update,
-            Err(err) => return Applied::Refused(format!("update does not decode: {err}")),
-        };
-        if update.is_empty() {
-            return Applied::Unchanged;
-        }
-        if let Some(client) = deletes_ahead(known, &update, &shape.ranges) {
-            return Applied::Refused(format!(
-                "update deletes clocks of client {client} that nobody has written yet"
-            ));
-        }
-        let mut whole_check = false;
-        let mut txn = doc.transact_mut();
-        let placed = placed_items(&txn, shape);
-        let deletes = &bytes[shape.delete_set_at..];
-        let (items, deletions) = if placed.is_empty() || deletes == [0] {
-            (update, None)
-        } else {
-            let mut items = bytes[..shape.delete_set_at].to_vec();
-            items.push(0);
-            let mut deletions = vec![0];
-            deletions.extend_from_slice(deletes);
-            match (Update::decode_v1(&items), Update::decode_v1(&deletions)) {
-                (Ok(items), Ok(deletions)) => (items, Some(deletions)),
-                _ => {
-                    return Applied::Refused(
-                        "update does not split into items and deletions".into(),
-                    )
-                }
-            }
-        };
-        if let Err(err) = txn.apply_update(items) {
-            return Applied::Broken(format!("update failed to apply: {err}"));
-        }
-        if source == Source::Client {
-            // yrs keeps items that depend on clocks the document lacks waiting, in memory, and
-            // they are re-read with every later update. Honest clients cause a little of it (an
-            // edit sent live just before the handshake sends the offline edits it follows);
-            // more than one message's worth is refused, or a client could pile them up.
-            if let Some(waiting) = txn.store().pending_update() {
-                let bytes = yrs::updates::encoder::Encode::encode_v1(&waiting.update).len();
-                if bytes > MAX_WAITING_BYTES {
-                    return Applied::Misplaced(format!(
-                        "update leaves {bytes} bytes waiting for clocks nobody has written"
-                    ));
-                }
-            }
-        }
-        match check_placed(&txn, known, &placed, runs, cost) {
-            Placement::Fine => {}
-            Placement::Misplaced(item) => {
-                return Applied::Misplaced(format!(
-                    "item {}@{} is not where its origins say (origin {:?}, right origin {:?})",
-                    item.client, item.clock, item.origin, item.right_origin
-                ))
-            }
-            Placement::TooManyLookups | Placement::Unseen => whole_check = true,
-        }
-        if let Some(deletions) = deletions {
-            if let Err(err) = txn.apply_update(deletions) {
-                return Applied::Broken(format!("update failed to apply: {err}"));
-            }
-        }
-        // The document must still encode what this update changed; a panic here means it is
-        // poisoned, and the caller reloads it.
-        let _ = txn.encode_update_v1();
-        let changed = txn.before_state() != txn.after_state()
-            || !txn.delete_set().is_empty()
-            || txn.has_missing_updates();
-        drop(txn);
-        if !changed {
-            return Applied::Unchanged;
-        }
-        if whole_check {
-            // Charged like twice as many lookups again (it loads the document three times).
-            *cost += 2 * MAX_LOOKED_UP;
-        }
-        if whole_check && reorders(doc, known) {
-            return Applied::Misplaced(
-                "an item is not where its origins say (the document reloads differently)".into(),
-            );
-        }
-        Applied::Changed
-    }));
-    outcome
-        .unwrap_or_else(|panic| Applied::Broken(format!("yrs panicked: {}", panic_message(&panic))))
-}
-
-/// The update's items whose place is checked after applying (`protocol::order`), and those of
-/// earlier updates still waiting for what they depend on (they may land with this one).
-/// Deletions may have reached the waiting ones already, so they are compared as invisible.
-fn placed_items(txn: &yrs::TransactionMut<'_>, shape: &Shape) -> Vec<PlacedItem> {
-    let mut placed = shape.placed.clone();
-    if let Some(pending) = txn.store().pending_update() {
-        let waiting = yrs::updates::encoder::Encode::encode_v1(&pending.update);
-        if let Ok(waiting) = validate_update_v1_shape(&waiting) {
-            placed.extend(waiting.placed.into_iter().map(|item| PlacedItem {
-                countable: false,
-                ..item
-            }));
-        }
-    }
-    placed
-}
-
-/// The first client whose delete ranges reach past what the document holds for it (`known`) and what the
-/// update itself writes for it. yrs keeps such deletes pending and applies them to whatever is
-/// written at those clocks later, so they would silently delete another client's next edit
-/// ("delete squatting"). A client only deletes what it has seen, which came through this server
-/// or is in the same update, so honest updates never do this.
-fn deletes_ahead(known: &StateVector, update: &Update, ranges: &[ClientRange]) -> Option<u64> {
-    update.delete_set().iter().find_map(|(client, deleted)| {
-        let written = ranges
-            .iter()
-            .filter(|range| range.client == client.get())
-            .map(|range| range.end)
-            .max()
-            .unwrap_or(0);
-        let held = known.get(client).max(written);
-        deleted
-            .iter()
-            .any(|range| range.end > held)
-            .then(|| client.get())
-    })
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic".to_owned()
-    }
+            // Journaled like a live update, so a row that kills the process is found on
+            // the next start and quarantined instead of killing it again.
+            Some(journal.begin(name, bytes))
+        },
+        |row, reason| {
+            tracing::error!(doc = %name, row, %reason, "skipped a stored update yrs refuses");
+        },
+    )
 }
 
 #[cfg(test)]
@@ -1465,8 +1197,11 @@ mod tests {
     use super::*;
     use crate::storage::writer::WriterThread;
     use crate::storage::SqliteStore;
+    use collab_core::engine::{LOAD_BATCH_ROWS, TEXT_NAME};
     use yrs::sync::{Message, SyncMessage};
+    use yrs::updates::decoder::Decode;
     use yrs::updates::encoder::Encode;
+    use yrs::Update;
 
     struct Harness {
         room: Room,

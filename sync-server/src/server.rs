@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::assets::WebRoot;
 use crate::auth::Verifier;
 use crate::config::Config;
-use crate::conn::{close_code, OpenSockets};
+use crate::conn::OpenSockets;
 use crate::limits::Admissions;
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
@@ -22,6 +22,7 @@ use crate::relay::{Relay, RelayTask};
 use crate::room::RoomSettings;
 use crate::storage::writer::WriterThread;
 use crate::storage::{PostgresStore, SqliteStore, StorageError, StorageWriter, Store, Write};
+use collab_core::wire::close_code;
 
 /// Why a server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

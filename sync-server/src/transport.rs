@@ -12,13 +12,14 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
 use crate::auth::{Access, AuthError, Grant, Verifier};
-use crate::conn::{close_code, CloseReason, Conn, ConnId, Outbox};
-use crate::doc_name::DocName;
+use crate::conn::{CloseReason, Conn, ConnId, Outbox};
 use crate::limits::{Admission, FrameLimiter};
 use crate::metrics::Refusal;
 use crate::protocol::message::{decode_auth_token, encode_permission_denied};
 use crate::registry::DocCommand;
 use crate::server::{AppState, SHUTTING_DOWN};
+use collab_core::doc_name::DocName;
+use collab_core::wire::close_code;
 
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);

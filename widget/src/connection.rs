@@ -1,6 +1,8 @@
 //! The connection's state machine, pure: `step(state, event) -> (state, effects)`, and the
 //! reconnect backoff. The socket and timers that carry out the effects live in `widget`.
 
+use collab_core::wire::close_code;
+
 /// What the status dot shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -74,13 +76,15 @@ pub fn after_close(code: u16) -> AfterClose {
     match code {
         // Normal closure, going away (server shutdown), abnormal (no close frame: network,
         // server killed), idle timeout (a suspended tab).
-        1000 | 1001 | 1006 | 4408 => AfterClose::Reconnect,
-        1003 | 1007 => AfterClose::Stop(Refusal::Malformed),
-        4410 => AfterClose::Stop(Refusal::Deleted),
-        1009 => AfterClose::Stop(Refusal::MessageTooLarge),
-        4400 => AfterClose::Stop(Refusal::UpdateRejected),
-        4401 | 4402 => AfterClose::Stop(Refusal::Unauthorized),
-        4413 => AfterClose::Stop(Refusal::DocumentTooLarge),
+        1000 | close_code::GOING_AWAY | 1006 | close_code::TIMEOUT => AfterClose::Reconnect,
+        close_code::UNSUPPORTED_DATA | close_code::INVALID_PAYLOAD => {
+            AfterClose::Stop(Refusal::Malformed)
+        }
+        close_code::DELETED => AfterClose::Stop(Refusal::Deleted),
+        close_code::MESSAGE_TOO_BIG => AfterClose::Stop(Refusal::MessageTooLarge),
+        close_code::UPDATE_REJECTED => AfterClose::Stop(Refusal::UpdateRejected),
+        close_code::UNAUTHORIZED | close_code::FORBIDDEN => AfterClose::Stop(Refusal::Unauthorized),
+        close_code::DOCUMENT_TOO_LARGE => AfterClose::Stop(Refusal::DocumentTooLarge),
         // 1011 storage could not load the document; 4403 our client id is still held by our
         // previous connection the server has not noticed is gone; 4420 rate limited; 4429 we
         // read too slowly. All pass with time.

@@ -1,6 +1,9 @@
 //! `Options`: what the page passes to `new Widget(host, options)`, checked and defaulted.
 
-use crate::presence::{color_for, is_safe_color};
+use collab_core::color::color_for;
+use collab_core::doc_name::DocName;
+
+use crate::presence::is_safe_color;
 
 /// The default delay before local edits are sent, in milliseconds.
 pub const DEFAULT_DEBOUNCE_MS: u32 = 300;
@@ -49,13 +52,7 @@ impl Options {
     /// Checks `raw`; `page_server` is the default server (from the page's location).
     pub fn from_raw(raw: RawOptions, page_server: &str) -> Result<Options, OptionsError> {
         let doc = raw.doc.ok_or(OptionsError::MissingDoc)?;
-        let valid_doc = (1..=128).contains(&doc.len())
-            && doc
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-            && doc != "."
-            && doc != "..";
-        if !valid_doc {
+        if DocName::parse(&doc).is_err() {
             return Err(OptionsError::BadDoc(doc));
         }
         let server = raw

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::json::Json;
+use collab_core::color::{color_for, light_color};
+use collab_core::wire::MAX_CLIENT_ID;
 use yrs::{Assoc, ClientID, IndexScope, StickyIndex, ID};
 
 /// How long a peer's state lives without renewal (y-protocols' outdated timeout).
@@ -147,30 +149,6 @@ pub fn is_safe_color(color: &str) -> bool {
     matches!(hex.len(), 3 | 6 | 8) && hex.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// A pleasant, stable colour for a name (for users who did not choose one).
-pub fn color_for(name: &str) -> String {
-    const PALETTE: [&str; 10] = [
-        "#e5484d", "#f76b15", "#d5ae39", "#46a758", "#12a594", "#0090ff", "#3e63dd", "#8e4ec6",
-        "#d6409f", "#978365",
-    ];
-    let hash = name.bytes().fold(2166136261u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(16777619)
-    });
-    PALETTE[(hash % PALETTE.len() as u32) as usize].to_owned()
-}
-
-/// The translucent variant used for selections (`colorLight` in the Yjs convention).
-pub fn light_color(color: &str) -> String {
-    match color.len() {
-        7 => format!("{color}33"),
-        4 => {
-            let c: Vec<char> = color.chars().collect();
-            format!("#{0}{0}{1}{1}{2}{2}33", c[1], c[2], c[3])
-        }
-        _ => color.to_owned(),
-    }
-}
-
 /// Up to two initials for an avatar: "Ada Lovelace" → "AL", "ada" → "AD".
 pub fn initials(name: &str) -> String {
     let words: Vec<&str> = name.split_whitespace().collect();
@@ -236,7 +214,7 @@ pub fn sticky_from_json(value: &Json) -> Option<StickyIndex> {
         _ => Assoc::After,
     };
     let id = |v: &Json| -> Option<ID> {
-        let client = v["client"].as_u64().filter(|&c| c < (1 << 53))?;
+        let client = v["client"].as_u64().filter(|&c| c <= MAX_CLIENT_ID)?;
         let clock = u32::try_from(v["clock"].as_u64()?).ok()?;
         Some(ID::new(ClientID::new(client), clock))
     };

@@ -23,7 +23,8 @@ use yrs::{
     Transact, Update,
 };
 
-use collab_core::wire::{MSG_ACK, MSG_LIMITS};
+use collab_core::engine::TEXT_NAME;
+use collab_core::wire::{MAX_CLIENT_ID, MSG_ACK, MSG_LIMITS};
 
 use crate::binding::{self, DeltaRun, Splice};
 use crate::connection::{self, Effect, Event, State, Status};
@@ -177,7 +178,7 @@ impl Session {
             offset_kind: OffsetKind::Utf16,
             ..yrs::Options::default()
         });
-        let text = doc.get_or_insert_text("content");
+        let text = doc.get_or_insert_text(TEXT_NAME);
         let mut undo = UndoManager::with_options(yrs::undo::Options {
             capture_timeout_millis: 500,
             tracked_origins: HashSet::from([Origin::from(INPUT)]),
@@ -1026,8 +1027,7 @@ fn object(entries: &[(&str, JsValue)]) -> JsValue {
 /// `{ users: [{ clientId, name, color, self }] }`, or `null` if a client id is not a safe
 /// JavaScript integer (as JSON-compatible serialization did).
 fn presence_detail(users: &[User]) -> JsValue {
-    const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
-    if users.iter().any(|user| user.client_id > MAX_SAFE_INTEGER) {
+    if users.iter().any(|user| user.client_id > MAX_CLIENT_ID) {
         return JsValue::NULL;
     }
     let list = js_sys::Array::new();

@@ -1,13 +1,14 @@
-//! Validate → decode → apply → encode, as a room does: whatever the validator accepts, yrs
-//! decodes and applies without panicking, and the document still encodes, and that encoding
-//! loads into a fresh document with the same text and every character (deleted ones
-//! included) in the same place. Applies as a room does: the update's items,
-//! the order check (`protocol::order`), then its deletions. Runs on a thread with the room
-//! threads' stack size (256 MiB), so deep recursion in yrs shows up as it would in the server.
+//! Validate → apply → encode, as a room does: whatever the validator accepts, the room's
+//! apply path (`collab_core::engine::apply_update`, as a client's update) takes without
+//! panicking, and what it keeps still encodes, and that encoding loads into a fresh
+//! document with the same text and every character (deleted ones included) in the same
+//! place. Runs on a thread with the room threads' stack size (256 MiB), so deep recursion in
+//! yrs shows up as it would in the server.
 #![no_main]
 
+use collab_core::engine::{apply_update, Applied, Source};
 use libfuzzer_sys::fuzz_target;
-use sync_server_fuzz::order::{check_placed, reorders, Placement, Runs};
+use sync_server_fuzz::order::Runs;
 use sync_server_fuzz::same_order::same_order;
 use sync_server_fuzz::validate::{validate_update_v1, validate_update_v1_shape};
 use sync_server_fuzz::{base_doc, TEXT_NAME};
@@ -35,37 +36,24 @@ fn apply_and_round_trip(bytes: &[u8]) {
     let doc = base_doc();
     let text = doc.get_or_insert_text(TEXT_NAME);
     let shape = validate_update_v1_shape(bytes).expect("validated above");
-    let (Ok(items), Ok(deletions)) = (
-        Update::decode_v1(&[&bytes[..shape.delete_set_at], &[0]].concat()),
-        Update::decode_v1(&[&[0], &bytes[shape.delete_set_at..]].concat()),
-    ) else {
-        // Refused by yrs: the room closes the sender with 4400, nothing changes.
-        return;
-    };
-    let mut whole_check = false;
     let known = doc.transact().state_vector();
-    {
-        // As the room does: items, the order check, then deletions.
-        let mut txn = doc.transact_mut();
-        if txn.apply_update(items).is_err() {
-            // The room drops the document and reloads it from storage.
-            return;
-        }
-        match check_placed(&txn, &known, &shape.placed, &mut Runs::default(), &mut 0) {
-            // Refused; the room reloads the document.
-            Placement::Misplaced(_) => return,
-            Placement::TooManyLookups | Placement::Unseen => whole_check = true,
-            Placement::Fine => {}
-        }
-        if txn.apply_update(deletions).is_err() {
-            return;
-        }
-        // What the room does right after applying.
-        let _ = txn.encode_update_v1();
-    }
-    if whole_check && reorders(&doc, &known) {
-        // Refused; the room reloads the document.
-        return;
+    // The room's own apply path: decode, the delete and waiting-bytes bounds, the items, the
+    // order check, the deletions, the whole check when it is needed, the encode check. It
+    // catches panics, but libFuzzer's panic hook aborts on any panic first, so one is still
+    // a crash here.
+    match apply_update(
+        &doc,
+        bytes,
+        &shape,
+        &known,
+        Source::Client,
+        &mut Runs::default(),
+        &mut 0,
+    ) {
+        Applied::Changed | Applied::Unchanged => {}
+        // Refused (the room closes the sender with 4400, nothing changes), or misplaced or
+        // failed (the room reloads the document from storage).
+        Applied::Refused(_) | Applied::Misplaced(_) | Applied::Broken(_) => return,
     }
     let before = text.get_string(&doc.transact());
     let full = doc

@@ -5,7 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use sync_server_fuzz::message::{decode_frame, Incoming};
-use sync_server_fuzz::validate::{validate_update_v1, MAX_CLIENT_ID, MAX_CLOCK};
+use collab_core::wire::MAX_CLIENT_ID;
+use sync_server_fuzz::validate::{validate_update_v1, MAX_CLOCK};
 
 fuzz_target!(|data: &[u8]| {
     check_update(data);

@@ -1,24 +1,18 @@
-//! Shared code of the fuzz targets: the server's own validator, order checks and frame decoder, compiled
-//! from their source files (they name no other module of the server, so the fuzz build skips
-//! the network and storage stack), and the document the `apply` target starts from.
-
-#[path = "../../src/protocol/validate.rs"]
-pub mod validate;
+//! Shared code of the fuzz targets: the validator and order checks from `collab-core`, the
+//! server's frame decoder compiled from its source file (it names no other module of the
+//! server, so the fuzz build skips the network and storage stack), and the document the
+//! `apply` target starts from.
 
 #[path = "../../src/protocol/message.rs"]
 pub mod message;
 
-#[path = "../../src/protocol/order.rs"]
-pub mod order;
-
-#[path = "../../src/protocol/same_order.rs"]
-pub mod same_order;
+pub use collab_core::{order, same_order, validate};
 
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
 
 /// The shared text every client edits, as in the server's rooms.
-pub const TEXT_NAME: &str = "content";
+pub use collab_core::engine::TEXT_NAME;
 
 /// A document with some history: "hello world" by client 1 with "ll" deleted, then client 2's
 /// "ABC" inserted after "heo " with "B" deleted, so fuzzed updates can refer to existing,
@@ -37,7 +31,9 @@ pub fn base_doc() -> Doc {
     // Client 2's edits, made on its own document and merged as a server would.
     let other = Doc::with_client_id(2);
     let other_text = other.get_or_insert_text(TEXT_NAME);
-    let state = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    let state = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
     other
         .transact_mut()
         .apply_update(Update::decode_v1(&state).expect("own encoding"))

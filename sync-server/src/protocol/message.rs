@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use collab_core::wire::MAX_CLIENT_ID;
 use yrs::encoding::read::{self, Cursor, Read};
 use yrs::encoding::write::Write;
 use yrs::{ClientID, StateVector};
@@ -30,9 +31,6 @@ pub const SYNC_UPDATE: u8 = 2;
 
 /// Auth sub-message tag: permission denied, followed by a reason string.
 pub const AUTH_PERMISSION_DENIED: u8 = 0;
-
-/// Client ids are 53-bit in Yjs; larger ones are masked by yrs and make JS peers throw.
-pub const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
 
 /// One decoded incoming message.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,7 +17,7 @@ pub mod writer;
 
 use std::time::Duration;
 
-use crate::doc_name::DocName;
+use collab_core::doc_name::DocName;
 
 pub use self::postgres::{PostgresStore, PostgresUrl};
 pub use sqlite::SqliteStore;

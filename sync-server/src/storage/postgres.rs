@@ -9,9 +9,9 @@
 //! - Several instances: a batch first upserts the `documents` row of every document it writes,
 //!   in name order (a row lock, taken in the same order by everyone, so batches never
 //!   deadlock). A compaction, holding that lock, reads the stored snapshot and every log row,
-//!   merges them with its own snapshot (yrs, in `room::merge_stored`), and deletes exactly the
-//!   rows it read: a row another instance appended is either merged or left in place, never
-//!   dropped. Loads read in one `REPEATABLE READ` transaction, so a compaction committing
+//!   merges them with its own snapshot (yrs, in `collab_core::engine::merge_stored`), and
+//!   deletes exactly the rows it read: a row another instance appended is either merged or
+//!   left in place, never dropped. Loads read in one `REPEATABLE READ` transaction, so a compaction committing
 //!   meanwhile cannot hide rows from them.
 //! - Failures: any error drops the connection; the next call (the writer's retry, or its
 //!   periodic [`Store::check`]) connects again, waiting at most [`CONNECT_TIMEOUT`].
@@ -24,8 +24,8 @@ use std::time::Duration;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
 use super::{DocSummary, StorageError, Store, StoredDoc, Write};
-use crate::doc_name::DocName;
-use crate::room::merge_stored;
+use collab_core::doc_name::DocName;
+use collab_core::engine::merge_stored;
 
 /// How long connecting may take unless the URL says otherwise (`connect_timeout`).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -371,7 +371,10 @@ fn compact(
     let first_row = pieces.len();
     pieces.extend(rows.iter().map(|(_, data)| data.as_slice()));
     pieces.push(snapshot);
-    let merged = merge_stored(&pieces).and_then(|merged| {
+    let merged = merge_stored(&pieces, |index, reason| {
+        tracing::error!(index, %reason, "a stored update does not merge");
+    })
+    .and_then(|merged| {
         // Losing the stored snapshot or our own would drop data: keep everything instead.
         let lost_snapshot = merged
             .refused

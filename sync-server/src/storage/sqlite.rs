@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{DocSummary, StorageError, Store, StoredDoc, Write};
-use crate::doc_name::DocName;
+use collab_core::doc_name::DocName;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (

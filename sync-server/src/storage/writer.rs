@@ -18,9 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{DocSummary, StorageError, Store, StoredDoc, Write};
 use crate::conn::{Conn, ConnId};
-use crate::doc_name::DocName;
 use crate::metrics::{Metrics, StorageHealth};
 use crate::protocol::message::encode_ack;
+use collab_core::doc_name::DocName;
 
 /// Most writes committed in one transaction; more wait for the next one.
 const MAX_BATCH: usize = 4096;

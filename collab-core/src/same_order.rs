@@ -2,7 +2,7 @@
 //! lie, among *all* its characters (deleted ones and formatting marks included), where a fresh
 //! load of the document puts them.
 //!
-//! `protocol::order` checks items one by one through the only position yrs exposes, the
+//! [`crate::order`] checks items one by one through the only position yrs exposes, the
 //! visible text before an item; when an invisible item's two origins are both invisible with
 //! the same text before them, their order cannot be seen that way. Such an item with inverted
 //! origins lands one way live and another way after a reload, invisibly at first; text later
@@ -34,7 +34,7 @@ use yrs::encoding::write::Write;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Transact, Update};
 
-use super::validate::{content_len, Reader};
+use crate::validate::{content_len, Reader};
 
 /// A document as it is now, encoded once for the whole-document checks.
 pub struct Encoded {
@@ -326,15 +326,14 @@ fn mark(key: &RandomState, client: u64, clock: u64) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
-    // `super::super`: this file is also compiled into the fuzz crate, at its root.
-    use super::super::order::{check_placed, reorders, Placement, Runs};
-    use super::super::validate::validate_update_v1_shape;
+    use crate::order::{check_placed, reorders, Placement, Runs};
+    use crate::validate::validate_update_v1_shape;
     use yrs::{Text, Transact};
 
     /// A document with deleted runs of two clients: `order`'s base ("heo world" by client 1)
     /// and client 2's "ABC" after "heo " with "B" deleted (the `apply` fuzz target's).
     fn doc() -> Doc {
-        let doc = super::super::order::tests::base();
+        let doc = crate::order::tests::base();
         let other = Doc::with_client_id(2);
         let state = doc
             .transact()

@@ -10,8 +10,8 @@
 //! struct* }*` then the delete set `varUint(clients) { varUint(client) varUint(ranges)
 //! { varUint(clock) varUint(len) }* }*`.
 
-/// Client ids are 53-bit in Yjs.
-pub const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
+use crate::json::is_json;
+use crate::wire::MAX_CLIENT_ID;
 /// Clocks (and clock + length) must stay below this: past `i32::MAX` yrs applies the update
 /// and then fails to encode the document forever after.
 pub const MAX_CLOCK: u64 = i32::MAX as u64;
@@ -67,7 +67,7 @@ pub struct ClientRange {
     pub end: u32,
 }
 
-/// An item whose place only the document can check (see `protocol::order`): one with a right
+/// An item whose place only the document can check (see [`crate::order`]): one with a right
 /// origin (which must lie after its left origin), or one with no origins, whose parent is a
 /// root type named in the update (which must match its left neighbour's if yrs cuts the item
 /// because the document holds its first clocks). Items with only a left origin are not listed.
@@ -389,11 +389,13 @@ fn any(r: &mut Reader<'_>) -> Result<(), InvalidUpdate> {
     }
 }
 
-/// JSON text inside an update must parse (serde_json limits its own nesting).
+/// JSON text inside an update must be one JSON value ([`crate::json`]).
 fn json(text: &str) -> Result<(), InvalidUpdate> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map(|_| ())
-        .map_err(|_| InvalidUpdate::UnsupportedContent(5))
+    if is_json(text) {
+        Ok(())
+    } else {
+        Err(InvalidUpdate::UnsupportedContent(5))
+    }
 }
 
 /// Bounds-checked reads over the update, remembering the position for error messages.

@@ -19,7 +19,7 @@
 //! formatting marks) the comparison is exact unless both origins are invisible with the same
 //! amount of text before them: that order cannot be seen by position, and such an update is
 //! checked as a whole instead, once applied ([`reorders`]: with every character made visible,
-//! `protocol::same_order`). Items carried over from an earlier update that waited for what
+//! [`crate::same_order`]). Items carried over from an earlier update that waited for what
 //! they depend on are compared as invisible, since deletions may have reached them.
 //!
 //! One more way an item lands elsewhere after a reload: when the document already holds its
@@ -32,8 +32,8 @@ use std::collections::HashMap;
 use yrs::branch::{Branch, BranchPtr};
 use yrs::{Assoc, ClientID, Doc, Offset, ReadTxn, StateVector, StickyIndex, Transact, ID};
 
-use super::same_order::{load, same_order_of, texts, Encoded};
-use super::validate::PlacedItem;
+use crate::same_order::{load, same_order_of, texts, Encoded};
+use crate::validate::PlacedItem;
 
 /// Items known to be in order, for the common case that needs no position lookup: a client
 /// typing on. Per client, where its last checked item ended and that item's right origin. A
@@ -132,7 +132,7 @@ pub fn check_placed<'a, T: ReadTxn>(
 /// the document's state vector before it). Checks the visible text ([`reloads_the_same`];
 /// this also covers an item yrs cut in a type its origin is not in, which an encoding
 /// cannot show) and the order of every character, invisible ones included
-/// ([`same_order`]). O(document).
+/// ([`same_order`](crate::same_order::same_order)). O(document).
 pub fn reorders(doc: &Doc, known: &StateVector) -> bool {
     let encoded = Encoded::of(doc);
     !reloads_as(doc, &encoded) || !same_order_of(&encoded, known)
@@ -267,16 +267,15 @@ fn visible<T: ReadTxn>(txn: &T, id: (u64, u32)) -> bool {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
-    // `super::super`: this file is also compiled into the fuzz crate, at its root.
-    use super::super::same_order::same_order;
-    use super::super::validate::validate_update_v1_shape;
+    use crate::same_order::same_order;
+    use crate::validate::validate_update_v1_shape;
     use yrs::updates::decoder::Decode;
     use yrs::{Doc, GetString, OffsetKind, Options, Text, Transact, Update};
 
     /// "hello world" by client 1, then "ll" deleted: "heo world".
-    pub(in super::super) fn base() -> Doc {
+    pub(crate) fn base() -> Doc {
         let doc = Doc::with_client_id(1);
         let text = doc.get_or_insert_text("content");
         text.insert(&mut doc.transact_mut(), 0, "hello world");

@@ -8,8 +8,9 @@ pub const MAX_DOC_NAME_LEN: usize = 128;
 
 /// A document name: 1–128 characters of `[A-Za-z0-9._-]`, and not `.` or `..`.
 ///
-/// Names arrive in URLs from anyone, so they are validated once, at the edge, and every
-/// other part of the server holds a `DocName` rather than a string.
+/// Names arrive in URLs from anyone, so the server validates them once, at the edge, and every
+/// other part of it holds a `DocName` rather than a string. The widget applies the same rule
+/// to its `doc` option.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DocName(Arc<str>);
 
