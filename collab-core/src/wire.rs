@@ -1,5 +1,4 @@
-//! Extension messages and close codes the server and the widget agree on (ARCHITECTURE.md,
-//! "Wire protocol").
+//! Extension messages and close codes the server and the widget agree on (docs/protocol.md).
 
 /// Durable acknowledgement: `varUint(100) • varUint8Array(varUint(count))`.
 pub const MSG_ACK: u8 = 100;
@@ -18,7 +17,7 @@ pub const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
 /// update's length prefix (at most 5 bytes for lengths below 2^35).
 pub const SYNC_MESSAGE_OVERHEAD: usize = 1 + 1 + 5;
 
-/// The close codes the server sends (also listed in ARCHITECTURE.md), which the widget tells
+/// The close codes the server sends (also listed in docs/protocol.md), which the widget tells
 /// apart to decide whether to retry.
 pub mod close_code {
     /// Server shutting down.

@@ -58,7 +58,8 @@ pub enum Refusal {
     Deleted,
 }
 
-/// What a close code calls for (the table is in ARCHITECTURE.md, "Close codes").
+/// What a close code calls for (the table is in docs/widget.md, "Which closes the widget
+/// retries").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterClose {
     /// The connection just went away (shutdown, network, idle): reconnect at once if it was
@@ -287,7 +288,7 @@ mod tests {
         }
     }
 
-    /// Every close code the server sends (ARCHITECTURE.md, "Close codes"), plus 1006.
+    /// Every close code the server sends (docs/protocol.md, "Close codes"), plus 1006.
     const CLOSE_CODES: [u16; 15] = [
         1001, 1003, 1006, 1007, 1009, 1011, 4400, 4401, 4402, 4403, 4408, 4410, 4413, 4420, 4429,
     ];

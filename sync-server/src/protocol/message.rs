@@ -20,7 +20,7 @@ pub const MSG_SYNC: u8 = 0;
 pub const MSG_AWARENESS: u8 = 1;
 pub const MSG_AUTH: u8 = 2;
 pub const MSG_QUERY_AWARENESS: u8 = 3;
-/// Our extensions (see ARCHITECTURE.md, "Wire extension"): durable acknowledgement, and the
+/// Our extensions (see docs/protocol.md, "Extension messages"): durable acknowledgement, and the
 /// server's limits told to a client when it joins.
 pub use collab_core::wire::{MSG_ACK, MSG_LIMITS};
 

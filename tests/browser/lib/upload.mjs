@@ -1,7 +1,7 @@
 // A document written by a program, not a person: Yjs updates sent over a raw WebSocket as the
 // sync protocol's Update messages, one message per update (so each must fit the server's
 // message limit), resolved once the server's durable acknowledgement (`?ext=1`, tag 100,
-// ARCHITECTURE.md) covers every one of them.
+// docs/protocol.md) covers every one of them.
 
 import WebSocket from 'ws'
 import { WAIT_MS } from './env.mjs'

@@ -22,7 +22,7 @@ export function assertDot (state, who) {
     `${who}: the dot's aria-label ${JSON.stringify(state.dot.label)} names status "${state.status}"`)
 }
 
-/** The first byte of the durable-acknowledgement message (ARCHITECTURE.md, wire extension). */
+/** The first byte of the durable-acknowledgement message (docs/protocol.md, "Durable acknowledgement"). */
 const MSG_ACK = 100
 
 /** Update-carrying sync messages (step 2, update) start with bytes 0,1 or 0,2. */
