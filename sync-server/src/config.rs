@@ -76,6 +76,10 @@ pub struct Config {
     /// `scheme://host:*`, or `*`. Empty: `http://localhost:*`, `http://127.0.0.1:*` and
     /// `http://[::1]:*` in open mode, none with a secret.
     pub allowed_origins: Vec<String>,
+    /// Turns the update pre-validator off, so a test can send an update that really kills
+    /// the process. Honoured by debug builds only; `main.rs` sets it from
+    /// `SYNC_SERVER_TESTING_SKIP_VALIDATION=1`.
+    pub testing_skip_validation: bool,
 }
 
 impl Default for Config {
@@ -105,6 +109,7 @@ impl Default for Config {
             auth_public_keys: None,
             auth_audience: DEFAULT_AUDIENCE.to_owned(),
             auth_timeout: Duration::from_secs(10),
+            testing_skip_validation: false,
             allowed_origins: Vec::new(),
         }
     }

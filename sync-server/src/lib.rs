@@ -13,7 +13,7 @@
 //! - [`transport`]: one WebSocket connection: read, write, ping, close codes.
 //! - [`limits`]: connection caps (total, per IP, per document) and per-connection rate limits.
 //! - [`metrics`]: counters and histograms for `/metrics`; readiness for `/readyz`.
-//! - [`conn`]: the handle rooms hold on a connection (outbox, close signal, close codes).
+//! - [`conn`]: the handle rooms hold on a connection (outbox, close signal).
 //! - [`registry`]: rooms by document name, spread over room threads; load and unload.
 //! - [`relay`]: cross-instance fan-out over Redis pub/sub (`--redis`); instance heartbeats.
 //! - [`room`]: one document: yrs `Doc`, presence, members, protocol rules.

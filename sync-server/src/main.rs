@@ -433,6 +433,8 @@ fn main() -> anyhow::Result<()> {
         auth_audience: cli.auth.auth_audience,
         auth_timeout: seconds(args.auth_timeout, "auth-timeout")?,
         allowed_origins: args.allow_origins,
+        testing_skip_validation: std::env::var_os("SYNC_SERVER_TESTING_SKIP_VALIDATION")
+            .is_some_and(|v| v == "1"),
         ..Config::default()
     };
     tokio::runtime::Builder::new_multi_thread()

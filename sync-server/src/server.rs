@@ -149,7 +149,7 @@ impl Server {
             compact_after: config.compact_after.max(1),
             awareness_timeout: config.awareness_timeout,
             unload_after: config.unload_after,
-            skip_validation: skip_validation_for_tests(),
+            skip_validation: skip_validation_for_tests(config.testing_skip_validation),
             position_checks: (
                 config.limits.max_position_checks_per_second,
                 config.limits.position_check_burst,
@@ -354,10 +354,9 @@ fn quarantine_killers(
     Ok(Box::new(store))
 }
 
-/// `SYNC_SERVER_TESTING_SKIP_VALIDATION=1` turns the update pre-validator off, in debug builds
-/// only, so tests can send an update that really kills the process. Release builds ignore it.
-fn skip_validation_for_tests() -> bool {
-    let asked = std::env::var_os("SYNC_SERVER_TESTING_SKIP_VALIDATION").is_some_and(|v| v == "1");
+/// Whether the update pre-validator is off (`Config::testing_skip_validation`): in debug
+/// builds only, so tests can send an update that really kills the process.
+fn skip_validation_for_tests(asked: bool) -> bool {
     if asked && cfg!(debug_assertions) {
         tracing::warn!(
             "SYNC_SERVER_TESTING_SKIP_VALIDATION=1: updates reach yrs unchecked (test builds only)"
