@@ -4,6 +4,7 @@
 //! web root (see `assets`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -20,12 +21,66 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::assets::WebRoot;
 use crate::assets::{self, Lookup};
+use crate::auth::Verifier;
 use crate::auth::{Access, AuthError, Grant};
+use crate::config::Config;
+use crate::conn::OpenSockets;
+use crate::limits::Admissions;
+use crate::metrics::Metrics;
 use crate::metrics::{readiness, Refusal};
-use crate::server::AppState;
-use crate::transport::{self, TokenCheck};
+use crate::origin::OriginPolicy;
+use crate::registry::Registry;
+use crate::relay::Relay;
+use crate::storage::StorageWriter;
+use crate::transport::{self, SocketContext, SocketRequest, TokenCheck};
 use collab_core::doc_name::DocName;
+
+/// What every request handler and socket task shares: one allocation, so each connection's
+/// task holds a pointer to it rather than a copy of a dozen handles (it lives as long as the
+/// connection, so this is per-connection memory).
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub registry: Registry,
+    pub storage: StorageWriter,
+    /// Cancelled when the server begins to shut down; sockets close with 1001.
+    pub shutdown: CancellationToken,
+    /// Every socket task, so shutdown can wait for them.
+    pub sockets: TaskTracker,
+    /// Every open socket's close signal, so shutdown can close them with 1001.
+    pub open_sockets: Arc<OpenSockets>,
+    /// What socket tasks get of all this (`transport::SocketContext`).
+    pub socket_context: Arc<SocketContext>,
+    /// Connection caps: total, per IP address, per document.
+    pub admissions: Arc<Admissions>,
+    pub metrics: Arc<Metrics>,
+    /// Where static files come from (`config.web_root`, resolved), if anywhere.
+    pub web_root: Option<Arc<WebRoot>>,
+    /// Checks tokens; `None` in open mode (no secret).
+    pub verifier: Option<Arc<Verifier>>,
+    /// Which `Origin`s may open WebSockets.
+    pub origins: Arc<OriginPolicy>,
+    /// Fan-out to other instances (`--redis`), if any.
+    pub relay: Option<Relay>,
+}
 
 /// Pause after a failed accept (out of file descriptors, say) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -174,12 +229,18 @@ async fn sync(
     let max_message_size = app.config.max_message_size;
     // Boxed: axum keeps the callback's captures inline in the connection's task for its whole
     // life, next to the `serve` future that has taken them over (~170 bytes per connection).
-    let args = Box::new((doc, wants_ext, check, app, admission));
+    let args = Box::new((
+        SocketRequest {
+            doc,
+            wants_ext,
+            check,
+            admission,
+        },
+        app.socket_context.clone(),
+    ));
     transport::configure(upgrade, max_message_size).on_upgrade(move |socket| {
-        let (doc, wants_ext, check, app, admission) = *args;
-        sockets.track_future(transport::serve(
-            socket, doc, wants_ext, check, app, admission,
-        ))
+        let (request, context) = *args;
+        sockets.track_future(transport::serve(socket, request, context))
     })
 }
 

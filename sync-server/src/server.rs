@@ -14,6 +14,7 @@ use crate::assets::WebRoot;
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::conn::OpenSockets;
+use crate::http::{AppState, Shared};
 use crate::limits::Admissions;
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
@@ -22,6 +23,7 @@ use crate::relay::{Relay, RelayTask};
 use crate::room::RoomSettings;
 use crate::storage::writer::WriterThread;
 use crate::storage::{PostgresStore, SqliteStore, StorageError, StorageWriter, Store, Write};
+use crate::transport::{SocketContext, SHUTTING_DOWN};
 use collab_core::wire::close_code;
 
 /// Why a server could not start or stopped with an error.
@@ -61,43 +63,6 @@ pub enum ServerError {
     Redis(#[from] crate::relay::RelayError),
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
-}
-
-/// What every request handler and socket task shares: one allocation, so each connection's
-/// task holds a pointer to it rather than a copy of a dozen handles (it lives as long as the
-/// connection, so this is per-connection memory).
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-/// The fields of [`AppState`].
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub registry: Registry,
-    pub storage: StorageWriter,
-    /// Cancelled when the server begins to shut down; sockets close with 1001.
-    pub shutdown: CancellationToken,
-    /// Every socket task, so shutdown can wait for them.
-    pub sockets: TaskTracker,
-    /// Every open socket's close signal, so shutdown can close them with 1001.
-    pub open_sockets: Arc<OpenSockets>,
-    /// Connection caps: total, per IP address, per document.
-    pub admissions: Arc<Admissions>,
-    pub metrics: Arc<Metrics>,
-    /// Where static files come from (`config.web_root`, resolved), if anywhere.
-    pub web_root: Option<Arc<WebRoot>>,
-    /// Checks tokens; `None` in open mode (no secret).
-    pub verifier: Option<Arc<Verifier>>,
-    /// Which `Origin`s may open WebSockets.
-    pub origins: Arc<OriginPolicy>,
-    /// Fan-out to other instances (`--redis`), if any.
-    pub relay: Option<Relay>,
 }
 
 /// A bound, not yet running, sync server.
@@ -178,7 +143,17 @@ impl Server {
             &config.allowed_origins,
             verifier.is_some(),
         ));
-        let app = AppState(Arc::new(Shared {
+        let config = Arc::new(config);
+        let open_sockets: Arc<OpenSockets> = Arc::default();
+        let shutdown = CancellationToken::new();
+        let socket_context = Arc::new(SocketContext {
+            config: config.clone(),
+            registry: registry.clone(),
+            open_sockets: open_sockets.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let app = AppState::new(Shared {
             verifier,
             origins,
             admissions: Admissions::new(
@@ -187,15 +162,16 @@ impl Server {
                 metrics.clone(),
             ),
             metrics,
-            config: Arc::new(config),
+            config,
             registry,
             storage,
-            shutdown: CancellationToken::new(),
+            shutdown,
             sockets: TaskTracker::new(),
-            open_sockets: Arc::default(),
+            open_sockets,
+            socket_context,
             web_root,
             relay,
-        }));
+        });
         Ok(Server {
             listener,
             local_addr,
@@ -279,9 +255,6 @@ impl Server {
 fn close_all_sockets(open_sockets: &OpenSockets) {
     open_sockets.close_all(close_code::GOING_AWAY, SHUTTING_DOWN);
 }
-
-/// The close reason sockets get at shutdown.
-pub const SHUTTING_DOWN: &str = "server shutting down";
 
 /// Opens the configured store (off the async runtime: the PostgreSQL client blocks) and
 /// quarantines what the previous process died applying. PostgreSQL that cannot be reached

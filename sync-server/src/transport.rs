@@ -11,13 +11,15 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::auth::{Access, AuthError, Grant, Verifier};
-use crate::conn::{CloseReason, Conn, ConnId, Outbox};
+use crate::config::Config;
+use crate::conn::{CloseReason, Conn, ConnId, OpenSockets, Outbox};
 use crate::limits::{Admission, FrameLimiter};
-use crate::metrics::Refusal;
+use crate::metrics::{Metrics, Refusal};
 use crate::protocol::message::{decode_auth_token, encode_permission_denied};
-use crate::registry::DocCommand;
-use crate::server::{AppState, SHUTTING_DOWN};
+use crate::registry::{DocCommand, Registry};
 use collab_core::doc_name::DocName;
 use collab_core::wire::close_code;
 
@@ -29,6 +31,31 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// What clients send is mostly keystroke updates and presence of a few dozen to a few hundred
 /// bytes; larger messages are still read whole (the buffer grows to the frame), in more reads.
 pub const READ_BUFFER: usize = 256;
+
+/// The close reason sockets get at shutdown.
+pub const SHUTTING_DOWN: &str = "server shutting down";
+
+/// What a socket task needs of the server, shared by every connection (each holds one
+/// pointer to it for its life).
+pub struct SocketContext {
+    pub config: Arc<Config>,
+    pub registry: Registry,
+    /// Every open socket's close signal, so shutdown can close them with 1001.
+    pub open_sockets: Arc<OpenSockets>,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the server begins to shut down (the close reason then says so).
+    pub shutdown: CancellationToken,
+}
+
+/// One upgraded connection: what it asked for and how it was let in.
+pub struct SocketRequest {
+    pub doc: DocName,
+    /// `?ext=1`: the client takes the durable-ack extension's messages.
+    pub wants_ext: bool,
+    pub check: TokenCheck,
+    /// Its place under the connection caps, held until it ends.
+    pub admission: Admission,
+}
 
 /// Whether and how a connection proves it may open its document.
 pub enum TokenCheck {
@@ -49,12 +76,15 @@ pub enum TokenCheck {
 /// and capturing the arguments in one `async move` block keeps each once.
 pub fn serve(
     socket: WebSocket,
-    doc: DocName,
-    wants_ext: bool,
-    check: TokenCheck,
-    app: AppState,
-    admission: Admission,
+    request: SocketRequest,
+    app: Arc<SocketContext>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let SocketRequest {
+        doc,
+        wants_ext,
+        check,
+        admission,
+    } = request;
     let (mut sink, mut stream) = socket.split();
     // Boxed: whatever the async block captures stays in the future for the connection's life,
     // and the check (a token's grant, or its error) is only needed until the join.
@@ -259,7 +289,7 @@ async fn write_batch(
 
 /// The close reason to send when the close signal fired: 1001 if the server is shutting down
 /// (shutdown wins over any other reason, as when the loop watched the shutdown token itself).
-fn closing_reason(app: &AppState, closing: CloseReason) -> CloseReason {
+fn closing_reason(app: &SocketContext, closing: CloseReason) -> CloseReason {
     if app.shutdown.is_cancelled() {
         reason(close_code::GOING_AWAY, SHUTTING_DOWN)
     } else {
