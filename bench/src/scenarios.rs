@@ -398,8 +398,9 @@ pub async fn run_shape(
     })
 }
 
-/// (b): steps the total rate up (×2) until p99 > 50 ms (delivery, or ack when acks are on), a
-/// delivery is lost, or the writers cannot send at the asked rate. Returns every step.
+/// (b): steps the total rate up (through `rates`: ×1.5 a step in quick mode, ×1.25 in full)
+/// until p99 > 50 ms (delivery, or ack when acks are on), a delivery is lost, or the writers
+/// cannot send at the asked rate. Returns every step.
 pub async fn ramp(
     server: &Running,
     target: &Target,
