@@ -16,6 +16,7 @@ use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
+use crate::room::ApplyJournal;
 use collab_core::doc_name::DocName;
 
 const MAGIC: &[u8; 4] = b"CTQ1";
@@ -55,9 +56,14 @@ impl Journal {
         Ok(Journal { file, path })
     }
 
-    /// Records that `update` for `doc` is about to be applied. If writing fails the update is
-    /// still applied; the guard is lost for it, which is logged.
+    /// Records that `update` for `doc` is about to be applied, until the guard drops. If
+    /// writing fails the update is still applied; the guard is lost for it, which is logged.
     pub fn begin(&self, doc: &DocName, update: &[u8]) -> InFlight<'_> {
+        self.write_entry(doc, update);
+        InFlight { journal: self }
+    }
+
+    fn write_entry(&self, doc: &DocName, update: &[u8]) {
         let name = doc.as_str().as_bytes();
         let mut entry = Vec::with_capacity(12 + name.len() + update.len());
         entry.extend_from_slice(MAGIC);
@@ -70,15 +76,29 @@ impl Journal {
         if let Err(err) = self.file.write_all_at(&entry, 0) {
             tracing::warn!(path = %self.path.display(), error = %err, "cannot write the crash journal");
         }
-        InFlight { journal: self }
+    }
+
+    fn clear_entry(&self) {
+        if let Err(err) = self.file.write_all_at(CLEARED, 0) {
+            tracing::warn!(path = %self.path.display(), error = %err, "cannot clear the crash journal");
+        }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if let Err(err) = self.journal.file.write_all_at(CLEARED, 0) {
-            tracing::warn!(path = %self.journal.path.display(), error = %err, "cannot clear the crash journal");
-        }
+        self.journal.clear_entry();
+    }
+}
+
+/// What a room records while it applies an update.
+impl ApplyJournal for Journal {
+    fn record(&self, doc: &DocName, update: &[u8]) {
+        self.write_entry(doc, update);
+    }
+
+    fn clear(&self) {
+        self.clear_entry();
     }
 }
 

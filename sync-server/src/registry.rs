@@ -4,6 +4,11 @@
 //! touched by one thread only and commands for it are handled in the order they were sent.
 //! Room threads have large stacks because yrs recurses on nested content. A room is created
 //! (and loaded) on first use and dropped some seconds after its last member leaves.
+//!
+//! Rooms do no I/O: the room thread carries out the effects their handlers return
+//! (`carry_out`): frames and closes to connections, writes and loads to the storage writer,
+//! publications and subscriptions to the fan-out. The relay delivers to rooms through
+//! [`Deliver`], which `Registry` implements.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -16,10 +21,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::conn::{Conn, ConnId};
 use crate::crash_guard::Journal;
-use crate::relay::{Relay, Relayed};
-use crate::room::{Keep, LoadResult, Room, RoomContext, RoomSettings};
+use crate::relay::Deliver;
+use crate::room::{
+    Effect, Effects, Fanout, Frames, Keep, LoadResult, Relayed, Room, RoomContext, RoomSettings,
+};
 use crate::storage::writer::DeleteReply;
-use crate::storage::StorageWriter;
+use crate::storage::{Receipt, StorageWriter};
 use collab_core::doc_name::DocName;
 use collab_core::wire::close_code;
 
@@ -84,7 +91,7 @@ impl Registry {
         storage: StorageWriter,
         settings: RoomSettings,
         data: &std::path::Path,
-        relay: Option<Relay>,
+        fanout: Option<Arc<dyn Fanout>>,
     ) -> std::io::Result<(Registry, RoomThreads)> {
         let settings = Arc::new(settings);
         let mut senders = Vec::new();
@@ -93,11 +100,14 @@ impl Registry {
             let (tx, inbox) = mpsc::channel(INBOX_LEN);
             let (loaded, loaded_rx) = mpsc::unbounded_channel();
             let context = RoomContext {
-                storage: storage.clone(),
-                loaded,
                 settings: settings.clone(),
                 journal: Arc::new(Journal::create(data, index)?),
-                relay: relay.clone(),
+                fanout: fanout.is_some(),
+            };
+            let io = RoomIo {
+                storage: storage.clone(),
+                loaded,
+                fanout: fanout.clone(),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("rooms-{index}"))
@@ -107,7 +117,7 @@ impl Registry {
                         .enable_time()
                         .build()
                         .expect("a current-thread runtime builds");
-                    runtime.block_on(run(inbox, loaded_rx, context));
+                    runtime.block_on(run(inbox, loaded_rx, context, io));
                 })?;
             senders.push(tx);
             handles.push(handle);
@@ -172,30 +182,6 @@ impl Registry {
         Ok(total)
     }
 
-    /// Tells the room of `doc` that its relay subscription `token` is active.
-    pub async fn subscribed(&self, doc: DocName, token: u64) {
-        let _ = self.send(doc, DocCommand::Subscribed(token)).await;
-    }
-
-    /// Hands a message from another instance to the room of `doc`, if it is loaded.
-    pub async fn relayed(&self, doc: DocName, relayed: Relayed) {
-        let _ = self.send(doc, DocCommand::Relayed(relayed)).await;
-    }
-
-    /// Removes, in every room, the presence states owned by `instance` (a departed instance).
-    pub async fn instance_gone(&self, instance: ConnId) {
-        for thread in self.threads.iter() {
-            let _ = thread.send(Command::InstanceGone(instance)).await;
-        }
-    }
-
-    /// Every loaded room merges what storage holds (after a gap in relaying).
-    pub async fn resync_all(&self) {
-        for thread in self.threads.iter() {
-            let _ = thread.send(Command::ResyncAll).await;
-        }
-    }
-
     /// Asks every room thread to unload its rooms (compacting them) and stop.
     pub async fn shutdown(&self) {
         for thread in self.threads.iter() {
@@ -210,6 +196,33 @@ impl Registry {
     }
 }
 
+/// What the relay delivers to rooms.
+impl Deliver for Registry {
+    /// Tells the room of `doc` that its relay subscription `token` is active.
+    async fn subscribed(&self, doc: DocName, token: u64) {
+        let _ = self.send(doc, DocCommand::Subscribed(token)).await;
+    }
+
+    /// Hands a message from another instance to the room of `doc`, if it is loaded.
+    async fn relayed(&self, doc: DocName, relayed: Relayed) {
+        let _ = self.send(doc, DocCommand::Relayed(relayed)).await;
+    }
+
+    /// Removes, in every room, the presence states owned by `instance` (a departed instance).
+    async fn instance_gone(&self, instance: ConnId) {
+        for thread in self.threads.iter() {
+            let _ = thread.send(Command::InstanceGone(instance)).await;
+        }
+    }
+
+    /// Every loaded room merges what storage holds (after a gap in relaying).
+    async fn resync_all(&self) {
+        for thread in self.threads.iter() {
+            let _ = thread.send(Command::ResyncAll).await;
+        }
+    }
+}
+
 impl RoomThreads {
     /// Blocks until every room thread has stopped.
     pub fn join(self) {
@@ -221,11 +234,21 @@ impl RoomThreads {
     }
 }
 
+/// What a room thread's rooms reach the outside through: the effects' targets.
+struct RoomIo {
+    storage: StorageWriter,
+    /// Where load results go: this thread's own queue.
+    loaded: mpsc::UnboundedSender<LoadResult>,
+    /// Fan-out to other instances (`--redis`), if any.
+    fanout: Option<Arc<dyn Fanout>>,
+}
+
 /// The loop of one room thread.
 async fn run(
     mut inbox: mpsc::Receiver<Command>,
     mut loaded_rx: mpsc::UnboundedReceiver<LoadResult>,
     context: RoomContext,
+    io: RoomIo,
 ) {
     let mut rooms: HashMap<DocName, Room> = HashMap::new();
     let mut ticker = tokio::time::interval(tick_period(&context));
@@ -236,69 +259,90 @@ async fn run(
             Some(loaded) = loaded_rx.recv() => {
                 let doc = loaded.doc.clone();
                 if let Some(room) = rooms.get_mut(&doc) {
-                    if room.on_loaded(loaded) == Keep::No {
-                        rooms.remove(&doc);
+                    let (keep, effects) = room.on_loaded(loaded);
+                    carry_out(&doc, effects, &io);
+                    if keep == Keep::No {
+                        remove(&mut rooms, &doc, &io);
                     }
                 }
             }
             command = inbox.recv() => match command {
                 None | Some(Command::Shutdown) => break,
-                Some(command) => handle(&mut rooms, command, &context),
+                Some(command) => handle(&mut rooms, command, &context, &io),
             },
             _ = ticker.tick() => {
                 let now = Instant::now();
-                rooms.retain(|_, room| room.tick(now) == Keep::Yes);
+                rooms.retain(|doc, room| {
+                    let (keep, effects) = room.tick(now);
+                    carry_out(doc, effects, &io);
+                    if keep == Keep::No {
+                        carry_out(doc, room.release(), &io);
+                    }
+                    keep == Keep::Yes
+                });
             }
         }
     }
-    for room in rooms.values_mut() {
-        room.unload();
+    for (doc, room) in &mut rooms {
+        carry_out(doc, room.unload(), &io);
+        carry_out(doc, room.release(), &io);
     }
 }
 
-fn handle(rooms: &mut HashMap<DocName, Room>, command: Command, context: &RoomContext) {
+fn handle(
+    rooms: &mut HashMap<DocName, Room>,
+    command: Command,
+    context: &RoomContext,
+    io: &RoomIo,
+) {
     match command {
-        Command::Doc(doc, DocCommand::Join(conn)) => room_of(rooms, doc, context).join(conn),
+        Command::Doc(doc, DocCommand::Join(conn)) => {
+            let effects = room_of(rooms, &doc, context, io).join(conn);
+            carry_out(&doc, effects, io);
+        }
         Command::Doc(doc, DocCommand::ReadText(reply)) => {
-            room_of(rooms, doc, context).read_text(reply)
+            let effects = room_of(rooms, &doc, context, io).read_text(reply);
+            carry_out(&doc, effects, io);
         }
         Command::Doc(doc, DocCommand::Delete(reply)) => {
-            if let Some(mut room) = rooms.remove(&doc) {
-                room.close_all(close_code::DELETED, "document deleted");
+            if let Some(room) = rooms.get_mut(&doc) {
+                let effects = room.close_all(close_code::DELETED, "document deleted");
+                carry_out(&doc, effects, io);
+                remove(rooms, &doc, io);
             }
             // Queued after every write the room made: FIFO, so those are deleted too.
-            context.storage.delete(doc, reply);
+            io.storage.delete(doc, reply);
         }
         // Frames and departures for a room that is gone (it failed to load) are moot.
         Command::Doc(doc, DocCommand::Frame(conn, frame)) => {
             if let Some(room) = rooms.get_mut(&doc) {
-                room.frame(conn, frame);
+                carry_out(&doc, room.frame(conn, frame), io);
             }
         }
         Command::Doc(doc, DocCommand::Leave(conn)) => {
             if let Some(room) = rooms.get_mut(&doc) {
-                room.leave(conn, Instant::now());
+                carry_out(&doc, room.leave(conn, Instant::now()), io);
             }
         }
         // Relay news for a room that unloaded meanwhile is moot: it never creates one.
         Command::Doc(doc, DocCommand::Subscribed(token)) => {
             if let Some(room) = rooms.get_mut(&doc) {
-                room.subscribed(token);
+                carry_out(&doc, room.subscribed(token), io);
             }
         }
         Command::Doc(doc, DocCommand::Relayed(relayed)) => {
             if let Some(room) = rooms.get_mut(&doc) {
-                room.relayed(relayed);
+                carry_out(&doc, room.relayed(relayed), io);
             }
         }
         Command::InstanceGone(instance) => {
-            for room in rooms.values_mut() {
-                room.instance_gone(instance);
+            for (doc, room) in rooms.iter_mut() {
+                carry_out(doc, room.instance_gone(instance), io);
             }
         }
         Command::ResyncAll => {
-            for room in rooms.values_mut() {
-                room.resync(true);
+            for (doc, room) in rooms.iter_mut() {
+                carry_out(doc, room.resync(true), io);
             }
         }
         Command::Stats(reply) => {
@@ -314,12 +358,84 @@ fn handle(rooms: &mut HashMap<DocName, Room>, command: Command, context: &RoomCo
 /// The room of `doc`, created (and loading) if it is not loaded.
 fn room_of<'a>(
     rooms: &'a mut HashMap<DocName, Room>,
-    doc: DocName,
+    doc: &DocName,
     context: &RoomContext,
+    io: &RoomIo,
 ) -> &'a mut Room {
-    rooms
-        .entry(doc.clone())
-        .or_insert_with(|| Room::load(doc, context))
+    rooms.entry(doc.clone()).or_insert_with(|| {
+        let (room, effects) = Room::load(doc.clone(), context);
+        carry_out(doc, effects, io);
+        room
+    })
+}
+
+/// Drops the room of `doc`, ending its relay subscription.
+fn remove(rooms: &mut HashMap<DocName, Room>, doc: &DocName, io: &RoomIo) {
+    if let Some(mut room) = rooms.remove(doc) {
+        carry_out(doc, room.release(), io);
+    }
+}
+
+/// Carries out what the room of `doc` asked for, in order.
+fn carry_out(doc: &DocName, effects: Effects, io: &RoomIo) {
+    for effect in effects {
+        match effect {
+            Effect::Send {
+                to,
+                frames: Frames::One(frame),
+            } => to.send(frame),
+            Effect::Send {
+                to,
+                frames: Frames::Pieces(frames),
+            } => to.send_pieces(frames),
+            Effect::Close { conn, code, reason } => conn.close(code, &reason),
+            Effect::Persist { write, ack } => io.storage.write(write, ack.map(receipt)),
+            Effect::Ack(ack) => io.storage.receipt(receipt(ack)),
+            Effect::Load {
+                generation,
+                purpose,
+            } => {
+                let (loaded, name) = (io.loaded.clone(), doc.clone());
+                io.storage.load(
+                    doc.clone(),
+                    Box::new(move |result| {
+                        let _ = loaded.send(LoadResult {
+                            doc: name,
+                            generation,
+                            result,
+                            purpose,
+                        });
+                    }),
+                );
+            }
+            Effect::Publish(publication) => {
+                if let Some(fanout) = &io.fanout {
+                    fanout.publish(doc, publication);
+                }
+            }
+            Effect::Subscribe { token } => match &io.fanout {
+                Some(fanout) => fanout.subscribe(doc.clone(), token),
+                None => tracing::error!(%doc, "a room subscribed without a relay"),
+            },
+            Effect::Unsubscribe { token } => {
+                if let Some(fanout) = &io.fanout {
+                    fanout.unsubscribe(doc.clone(), token);
+                }
+            }
+            Effect::Text { reply, text } => {
+                let _ = reply.send(text);
+            }
+        }
+    }
+}
+
+/// The storage writer's receipt for an acknowledgement: reported to the connection itself.
+fn receipt(ack: crate::room::Ack) -> Receipt {
+    Receipt {
+        sender: ack.conn.id.get(),
+        count: ack.count,
+        watcher: Box::new(ack.conn),
+    }
 }
 
 /// Ticks often enough to honour the shortest of the room timeouts, at most once a second.

@@ -11,10 +11,14 @@
 //! reordering are harmless, and a gap (Redis down, a dropped connection) is healed by
 //! resyncing each loaded document from storage when the connection comes back. Storage, not
 //! Redis, is the source of truth.
+//!
+//! Rooms reach the relay through the `room::Fanout` trait it implements; the relay reaches
+//! rooms through [`Deliver`] (implemented by the registry), so it names neither.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::conn::ConnId;
 use crate::metrics::Metrics;
-use crate::registry::Registry;
+use crate::room::{Fanout, Publication, Relayed};
 use collab_core::doc_name::DocName;
 
 /// How often an instance says it is alive.
@@ -78,17 +82,17 @@ impl Kind {
     }
 }
 
-/// A message from another instance, for one room.
-#[derive(Debug)]
-pub enum Relayed {
-    Update(Vec<u8>),
-    /// An awareness frame; `from` stands for the sending instance (it owns those states).
-    Awareness {
-        from: ConnId,
-        frame: Bytes,
-    },
-    Resync,
-    AwarenessQuery,
+/// Where the relay delivers what it hears: the rooms (`registry::Registry`). Each call may
+/// wait while the rooms' queues are full.
+pub trait Deliver: Send + Sync + 'static {
+    /// The subscription `token` of `doc`'s room is active.
+    fn subscribed(&self, doc: DocName, token: u64) -> impl Future<Output = ()> + Send;
+    /// A message from another instance for the room of `doc`, if it is loaded.
+    fn relayed(&self, doc: DocName, relayed: Relayed) -> impl Future<Output = ()> + Send;
+    /// Another instance is gone: the presence it relayed (owned by `instance`) goes.
+    fn instance_gone(&self, instance: ConnId) -> impl Future<Output = ()> + Send;
+    /// Relaying had a gap: every loaded room merges what storage holds.
+    fn resync_all(&self) -> impl Future<Output = ()> + Send;
 }
 
 /// Why the relay could not be set up.
@@ -140,7 +144,6 @@ struct Inner {
     instance: u64,
     ops: mpsc::UnboundedSender<Op>,
     connected: AtomicBool,
-    next_token: AtomicU64,
 }
 
 /// What the relay task is asked to do, in order.
@@ -178,7 +181,6 @@ impl Relay {
             instance: random_id(),
             ops,
             connected: AtomicBool::new(false),
-            next_token: AtomicU64::new(1),
         });
         Ok((
             Relay {
@@ -203,24 +205,6 @@ impl Relay {
         self.inner.connected.load(Ordering::Relaxed)
     }
 
-    /// Subscribes to `doc`'s channel; its room gets `DocCommand::Subscribed(token)` once the
-    /// subscription is active (at once while Redis is down: the reconnection resyncs it).
-    pub fn subscribe(&self, doc: DocName) -> u64 {
-        let token = self.inner.next_token.fetch_add(1, Ordering::Relaxed);
-        let _ = self.inner.ops.send(Op::Subscribe(doc, token));
-        token
-    }
-
-    /// Ends the subscription `token` made (a newer one for the same document stays).
-    pub fn unsubscribe(&self, doc: DocName, token: u64) {
-        let _ = self.inner.ops.send(Op::Unsubscribe(doc, token));
-    }
-
-    /// Publishes to `doc`'s channel; dropped while Redis is down (the resync covers it).
-    pub fn publish(&self, doc: &DocName, kind: Kind, payload: Bytes) {
-        let _ = self.inner.ops.send(Op::Publish(doc.clone(), kind, payload));
-    }
-
     /// Says goodbye (so other instances drop our users' presence at once) and stops the task;
     /// waits at most a second.
     pub async fn shutdown(&self) {
@@ -228,6 +212,30 @@ impl Relay {
         if self.inner.ops.send(Op::Stop(done)).is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
         }
+    }
+}
+
+/// What rooms publish, and the subscriptions they make.
+impl Fanout for Relay {
+    /// Subscribes to `doc`'s channel; its room gets `DocCommand::Subscribed(token)` once the
+    /// subscription is active (at once while Redis is down: the reconnection resyncs it).
+    fn subscribe(&self, doc: DocName, token: u64) {
+        let _ = self.inner.ops.send(Op::Subscribe(doc, token));
+    }
+
+    fn unsubscribe(&self, doc: DocName, token: u64) {
+        let _ = self.inner.ops.send(Op::Unsubscribe(doc, token));
+    }
+
+    /// Publishes to `doc`'s channel; dropped while Redis is down (the resync covers it).
+    fn publish(&self, doc: &DocName, publication: Publication) {
+        let (kind, payload) = match publication {
+            Publication::Update(update) => (Kind::Update, update),
+            Publication::Awareness(frame) => (Kind::Awareness, frame),
+            Publication::Resync => (Kind::Resync, Bytes::new()),
+            Publication::AwarenessQuery => (Kind::AwarenessQuery, Bytes::new()),
+        };
+        let _ = self.inner.ops.send(Op::Publish(doc.clone(), kind, payload));
     }
 }
 
@@ -319,7 +327,7 @@ enum Ended {
 
 impl RelayTask {
     /// Connects, keeps connected (reconnecting with backoff) and relays until stopped.
-    pub async fn run(mut self, registry: Registry) {
+    pub async fn run(mut self, rooms: impl Deliver) {
         // The documents subscribed to, by the token of their latest subscription.
         let mut wanted: HashMap<DocName, u64> = HashMap::new();
         let mut peers = Peers::default();
@@ -330,7 +338,7 @@ impl RelayTask {
                 Ok((sink, stream, publisher)) => {
                     backoff = MIN_BACKOFF;
                     warned = false;
-                    self.session(sink, stream, publisher, &registry, &mut wanted, &mut peers)
+                    self.session(sink, stream, publisher, &rooms, &mut wanted, &mut peers)
                         .await
                 }
                 Err(reason) => Ended::Lost(reason),
@@ -361,14 +369,14 @@ impl RelayTask {
                     () = &mut wait => break,
                     _ = ticker.tick() => {
                         for gone in peers.expire(Instant::now()) {
-                            registry.instance_gone(gone).await;
+                            rooms.instance_gone(gone).await;
                         }
                     }
                     op = self.ops.recv() => match op {
                         None => return,
                         Some(Op::Subscribe(doc, token)) => {
                             wanted.insert(doc.clone(), token);
-                            registry.subscribed(doc, token).await;
+                            rooms.subscribed(doc, token).await;
                         }
                         Some(Op::Unsubscribe(doc, token)) => {
                             if wanted.get(&doc) == Some(&token) {
@@ -409,7 +417,7 @@ impl RelayTask {
         mut sink: redis::aio::PubSubSink,
         mut stream: redis::aio::PubSubStream,
         mut publisher: redis::aio::MultiplexedConnection,
-        registry: &Registry,
+        rooms: &impl Deliver,
         wanted: &mut HashMap<DocName, u64>,
         peers: &mut Peers,
     ) -> Ended {
@@ -425,7 +433,7 @@ impl RelayTask {
         // Whatever was published while we were away is in storage: every loaded room merges
         // it, then asks the other instances to do the same (they may have missed ours).
         if !wanted.is_empty() {
-            registry.resync_all().await;
+            rooms.resync_all().await;
         }
         let mut ticker = tokio::time::interval(HEARTBEAT_PERIOD);
         loop {
@@ -434,7 +442,7 @@ impl RelayTask {
                     let Some(message) = message else {
                         return Ended::Lost("subscription connection closed".into());
                     };
-                    self.received(&message, registry, peers).await;
+                    self.received(&message, rooms, peers).await;
                 }
                 _ = ticker.tick() => {
                     let heartbeat = encode(Kind::Heartbeat, instance, &[]);
@@ -442,7 +450,7 @@ impl RelayTask {
                         return Ended::Lost(reason);
                     }
                     for gone in peers.expire(Instant::now()) {
-                        registry.instance_gone(gone).await;
+                        rooms.instance_gone(gone).await;
                     }
                 }
                 op = self.ops.recv() => {
@@ -471,7 +479,7 @@ impl RelayTask {
                             None => continue,
                         }
                     }
-                    if let Some(ended) = self.request(op, &mut sink, &mut publisher, registry, wanted).await {
+                    if let Some(ended) = self.request(op, &mut sink, &mut publisher, rooms, wanted).await {
                         return ended;
                     }
                 }
@@ -485,7 +493,7 @@ impl RelayTask {
         op: Op,
         sink: &mut redis::aio::PubSubSink,
         publisher: &mut redis::aio::MultiplexedConnection,
-        registry: &Registry,
+        rooms: &impl Deliver,
         wanted: &mut HashMap<DocName, u64>,
     ) -> Option<Ended> {
         match op {
@@ -493,7 +501,7 @@ impl RelayTask {
                 let subscribed = timed(sink.subscribe(doc_channel(&doc))).await;
                 // Confirmed even if it failed: the reconnection resubscribes and resyncs it.
                 wanted.insert(doc.clone(), token);
-                registry.subscribed(doc, token).await;
+                rooms.subscribed(doc, token).await;
                 subscribed.err().map(Ended::Lost)
             }
             Op::Unsubscribe(doc, token) => {
@@ -522,7 +530,7 @@ impl RelayTask {
     }
 
     /// Routes one message from Redis.
-    async fn received(&self, message: &redis::Msg, registry: &Registry, peers: &mut Peers) {
+    async fn received(&self, message: &redis::Msg, rooms: &impl Deliver, peers: &mut Peers) {
         let Some((kind, sender, payload)) = decode(message.get_payload_bytes()) else {
             tracing::warn!(
                 channel = message.get_channel_name(),
@@ -540,7 +548,7 @@ impl RelayTask {
                 Kind::Goodbye => {
                     tracing::info!(instance = %format!("{sender:016x}"), "instance said goodbye: removing its users' presence");
                     if let Some(gone) = peers.remove(sender) {
-                        registry.instance_gone(gone).await;
+                        rooms.instance_gone(gone).await;
                     }
                 }
                 _ => {
@@ -566,7 +574,7 @@ impl RelayTask {
             Kind::AwarenessQuery => Relayed::AwarenessQuery,
             Kind::Heartbeat | Kind::Goodbye => return,
         };
-        registry.relayed(doc, relayed).await;
+        rooms.relayed(doc, relayed).await;
     }
 }
 

@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
 use crate::registry::{Registry, RoomThreads};
 use crate::relay::{Relay, RelayTask};
-use crate::room::RoomSettings;
+use crate::room::{Fanout, RoomSettings};
 use crate::storage::writer::WriterThread;
 use crate::storage::{PostgresStore, SqliteStore, StorageError, StorageWriter, Store, Write};
 use crate::transport::{SocketContext, SHUTTING_DOWN};
@@ -127,7 +127,9 @@ impl Server {
             storage.clone(),
             settings,
             &config.data,
-            relay.clone(),
+            relay
+                .clone()
+                .map(|relay| Arc::new(relay) as Arc<dyn Fanout>),
         )
         .map_err(|source| ServerError::Journal {
             path: config.data.clone(),

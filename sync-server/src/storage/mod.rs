@@ -1,6 +1,6 @@
 //! Durable storage: the `Store` trait, its SQLite and PostgreSQL implementations, and the
 //! single writer thread that commits batches from every document (group commit) and then
-//! sends acks.
+//! reports which senders' updates are durable.
 //!
 //! - [`sqlite`]: `SqliteStore`, the only code that names rusqlite (the default).
 //! - [`postgres`]: `PostgresStore`, the only code that names the postgres crate; safe with
@@ -21,7 +21,7 @@ use collab_core::doc_name::DocName;
 
 pub use self::postgres::{PostgresStore, PostgresUrl};
 pub use sqlite::SqliteStore;
-pub use writer::{now_ms, Ack, StorageWriter};
+pub use writer::{now_ms, CommitWatcher, Receipt, StorageWriter};
 
 /// A document as stored: a snapshot and the updates appended after it, oldest first.
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -1,6 +1,7 @@
 //! `StorageWriter`: one thread owns the `Store`; everything that touches storage is a request
 //! in its FIFO queue. Writes that arrive together commit in one transaction (group commit),
-//! and only after that commit are their acknowledgements sent.
+//! and only after that commit does the writer report them durable to whoever asked
+//! (`CommitWatcher`); it encodes no protocol frames and writes to no socket.
 //!
 //! Because the queue is FIFO, a load sees every write queued before it, and a compaction
 //! covers every append of its document queued before it.
@@ -17,9 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{DocSummary, StorageError, Store, StoredDoc, Write};
-use crate::conn::{Conn, ConnId};
 use crate::metrics::{Metrics, StorageHealth};
-use crate::protocol::message::encode_ack;
 use collab_core::doc_name::DocName;
 
 /// Most writes committed in one transaction; more wait for the next one.
@@ -30,11 +29,30 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Attempts made for the last batch once shutdown has begun, before giving up on it.
 const RETRIES_AT_SHUTDOWN: u32 = 3;
 
-/// Tells `conn` that `count` of its update-carrying messages are durable, once committed.
-#[derive(Debug)]
-pub struct Ack {
-    pub conn: Conn,
+/// Hears that updates it sent are durable, once the commit holding them is done. What that
+/// means on the wire is the connection's business (`conn::Conn` sends an ack frame).
+pub trait CommitWatcher: Send + 'static {
+    /// The first `count` update-carrying messages of this sender are committed.
+    fn committed(&self, count: u64);
+}
+
+/// A sender's count of updates, reported to its watcher once every write queued before it
+/// (and with it) is committed.
+pub struct Receipt {
+    /// Who sent them: of several receipts of one sender reported together, only the highest
+    /// count is reported (counts only grow, so it is the last one).
+    pub sender: u64,
     pub count: u64,
+    pub watcher: Box<dyn CommitWatcher>,
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receipt")
+            .field("sender", &self.sender)
+            .field("count", &self.count)
+            .finish()
+    }
 }
 
 pub type LoadReply = Box<dyn FnOnce(Result<StoredDoc, StorageError>) + Send>;
@@ -42,10 +60,10 @@ pub type LoadReply = Box<dyn FnOnce(Result<StoredDoc, StorageError>) + Send>;
 pub type DeleteReply = oneshot::Sender<Result<bool, StorageError>>;
 
 enum Request {
-    /// A write (or none, when only an acknowledgement must follow the writes before it).
+    /// A write (or none, when only a receipt must follow the writes before it).
     Write {
         write: Option<Write>,
-        ack: Option<Ack>,
+        receipt: Option<Receipt>,
         /// When it was queued, for the acknowledgement latency.
         queued: Instant,
     },
@@ -154,24 +172,24 @@ impl StorageWriter {
         }
     }
 
-    /// Queues `write`; `ack` is sent once it is committed.
-    pub fn write(&self, write: Write, ack: Option<Ack>) {
+    /// Queues `write`; `receipt` is reported once it is committed.
+    pub fn write(&self, write: Write, receipt: Option<Receipt>) {
         if matches!(write, Write::Append { .. }) {
             self.shared.metrics.update_applied();
         }
         self.send(Request::Write {
             write: Some(write),
-            ack,
+            receipt,
             queued: Instant::now(),
         });
     }
 
-    /// Queues an acknowledgement that needs no write of its own (an update that changed
-    /// nothing): it is sent once every write queued before it is committed.
-    pub fn ack(&self, ack: Ack) {
+    /// Queues a receipt that needs no write of its own (an update that changed nothing): it
+    /// is reported once every write queued before it is committed.
+    pub fn receipt(&self, receipt: Receipt) {
         self.send(Request::Write {
             write: None,
-            ack: Some(ack),
+            receipt: Some(receipt),
             queued: Instant::now(),
         });
     }
@@ -224,12 +242,12 @@ impl StorageWriter {
     }
 }
 
-/// Writes waiting for the next commit, and the acks that follow them.
+/// Writes waiting for the next commit, and the receipts that follow them.
 #[derive(Default)]
 struct Batch {
     writes: Vec<Write>,
     /// Each with the time its request was queued.
-    acks: Vec<(Ack, Instant)>,
+    receipts: Vec<(Receipt, Instant)>,
 }
 
 fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: &Shared) {
@@ -238,9 +256,15 @@ fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: 
         let mut next = Some(first);
         while let Some(request) = next.take() {
             match request {
-                Request::Write { write, ack, queued } => {
+                Request::Write {
+                    write,
+                    receipt,
+                    queued,
+                } => {
                     batch.writes.extend(write);
-                    batch.acks.extend(ack.map(|ack| (ack, queued)));
+                    batch
+                        .receipts
+                        .extend(receipt.map(|receipt| (receipt, queued)));
                     if batch.writes.len() >= MAX_BATCH {
                         commit(&mut store, &mut batch, shared);
                     }
@@ -284,7 +308,7 @@ fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: 
     commit(&mut store, &mut batch, shared);
 }
 
-/// Commits the batch, retrying with backoff until it succeeds, then sends its acks.
+/// Commits the batch, retrying with backoff until it succeeds, then reports its receipts.
 fn commit(store: &mut impl Store, batch: &mut Batch, shared: &Shared) {
     if !batch.writes.is_empty() {
         let mut delay = RETRY_FIRST;
@@ -311,7 +335,7 @@ fn commit(store: &mut impl Store, batch: &mut Batch, shared: &Shared) {
                                 "giving up at shutdown: these writes were never acknowledged and are lost"
                             );
                             batch.writes.clear();
-                            batch.acks.clear();
+                            batch.receipts.clear();
                             return;
                         }
                     }
@@ -322,7 +346,7 @@ fn commit(store: &mut impl Store, batch: &mut Batch, shared: &Shared) {
         }
         batch.writes.clear();
     }
-    send_acks(std::mem::take(&mut batch.acks), &shared.metrics);
+    report(std::mem::take(&mut batch.receipts), &shared.metrics);
 }
 
 /// Checks the store can be reached; readiness follows the result. Runs with no batch pending,
@@ -342,22 +366,22 @@ fn check(store: &mut impl Store, shared: &Shared) {
     }
 }
 
-/// Sends each connection its highest count (counts only grow, so the last one wins).
-/// Every ack's latency is recorded, including those a later one supersedes.
-fn send_acks(acks: Vec<(Ack, Instant)>, metrics: &Metrics) {
-    if acks.is_empty() {
+/// Reports each sender's highest count (counts only grow, so the last one wins). Every
+/// receipt's latency is recorded as an ack's, including those a later one supersedes.
+fn report(receipts: Vec<(Receipt, Instant)>, metrics: &Metrics) {
+    if receipts.is_empty() {
         return;
     }
     let now = Instant::now();
-    let mut latest: HashMap<ConnId, Ack> = HashMap::with_capacity(acks.len());
-    for (ack, queued) in acks {
+    let mut latest: HashMap<u64, Receipt> = HashMap::with_capacity(receipts.len());
+    for (receipt, queued) in receipts {
         metrics
             .ack_seconds
             .observe_duration(now.saturating_duration_since(queued));
-        latest.insert(ack.conn.id, ack);
+        latest.insert(receipt.sender, receipt);
     }
-    for ack in latest.into_values() {
-        ack.conn.send(encode_ack(ack.count));
+    for receipt in latest.into_values() {
+        receipt.watcher.committed(receipt.count);
     }
 }
 
@@ -372,7 +396,6 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::ConnId;
     use std::sync::Mutex;
 
     /// A store that fails its first `failures` commits, then records what it commits.
@@ -412,32 +435,57 @@ mod tests {
         }
     }
 
+    /// Records each count it is told, with what the store had committed at that moment.
+    struct Recorder {
+        store: FlakyStore,
+        heard: mpsc::UnboundedSender<(u64, Vec<Write>)>,
+    }
+
+    impl CommitWatcher for Recorder {
+        fn committed(&self, count: u64) {
+            let committed = self.store.committed.lock().unwrap().concat();
+            let _ = self.heard.send((count, committed));
+        }
+    }
+
+    fn receipt(
+        count: u64,
+        store: &FlakyStore,
+        heard: &mpsc::UnboundedSender<(u64, Vec<Write>)>,
+    ) -> Receipt {
+        Receipt {
+            sender: 1,
+            count,
+            watcher: Box::new(Recorder {
+                store: store.clone(),
+                heard: heard.clone(),
+            }),
+        }
+    }
+
     #[tokio::test]
-    async fn acks_only_after_a_failed_commit_succeeds_on_retry() {
+    async fn receipts_only_after_a_failed_commit_succeeds_on_retry() {
         let store = FlakyStore::default();
         *store.failures.lock().unwrap() = 2;
         let (writer, thread) = StorageWriter::start(store.clone()).unwrap();
-        let (conn, mut outbox, _close) = Conn::new(ConnId::next(), true, 16);
-        writer.write(
-            append(1),
-            Some(Ack {
-                conn: conn.clone(),
-                count: 1,
-            }),
-        );
-        writer.write(append(2), Some(Ack { conn, count: 2 }));
-        // Acks arrive only once the writes they cover are committed, highest count last (the
-        // next write may be committed too by the time an ack is read).
+        let (heard, mut reports) = mpsc::unbounded_channel();
+        writer.write(append(1), Some(receipt(1, &store, &heard)));
+        writer.write(append(2), Some(receipt(2, &store, &heard)));
+        drop(heard);
+        // Counts are reported only once the writes they cover are committed, highest count
+        // last (the next write may be committed too by the time a count is reported).
         let mut count = 0;
         while count < 2 {
-            let ack = outbox.recv().await.unwrap();
-            count = if ack == encode_ack(1) { 1 } else { 2 };
-            assert_eq!(ack, encode_ack(count));
-            let committed: Vec<Write> = store.committed.lock().unwrap().concat();
+            let (reported, committed) = reports.recv().await.unwrap();
+            assert!(
+                reported > count,
+                "counts only grow: {reported} after {count}"
+            );
+            count = reported;
             let covered = &[append(1), append(2)][..count as usize];
             assert!(
                 committed.starts_with(covered),
-                "ack {count} before its commit: {committed:?}"
+                "count {count} reported before its commit: {committed:?}"
             );
         }
         assert_eq!(
@@ -448,6 +496,7 @@ mod tests {
         tokio::task::spawn_blocking(move || thread.join())
             .await
             .unwrap();
+        assert!(reports.recv().await.is_none(), "nothing more is reported");
         assert_eq!(*store.failures.lock().unwrap(), 0);
     }
 
