@@ -1,6 +1,6 @@
 //! `Conn`: the room thread's handle on one WebSocket connection — an id, a bounded outbox and
-//! a close signal. It carries out what rooms ask of a connection, and turns the storage
-//! writer's commit reports into the connection's ack frames.
+//! a close signal. It carries out what rooms ask of a connection; `transport` turns the
+//! storage writer's commit reports for it into ack frames.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -13,8 +13,6 @@ use futures_util::task::AtomicWaker;
 pub use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::auth::User;
-use crate::protocol::message::encode_ack;
-use crate::storage::CommitWatcher;
 use collab_core::wire::close_code;
 
 /// Identifies one connection for the life of the process.
@@ -282,13 +280,6 @@ impl Conn {
     /// Asks the socket task to close with `code`; the first reason given wins.
     pub fn close(&self, code: u16, reason: &str) {
         self.close.close(code, reason);
-    }
-}
-
-/// An extension client (`?ext=1`) hears how many of its update-carrying messages are durable.
-impl CommitWatcher for Conn {
-    fn committed(&self, count: u64) {
-        self.send(encode_ack(count));
     }
 }
 

@@ -14,9 +14,11 @@
 //! - [`limits`]: connection caps (total, per IP, per document) and per-connection rate limits.
 //! - [`metrics`]: counters and histograms for `/metrics`; readiness for `/readyz`.
 //! - [`conn`]: the handle rooms hold on a connection (outbox, close signal).
-//! - [`registry`]: rooms by document name, spread over room threads; load and unload.
+//! - [`registry`]: rooms by document name, spread over room threads; carries out what rooms
+//!   ask for (their effects).
 //! - [`relay`]: cross-instance fan-out over Redis pub/sub (`--redis`); instance heartbeats.
-//! - [`room`]: one document: yrs `Doc`, presence, members, protocol rules.
+//! - [`room`]: one document (yrs `Doc`, presence, members, protocol rules) as a state machine
+//!   that does no I/O: events in, effects out; the `Fanout` trait the relay implements.
 //! - [`pieces`]: documents and large updates cut into frames that fit, shared by joiners.
 //! - [`protocol`]: sans-IO wire format: frames to messages and back; presence bookkeeping.
 //! - [`storage`]: the `Store` trait, SQLite, PostgreSQL, and the group-committing writer thread.

@@ -1,6 +1,7 @@
 //! The WebSocket side of a connection: reads frames into the room, writes the room's
-//! messages out, pings, and closes with a code that says why. The only module (with `http`)
-//! that names axum, and the only one that names tungstenite.
+//! messages (and the ack frames for committed updates) out, pings, and closes with a code
+//! that says why. The only module (with `http`) that names axum, and the only one that names
+//! tungstenite.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +19,9 @@ use crate::config::Config;
 use crate::conn::{CloseReason, Conn, ConnId, OpenSockets, Outbox};
 use crate::limits::{Admission, FrameLimiter};
 use crate::metrics::{Metrics, Refusal};
-use crate::protocol::message::{decode_auth_token, encode_permission_denied};
+use crate::protocol::message::{decode_auth_token, encode_ack, encode_permission_denied};
 use crate::registry::{DocCommand, Registry};
+use crate::storage::CommitWatcher;
 use collab_core::doc_name::DocName;
 use collab_core::wire::close_code;
 
@@ -248,6 +250,14 @@ pub fn serve(
             close_socket(&mut sink, &mut stream, ending).await;
         }
         tracing::debug!(%doc, conn = %id, "disconnected");
+    }
+}
+
+/// The storage writer reports a connection's updates durable: an extension client (`?ext=1`)
+/// hears the count as an ack frame, queued behind what the room already sent it.
+impl CommitWatcher for Conn {
+    fn committed(&self, count: u64) {
+        self.send(encode_ack(count));
     }
 }
 
