@@ -47,7 +47,7 @@ pub enum LoadPurpose {
 impl Room {
     pub(super) fn request_load(&mut self) {
         self.generation += 1;
-        self.read_storage(super::LoadPurpose::Load);
+        self.read_storage(LoadPurpose::Load);
     }
 
     fn read_storage(&mut self, purpose: LoadPurpose) {

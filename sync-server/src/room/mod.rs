@@ -152,11 +152,6 @@ impl Room {
         (room, effects)
     }
 
-    /// The document's name.
-    pub fn name(&self) -> &DocName {
-        &self.name
-    }
-
     /// The document's text, or `None` when nothing was ever stored for it.
     pub fn read_text(&mut self, reply: oneshot::Sender<Option<String>>) -> Effects {
         self.read_text_now(reply);

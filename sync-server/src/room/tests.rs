@@ -287,7 +287,7 @@ fn updates_go_to_every_member_and_are_persisted_with_an_ack_request() {
     );
     let echo = Message::Sync(SyncMessage::Update(update.clone()));
     // Echoed to both; no ack frame is sent by the room: the writer reports the commit.
-    assert_eq!(sent_to(&effects, a_id), [echo.clone()]);
+    assert_eq!(sent_to(&effects, a_id), std::slice::from_ref(&echo));
     assert_eq!(sent_to(&effects, b_id), [echo]);
     let persists: Vec<_> = effects
         .iter()
