@@ -84,6 +84,8 @@ start_postgres() {
     local dir=$1/postgres
     mkdir -p "$dir"
     if as_root; then
+        # DIR may be private (mkdtemp makes it 0700): the postgres user only needs to enter it.
+        chmod o+x "$1"
         chown postgres: "$dir"
         runuser -u postgres -- test -w "$dir" ||
             die "$dir is not reachable by the postgres user: use a directory it can enter"
