@@ -135,17 +135,18 @@ ensure_wasm_tools() {
 }
 
 # PostgreSQL's server programs (initdb, pg_ctl, postgres, psql under
-# /usr/lib/postgresql/<version>/bin), for the sync server's PostgreSQL tests, which start a
-# private server of their own (as the `postgres` user the package creates, when run as root).
+# /usr/lib/postgresql/<version>/bin), with which scripts/services.sh starts a private server for
+# the tests (as the `postgres` user the package creates, when run as root).
 ensure_postgres() {
     if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
         ensure_apt postgresql
     fi
 }
 
-# Redis, for the sync-server cluster tests (they start a private redis-server on a free port).
+# Redis (redis-server, and redis-cli, which scripts/services.sh asks whether it is up), for the
+# cluster tests: services.sh starts a private one on a free port.
 ensure_redis() {
-    if ! command -v redis-server >/dev/null; then
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
         ensure_apt redis-server
     fi
 }

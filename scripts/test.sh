@@ -17,8 +17,8 @@ ensure_node
 # The workspace holds the desktop app, which links WebKitGTK: clippy and the tests compile it,
 # so its system packages come first (the test tools too: see ensure_desktop_deps).
 ensure_desktop_deps
-# The PostgreSQL storage tests start a PostgreSQL server of their own, the cluster tests a
-# Redis server and nginx too.
+# PostgreSQL and Redis for the storage and cluster tests (started below by
+# scripts/services.sh), nginx for the cluster test in front of three servers.
 ensure_postgres
 ensure_redis
 ensure_nginx
@@ -32,6 +32,21 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # twice. (`cargo build -p X` would unify features differently and rebuild half the graph.)
 step "cargo build (workspace, all targets)"
 cargo build --workspace --all-targets --locked
+# One private PostgreSQL and one Redis for the whole run (scripts/services.sh), under target/,
+# on free 127.0.0.1 ports, stopped and removed when this script exits (what a run killed
+# outright leaves, the next run's first `stop` removes). The
+# Rust and Node tests find them in COLLAB_TEST_POSTGRES_URL and COLLAB_TEST_REDIS_URL; each test
+# takes a database and document names of its own, and a test that stops a server starts a
+# private one through the same script.
+step "PostgreSQL and Redis for the tests"
+services_dir=$root/target/services
+bash scripts/services.sh stop "$services_dir"
+trap 'bash scripts/services.sh stop "$services_dir"' EXIT
+bash scripts/services.sh start "$services_dir" >/dev/null
+set -a
+# shellcheck source=/dev/null # the env file services.sh writes
+source "$services_dir/env"
+set +a
 step "cargo test"
 cargo test --workspace --locked
 

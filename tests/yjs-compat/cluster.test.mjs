@@ -1,5 +1,6 @@
 // Scale-out with stock clients: three sync-server instances sharing one PostgreSQL database
-// and one redis-server (both private, started here); a stock y-websocket client on each
+// and one redis-server (see services.mjs: the shared ones scripts/test.sh started, or private
+// ones); a stock y-websocket client on each
 // instance edits one document at the same time. All three converge on the same text with every
 // edit in it, each sees the other two users' presence, and a client that joins later on any
 // instance loads that text.
@@ -16,9 +17,11 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { startServer, stopServer, waitFor } from './server.mjs'
-import { startPostgres, startRedis } from './services.mjs'
+import { runId, startPostgres, startRedis } from './services.mjs'
 
 const NAMES = ['Ada', 'Grace', 'Edsger']
+// The document: a name of this run's own, since other runs may relay through the same Redis.
+const DOC = `notes-${runId}`
 
 describe('three instances on PostgreSQL and Redis, a stock y-websocket client on each', () => {
   let dir, postgres, redis
@@ -51,7 +54,7 @@ describe('three instances on PostgreSQL and Redis, a stock y-websocket client on
 
   const connect = (server, name) => {
     const doc = new Y.Doc()
-    const provider = new WebsocketProvider(`ws://127.0.0.1:${server.port}/sync`, 'notes', doc, {
+    const provider = new WebsocketProvider(`ws://127.0.0.1:${server.port}/sync`, DOC, doc, {
       WebSocketPolyfill: WebSocket,
       disableBc: true
     })

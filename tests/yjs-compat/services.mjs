@@ -1,99 +1,83 @@
-// A private PostgreSQL and redis-server for the cluster tests (here and in tests/browser), on
-// free loopback ports with their data in a temporary directory; stopped and removed by
-// `stop()`. As root, PostgreSQL's
-// programs run as the `postgres` system user (initdb and postgres refuse root), as in the
-// Rust tests (sync-server/tests/integration/postgres.rs).
+// The PostgreSQL and redis-server the cluster tests use (here and in tests/browser), through
+// scripts/services.sh, which alone knows how to start and stop them. Under scripts/test.sh the
+// shared ones it started (COLLAB_TEST_POSTGRES_URL, COLLAB_TEST_REDIS_URL): a test gets a fresh
+// database of its own, and on Redis, whose pub/sub channels ignore database numbers, document
+// names of its own. Run on their own, or for a test that stops a server, private ones under
+// <repo>/target/, stopped and removed by `stop()` (or when this process exits).
 
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
-import readline from 'node:readline'
-import { waitFor } from './server.mjs'
+import { fileURLToPath } from 'node:url'
 
-/** A port nothing listens on right now. */
-export function freePort () {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer()
-    probe.on('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address()
-      probe.close(() => resolve(port))
-    })
-  })
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const script = path.join(repo, 'scripts/services.sh')
+
+/** Runs services.sh with `args`; its output, trimmed. Throws with its stderr on failure. */
+function services (...args) {
+  return execFileSync('bash', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    .toString().trim()
 }
 
-function postgresBin () {
-  const base = '/usr/lib/postgresql'
-  const versions = fs.existsSync(base) ? fs.readdirSync(base).sort() : []
-  const found = versions.map((v) => path.join(base, v, 'bin')).reverse()
-    .find((dir) => fs.existsSync(path.join(dir, 'initdb')))
-  if (!found) throw new Error('PostgreSQL is not installed (scripts/setup.sh ensure_postgres)')
-  return found
+/** Directories of private servers still running, stopped if this process exits first. */
+const running = new Set()
+process.on('exit', () => {
+  for (const dir of running) {
+    try { services('stop', dir) } catch {}
+  }
+})
+
+/** Starts `service` ('postgres' or 'redis') of its own; its URL, `halt`, `resume` and `stop`. */
+function startPrivate (service) {
+  fs.mkdirSync(path.join(repo, 'target'), { recursive: true })
+  const dir = fs.mkdtempSync(path.join(repo, 'target', 'services-'))
+  running.add(dir)
+  let env
+  try {
+    env = Object.fromEntries(services('start', dir, service).split('\n').map((l) => l.split('=', 2)))
+  } catch (error) {
+    services('stop', dir)
+    running.delete(dir)
+    throw error
+  }
+  return {
+    url: service === 'postgres' ? env.COLLAB_TEST_POSTGRES_URL : env.COLLAB_TEST_REDIS_URL,
+    halt: () => services('halt', dir, service),
+    resume: () => services('resume', dir, service),
+    stop () {
+      services('stop', dir)
+      running.delete(dir)
+    }
+  }
 }
 
-const asRoot = process.getuid?.() === 0
+let databases = 0
+/** Different in every process, so that runs sharing one server never meet. */
+export const runId = `${process.pid}_${Date.now().toString(36)}`
 
-/** Runs a PostgreSQL program (as the postgres user when we are root); throws on failure. */
-function pg (bin, program, args) {
-  const file = path.join(bin, program)
-  const [command, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args]
-  return execFileSync(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * A fresh database; resolves with its URL and `stop()`. With `{ own: true }` on a server of its
+ * own, which `halt()` stops (a fast shutdown) and `resume()` starts again on the same port and
+ * data; otherwise on the shared server when there is one.
+ */
+export async function startPostgres ({ own = false } = {}) {
+  const shared = process.env.COLLAB_TEST_POSTGRES_URL
+  const server = own || !shared ? startPrivate('postgres') : { url: shared, stop () {} }
+  try {
+    const url = services('database', server.url, `test_${runId}_${++databases}`)
+    return { ...server, url }
+  } catch (error) {
+    server.stop()
+    throw error
+  }
 }
 
 /**
- * Starts PostgreSQL; resolves with its URL, `halt()` and `resume()` (a fast shutdown and a start
- * on the same port and data), and `stop()`.
+ * Redis: the shared server when there is one (give each test its own document names:
+ * `runId`), or else one of its own (always with `{ own: true }`). Resolves with its URL and
+ * `stop()`.
  */
-export async function startPostgres () {
-  const bin = postgresBin()
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'collab-pg-'))
-  if (asRoot) execFileSync('chown', ['postgres:', root])
-  const data = path.join(root, 'data')
-  pg(bin, 'initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale'])
-  const port = await freePort()
-  // -w: pg_ctl returns once the server accepts connections (or has stopped).
-  const start = () => pg(bin, 'pg_ctl', ['-D', data, '-l', path.join(root, 'log'), '-w', '-t',
-    '60', '-o', `-p ${port} -k ${root} -c listen_addresses=127.0.0.1`, 'start'])
-  start()
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    halt: () => pg(bin, 'pg_ctl', ['-D', data, '-w', 'stop', '-m', 'fast']),
-    resume: start,
-    stop () {
-      try {
-        pg(bin, 'pg_ctl', ['-D', data, 'stop', '-m', 'immediate'])
-      } finally {
-        fs.rmSync(root, { recursive: true, force: true })
-      }
-    }
-  }
-}
-
-/** Starts redis-server without persistence; resolves with its URL and a `stop()`. */
-export async function startRedis () {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'collab-redis-'))
-  const port = await freePort()
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1',
-    '--save', '', '--appendonly', 'no', '--dir', root], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const lines = []
-  let spawnError = null
-  child.on('error', (error) => { spawnError = error })
-  const stdout = readline.createInterface({ input: child.stdout })
-  stdout.on('line', (line) => lines.push(line))
-  await waitFor('redis-server to accept connections', () => {
-    if (spawnError) throw spawnError
-    if (child.exitCode !== null) throw new Error(`redis-server exited:\n${lines.join('\n')}`)
-    return lines.some((line) => line.includes('Ready to accept connections'))
-  }, [[stdout, 'line'], [child, 'exit'], [child, 'error']])
-  return {
-    url: `redis://127.0.0.1:${port}/`,
-    async stop () {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGKILL')
-      await exited
-      fs.rmSync(root, { recursive: true, force: true })
-    }
-  }
+export async function startRedis ({ own = false } = {}) {
+  const shared = process.env.COLLAB_TEST_REDIS_URL
+  return own || !shared ? startPrivate('redis') : { url: shared, stop () {} }
 }

@@ -1,101 +1,26 @@
 //! Several instances (`--postgres` + `--redis`): three real server binaries on one PostgreSQL
-//! database (the cluster `postgres` starts) and a private `redis-server` these tests start on
-//! a free 127.0.0.1 port, killed when the test ends however it ends.
+//! database (of the server `postgres` shares) relaying through Redis: the shared one
+//! (`COLLAB_TEST_REDIS_URL`, or one `scripts/services.sh` starts for this binary), each test with
+//! document names of its own, or a private one for the test that kills it.
 
-use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use crate::postgres::{free_port, shared};
-use crate::support::{eventually, http_get, scrape, spawn_watchdog, within, Client, ServerProcess};
+use crate::support::{
+    eventually, http_get, namespaced, scrape, shared_redis_url, spawn_watchdog, within, Client,
+    ServerProcess, Services,
+};
 
-/// A `redis-server` without persistence, in a temporary directory.
-struct Redis {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    /// One per start: each, seeing its stdin close (this process ended, even by a panic or a
-    /// signal), kills the server it was started with.
-    _watchdogs: Vec<ChildStdin>,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let mut redis = Redis {
-            port: free_port(),
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-            _watchdogs: Vec::new(),
-        };
-        redis.restart();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Starts the server (again) on its port and waits until it answers PING.
-    fn restart(&mut self) {
-        assert!(self.child.is_none(), "redis-server is already running");
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is not installed (scripts/setup.sh installs it: ensure_redis)");
-        let watchdog = kill_on_exit(&child);
-        self._watchdogs.push(watchdog);
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !self.pings() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pings(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut reply = [0u8; 7];
-        stream.write_all(b"PING\r\n").is_ok()
-            && stream.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
-    }
-
-    /// SIGKILL: every connection to it drops.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Three servers on one fresh database of the shared PostgreSQL, relaying through `redis`.
-async fn three_instances(dir: &Path, database: &str, redis: &Redis) -> Vec<ServerProcess> {
+/// Three servers on one fresh database of the shared PostgreSQL, relaying through `redis_url`.
+async fn three_instances(dir: &Path, database: &str, redis_url: &str) -> Vec<ServerProcess> {
     let url = shared().database(database);
     let mut servers = Vec::new();
     for index in 0..3 {
         let data: PathBuf = dir.join(format!("instance-{index}")).join("collab.sqlite3");
-        let args = ["--postgres", &url, "--redis", &redis.url()];
+        let args = ["--postgres", &url, "--redis", redis_url];
         servers.push(ServerProcess::start_with(&data, &args, &[]).await);
     }
     for server in &servers {
@@ -119,11 +44,11 @@ fn contains_all(text: &str, chunks: &[String]) -> bool {
 #[tokio::test]
 async fn clients_on_three_instances_converge_and_see_each_others_presence() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::start();
-    let servers = three_instances(dir.path(), "cluster_converge", &redis).await;
+    let servers = three_instances(dir.path(), "cluster_converge", shared_redis_url()).await;
+    let doc = namespaced("cluster_converge", "shared");
     let mut clients = Vec::new();
     for server in servers.iter().chain(&servers) {
-        clients.push(Client::connect(&server.url("shared")).await);
+        clients.push(Client::connect(&server.url(&doc)).await);
     }
     // Everyone types at once, several rounds, without waiting for the others.
     let mut chunks = Vec::new();
@@ -155,7 +80,7 @@ async fn clients_on_three_instances_converge_and_see_each_others_presence() {
         )
         .await;
     }
-    let mut late = Client::connect(&servers[2].url("shared")).await;
+    let mut late = Client::connect(&servers[2].url(&doc)).await;
     within(
         "Ada's presence for a client joining later elsewhere",
         late.pump_until(|c| c.present_names() == ["Ada"]),
@@ -167,8 +92,9 @@ async fn clients_on_three_instances_converge_and_see_each_others_presence() {
 #[tokio::test]
 async fn edits_made_while_redis_is_down_reach_everyone_once_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    let mut redis = Redis::start();
-    let servers = three_instances(dir.path(), "cluster_redis_restart", &redis).await;
+    // Its own Redis, since it kills it.
+    let redis = Services::start(&["redis"]);
+    let servers = three_instances(dir.path(), "cluster_redis_restart", redis.redis_url()).await;
     let mut clients = Vec::new();
     for server in &servers {
         clients.push(Client::connect(&server.url("doc")).await);
@@ -185,7 +111,7 @@ async fn edits_made_while_redis_is_down_reach_everyone_once_it_is_back() {
             .await;
     }
 
-    redis.kill();
+    redis.halt("redis");
     for server in &servers {
         wait_ready(server, 503).await;
     }
@@ -197,7 +123,7 @@ async fn edits_made_while_redis_is_down_reach_everyone_once_it_is_back() {
         chunks.push(chunk);
     }
 
-    redis.restart();
+    redis.resume("redis");
     for server in &servers {
         wait_ready(server, 200).await;
     }
@@ -226,11 +152,11 @@ async fn edits_made_while_redis_is_down_reach_everyone_once_it_is_back() {
 #[tokio::test]
 async fn a_killed_instance_takes_its_users_presence_and_no_acknowledged_edit() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::start();
-    let mut servers = three_instances(dir.path(), "cluster_kill", &redis).await;
-    let mut ada = Client::connect(&servers[0].url("doc")).await;
-    let mut bob = Client::connect(&servers[1].url("doc")).await;
-    let mut eve = Client::connect(&servers[2].url("doc")).await;
+    let mut servers = three_instances(dir.path(), "cluster_kill", shared_redis_url()).await;
+    let doc = namespaced("cluster_kill", "doc");
+    let mut ada = Client::connect(&servers[0].url(&doc)).await;
+    let mut bob = Client::connect(&servers[1].url(&doc)).await;
+    let mut eve = Client::connect(&servers[2].url(&doc)).await;
     ada.set_presence(1, r#"{"user":{"name":"Ada"}}"#).await;
     bob.set_presence(1, r#"{"user":{"name":"Bob"}}"#).await;
     within(
@@ -261,7 +187,7 @@ async fn a_killed_instance_takes_its_users_presence_and_no_acknowledged_edit() {
         bob.pump_until(|c| c.present_names() == ["Bob"]),
     )
     .await;
-    let mut fresh = Client::connect(&servers[1].url("doc")).await;
+    let mut fresh = Client::connect(&servers[1].url(&doc)).await;
     assert!(
         contains_all(&fresh.text(), &chunks),
         "an acknowledged edit is missing: {:?}",
@@ -369,13 +295,13 @@ async fn still_connected(client: &mut Client) -> bool {
 #[tokio::test]
 async fn behind_nginx_clients_of_a_killed_instance_reconnect_elsewhere_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::start();
-    let mut servers = three_instances(dir.path(), "cluster_nginx", &redis).await;
+    let mut servers = three_instances(dir.path(), "cluster_nginx", shared_redis_url()).await;
+    let doc = namespaced("cluster_nginx", "doc");
     let nginx = Nginx::start(&servers.iter().collect::<Vec<_>>());
     // least_conn spreads six clients two by two.
     let mut clients = Vec::new();
     for _ in 0..6 {
-        clients.push(Client::connect(&nginx.url("doc")).await);
+        clients.push(Client::connect(&nginx.url(&doc)).await);
     }
     let mut chunks = Vec::new();
     for round in 0..3 {
@@ -399,8 +325,8 @@ async fn behind_nginx_clients_of_a_killed_instance_reconnect_elsewhere_and_lose_
     for client in &mut clients {
         if !still_connected(client).await {
             // Like a browser tab: reconnect with the same document (its unsaved edits too).
-            let doc = client.doc.clone();
-            *client = Client::connect_with_doc(&nginx.url("doc"), doc).await;
+            let same = client.doc.clone();
+            *client = Client::connect_with_doc(&nginx.url(&doc), same).await;
             reconnected += 1;
         }
     }
@@ -413,7 +339,7 @@ async fn behind_nginx_clients_of_a_killed_instance_reconnect_elsewhere_and_lose_
             .await;
         client.wait_saved().await;
     }
-    let fresh = Client::connect(&nginx.url("doc")).await;
+    let fresh = Client::connect(&nginx.url(&doc)).await;
     assert!(
         contains_all(&fresh.text(), &chunks),
         "an edit is missing: {:?}",

@@ -1,13 +1,11 @@
-//! PostgreSQL storage (`--postgres`) against a real PostgreSQL server that these tests start
-//! themselves: `initdb` into a temporary directory, `pg_ctl start` on a free 127.0.0.1 port
-//! (its Unix socket in that directory, fsync on), stopped and removed when the test binary
-//! exits. As root, initdb and postgres run as the `postgres` system user (they refuse root).
-//! One cluster is shared by the tests, each on its own database; the outage test stops and
-//! starts a private one.
+//! PostgreSQL storage (`--postgres`) against a real PostgreSQL server: the one
+//! `scripts/test.sh` starts (`COLLAB_TEST_POSTGRES_URL`), or else one `scripts/services.sh`
+//! starts for this test binary (fsync on, on a free 127.0.0.1 port, under the target
+//! directory), stopped and removed when the binary exits. Each test has a database of its own;
+//! the outage tests stop and start a private server.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -16,215 +14,62 @@ use sync_server::DocName;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
 
-use crate::support::{eventually, http_get, scrape, spawn_watchdog, within, Client, ServerProcess};
+use crate::support::{
+    database, eventually, http_get, psql, scrape, shared_postgres_url, within, Client,
+    ServerProcess, Services,
+};
 
-/// A PostgreSQL server in a temporary directory.
+/// A PostgreSQL server: the shared one, or a private one a test may stop and start.
 pub(crate) struct Cluster {
-    bin: PathBuf,
-    root: PathBuf,
-    port: u16,
-    /// Run the server's programs as the `postgres` user (we are root).
-    as_postgres: bool,
-    /// Closing it (at drop, or when this process ends however it ends) makes the watchdog
-    /// stop the server and remove `root`.
-    _watchdog: std::process::ChildStdin,
+    /// The server's maintenance database.
+    url: String,
+    private: Option<Services>,
 }
 
-static SHARED: OnceLock<Cluster> = OnceLock::new();
-
-/// The cluster most tests share (started on first use).
+/// The server most tests share.
 pub(crate) fn shared() -> &'static Cluster {
-    SHARED.get_or_init(Cluster::start)
+    static SHARED: OnceLock<Cluster> = OnceLock::new();
+    SHARED.get_or_init(|| Cluster {
+        url: shared_postgres_url().to_owned(),
+        private: None,
+    })
 }
 
 impl Cluster {
+    /// A private server, for a test that stops it.
     fn start() -> Cluster {
-        let bin = postgres_bin();
-        let root = tempfile::Builder::new()
-            .prefix("sync-pg-")
-            .tempdir()
-            .unwrap()
-            .keep();
-        let as_postgres = is_root();
-        if as_postgres {
-            run(Command::new("chown").arg("postgres:").arg(&root));
+        let private = Services::start(&["postgres"]);
+        Cluster {
+            url: private.postgres_url().to_owned(),
+            private: Some(private),
         }
-        let data = root.join("data");
-        let pg_ctl = bin.join("pg_ctl");
-        // The watchdog waits for its stdin to close, then stops the server and removes it all.
-        let mut watchdog = Command::new("sh");
-        watchdog
-            .args([
-                "-c",
-                r#"cat >/dev/null; root=$1; shift; "$@" >/dev/null 2>&1; rm -rf "$root""#,
-                "sh",
-            ])
-            .arg(&root);
-        if as_postgres {
-            watchdog.args(["runuser", "-u", "postgres", "--"]);
-        }
-        watchdog
-            .arg(&pg_ctl)
-            .arg("-D")
-            .arg(&data)
-            .args(["stop", "-m", "immediate"]);
-        let watchdog = spawn_watchdog(&mut watchdog);
-        let mut cluster = Cluster {
-            bin,
-            root,
-            port: 0,
-            as_postgres,
-            _watchdog: watchdog,
-        };
-        run(cluster.program("initdb").arg("-D").arg(&data).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-        ]));
-        // A free port can be taken between our probe and the server's bind: try a few.
-        for _ in 0..5 {
-            cluster.port = free_port();
-            if cluster.pg_ctl_start() {
-                return cluster;
-            }
-        }
-        panic!(
-            "PostgreSQL did not start; see {}",
-            cluster.root.join("log").display()
-        );
     }
 
-    /// A command running `name` from the server's bin directory, as the right user.
-    fn program(&self, name: &str) -> Command {
-        let path = self.bin.join(name);
-        let mut command = if self.as_postgres {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(path);
-            command
-        } else {
-            Command::new(path)
-        };
-        command.stdin(Stdio::null());
-        command
-    }
-
-    /// `pg_ctl start`, waiting until it accepts connections; `false` if it did not start.
-    fn pg_ctl_start(&self) -> bool {
-        let sockets = self.root.display();
-        self.program("pg_ctl")
-            .arg("-D")
-            .arg(self.root.join("data"))
-            .arg("-l")
-            .arg(self.root.join("log"))
-            .args(["-w", "-t", "60", "-o"])
-            .arg(format!(
-                "-p {} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on",
-                self.port
-            ))
-            .arg("start")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("pg_ctl runs")
-            .success()
+    fn private(&self) -> &Services {
+        self.private
+            .as_ref()
+            .expect("only a private server is stopped")
     }
 
     /// Starts the stopped server again, on the same port.
     fn restart(&self) {
-        assert!(self.pg_ctl_start(), "PostgreSQL starts again");
+        self.private().resume("postgres");
     }
 
     /// Stops the server (fast: open connections are ended).
     fn stop(&self) {
-        run(self
-            .program("pg_ctl")
-            .arg("-D")
-            .arg(self.root.join("data"))
-            .args(["-w", "-m", "fast", "stop"]));
+        self.private().halt("postgres");
     }
 
-    /// A new, empty database; its URL.
+    /// A new, empty database (named for `name`); its URL.
     pub(crate) fn database(&self, name: &str) -> String {
-        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
-        self.url(name)
+        database(&self.url, name)
     }
 
-    fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    /// A number `sql` returns in the database of `url`.
+    fn count(&self, url: &str, sql: &str) -> i64 {
+        psql(url, sql).parse().unwrap()
     }
-
-    /// Runs `sql` in `database`; its output, unaligned, without headers.
-    fn psql(&self, database: &str, sql: &str) -> String {
-        let output = Command::new(self.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", database, "-X", "-A", "-t"])
-            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-            .stdin(Stdio::null())
-            .output()
-            .expect("psql runs");
-        assert!(
-            output.status.success(),
-            "psql {sql:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    }
-
-    /// A number `sql` returns.
-    fn count(&self, database: &str, sql: &str) -> i64 {
-        self.psql(database, sql).parse().unwrap()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        // The watchdog, seeing its stdin close, stops the server and removes the directory.
-        let _ = self
-            .program("pg_ctl")
-            .arg("-D")
-            .arg(self.root.join("data"))
-            .args(["-w", "-m", "immediate", "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// The newest `/usr/lib/postgresql/<version>/bin`.
-fn postgres_bin() -> PathBuf {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version = entry.file_name().to_str()?.parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").exists().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    versions
-        .pop()
-        .map(|(_, bin)| bin)
-        .expect("PostgreSQL is not installed (scripts/setup.sh installs it: ensure_postgres)")
-}
-
-fn is_root() -> bool {
-    let output = Command::new("id").arg("-u").output().expect("id runs");
-    String::from_utf8_lossy(&output.stdout).trim() == "0"
-}
-
-fn run(command: &mut Command) {
-    let output = command.output().expect("command starts");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 pub(crate) fn free_port() -> u16 {
@@ -324,7 +169,7 @@ async fn two_instances_editing_one_document_lose_no_acknowledged_edit() {
     // SIGTERM: each unloads the document, compacting what it has left.
     assert!(server_a.terminate().await.success());
     assert!(server_b.terminate().await.success());
-    let db = "two_instances";
+    let db = url.as_str();
     assert_eq!(
         cluster.count(db, "SELECT count(*) FROM updates WHERE doc = 'shared'"),
         0,
@@ -346,8 +191,8 @@ async fn two_instances_editing_one_document_lose_no_acknowledged_edit() {
 #[tokio::test]
 async fn compaction_by_one_instance_keeps_the_rows_of_another() {
     let cluster = shared();
-    let db = "compaction_keeps";
-    let url = cluster.database(db);
+    let url = cluster.database("compaction_keeps");
+    let db = url.as_str();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let server_a = start_server(dir_a.path(), &url, &["--compact-after", "3"]).await;
     let server_b = start_server(dir_b.path(), &url, &["--compact-after", "1000"]).await;
@@ -534,15 +379,15 @@ fn stored_text(store: &mut PostgresStore, name: &str) -> String {
 #[test]
 fn stores_sharing_a_database_migrate_once_and_compact_without_losing_rows() {
     let cluster = shared();
-    let db = "stores";
-    let url = PostgresUrl::parse(&cluster.database(db)).unwrap();
+    let db = cluster.database("stores");
+    let url = PostgresUrl::parse(&db).unwrap();
     let stores: Vec<PostgresStore> = std::thread::scope(|scope| {
         let opening: Vec<_> = (0..4)
             .map(|_| scope.spawn(|| PostgresStore::open(&url).expect("store opens")))
             .collect();
         opening.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    assert_eq!(cluster.psql(db, "SELECT version FROM schema_version"), "1");
+    assert_eq!(psql(&db, "SELECT version FROM schema_version"), "1");
     let [mut a, mut b, ..] = <[PostgresStore; 4]>::try_from(stores).ok().unwrap();
 
     // In order, all in one batch, other documents untouched.
@@ -586,7 +431,7 @@ fn stores_sharing_a_database_migrate_once_and_compact_without_losing_rows() {
         assert!(text.contains(&format!("b{i} ")), "b{i} was lost");
     }
     assert_eq!(
-        cluster.count(db, "SELECT count(*) FROM updates WHERE doc = 'race'"),
+        cluster.count(&db, "SELECT count(*) FROM updates WHERE doc = 'race'"),
         0
     );
     let listed = a.list().unwrap();

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -769,4 +770,156 @@ pub fn spawn_watchdog(watchdog: &mut std::process::Command) -> std::process::Chi
         .stdin
         .take()
         .expect("piped stdin")
+}
+
+/// `scripts/services.sh`, the one place that starts PostgreSQL and Redis for the tests.
+const SERVICES_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/services.sh");
+
+/// Runs `services.sh` with `args`; its standard output, trimmed. Fails the test with its
+/// standard error if it fails.
+pub fn services_sh(args: &[&str]) -> String {
+    let output = std::process::Command::new("bash")
+        .arg(SERVICES_SCRIPT)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bash runs");
+    assert!(
+        output.status.success(),
+        "services.sh {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// PostgreSQL and/or Redis of this test process's own, started by `services.sh` in a directory
+/// under the target directory; stopped and removed when dropped, or when this process ends
+/// however it ends.
+pub struct Services {
+    dir: String,
+    urls: HashMap<String, String>,
+    /// Closing it makes the watchdog run `services.sh stop`.
+    _watchdog: std::process::ChildStdin,
+}
+
+impl Services {
+    /// Starts `services` (`"postgres"`, `"redis"`).
+    pub fn start(services: &[&str]) -> Services {
+        let dir = tempfile::Builder::new()
+            .prefix("services-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep()
+            .to_str()
+            .expect("a UTF-8 target directory")
+            .to_owned();
+        let mut watchdog = std::process::Command::new("sh");
+        watchdog.args([
+            "-c",
+            r#"cat >/dev/null; bash "$0" stop "$1""#,
+            SERVICES_SCRIPT,
+            &dir,
+        ]);
+        let watchdog = spawn_watchdog(&mut watchdog);
+        let mut args = vec!["start", dir.as_str()];
+        args.extend_from_slice(services);
+        let urls = services_sh(&args)
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, url)| (name.to_owned(), url.to_owned()))
+            .collect();
+        Services {
+            dir,
+            urls,
+            _watchdog: watchdog,
+        }
+    }
+
+    /// `postgres://…/postgres`: the server's maintenance database.
+    pub fn postgres_url(&self) -> &str {
+        &self.urls["COLLAB_TEST_POSTGRES_URL"]
+    }
+
+    /// `redis://…/`.
+    pub fn redis_url(&self) -> &str {
+        &self.urls["COLLAB_TEST_REDIS_URL"]
+    }
+
+    /// Stops `service`, keeping its port and data (PostgreSQL: a fast shutdown, open
+    /// connections are ended; Redis: SIGKILL, every connection drops).
+    pub fn halt(&self, service: &str) {
+        services_sh(&["halt", &self.dir, service]);
+    }
+
+    /// Starts a halted `service` again, on the same port with the same data.
+    pub fn resume(&self, service: &str) {
+        services_sh(&["resume", &self.dir, service]);
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        services_sh(&["stop", &self.dir]);
+    }
+}
+
+/// `$name` from the environment (set by `scripts/test.sh`), or else the URL `service` has on a
+/// server this process starts for itself.
+fn shared_url(
+    name: &str,
+    service: &str,
+    cell: &'static OnceLock<(String, Option<Services>)>,
+) -> &'static str {
+    let (url, _own) = cell.get_or_init(|| match std::env::var(name) {
+        Ok(url) if !url.is_empty() => (url, None),
+        _ => {
+            let own = Services::start(&[service]);
+            (own.urls[name].clone(), Some(own))
+        }
+    });
+    url
+}
+
+/// The PostgreSQL server tests share, each on a database of its own (`database`):
+/// `COLLAB_TEST_POSTGRES_URL`, or one started on first use.
+pub fn shared_postgres_url() -> &'static str {
+    static SHARED: OnceLock<(String, Option<Services>)> = OnceLock::new();
+    shared_url("COLLAB_TEST_POSTGRES_URL", "postgres", &SHARED)
+}
+
+/// The Redis server tests share, each with document names of its own (`namespaced`):
+/// `COLLAB_TEST_REDIS_URL`, or one started on first use. Pub/sub channels ignore Redis's
+/// database number, so the document names are the namespace.
+pub fn shared_redis_url() -> &'static str {
+    static SHARED: OnceLock<(String, Option<Services>)> = OnceLock::new();
+    shared_url("COLLAB_TEST_REDIS_URL", "redis", &SHARED)
+}
+
+/// Different in every run of this test binary, so that runs sharing one server never meet.
+pub fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        format!("{}_{nanos}", std::process::id())
+    })
+}
+
+/// `name` made unique to this run and to `test`: a document name no other test process on a
+/// shared Redis uses.
+pub fn namespaced(test: &str, name: &str) -> String {
+    format!("{test}.{}.{name}", run_id())
+}
+
+/// Creates a new, empty database on the PostgreSQL server of `server_url`, named for `name`
+/// and this run; its URL.
+pub fn database(server_url: &str, name: &str) -> String {
+    services_sh(&["database", server_url, &format!("{name}_{}", run_id())])
+}
+
+/// Runs `sql` in the database of `url`; its rows, unaligned, without headers.
+pub fn psql(url: &str, sql: &str) -> String {
+    services_sh(&["psql", url, sql])
 }

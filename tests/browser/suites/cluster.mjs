@@ -1,4 +1,5 @@
-// Scale-out: servers sharing a private PostgreSQL (and redis-server), started by the test.
+// Scale-out: servers sharing PostgreSQL and redis-server (tests/yjs-compat/services.mjs: the
+// shared ones scripts/test.sh started, or private ones; the outage test's PostgreSQL its own).
 // Widget pages on three instances converge and list each other; with PostgreSQL down, the save
 // line says "Saving…" (never "Saved") until it is back, and nothing typed is lost.
 
@@ -51,7 +52,7 @@ export default function cluster (harness) {
     })
 
     scenario(harness, 'PostgreSQL down: "Saving…" until it is back, then "Saved", nothing lost', async (s) => {
-      const postgres = await startPostgres()
+      const postgres = await startPostgres({ own: true })
       s.onDispose(() => postgres.stop())
       const server = await s.ownServer('on-postgres', { SYNC_SERVER_POSTGRES: postgres.url })
       const doc = harness.doc('pg-restart')
