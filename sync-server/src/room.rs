@@ -1399,7 +1399,11 @@ mod tests {
             decode(&a_out.recv().await.unwrap()),
             Message::Custom(crate::protocol::message::MSG_ACK, vec![1])
         );
-        let stored = h.storage.list().await.unwrap();
+        let stored = h
+            .storage
+            .list(crate::storage::ListQuery::all())
+            .await
+            .unwrap();
         assert_eq!(stored[0].text_bytes, 2);
         assert!(
             b_out.try_recv().is_err(),
@@ -1448,7 +1452,11 @@ mod tests {
         h.room.read_text(reply);
         assert_eq!(text.await.unwrap().as_deref(), Some("from elsewhere"));
         assert!(
-            h.storage.list().await.unwrap().is_empty(),
+            h.storage
+                .list(crate::storage::ListQuery::all())
+                .await
+                .unwrap()
+                .is_empty(),
             "the origin instance stores it, not this one"
         );
         assert!(a_out.try_recv().is_err(), "no ack, no other frame");
