@@ -33,7 +33,7 @@ use crate::metrics::{readiness, Refusal};
 use crate::origin::OriginPolicy;
 use crate::registry::Registry;
 use crate::relay::Relay;
-use crate::storage::StorageWriter;
+use crate::storage::{ListQuery, StorageWriter};
 use crate::transport::{self, SocketContext, SocketRequest, TokenCheck};
 use collab_core::doc_name::DocName;
 
@@ -386,33 +386,104 @@ fn auth_refused(err: AuthError) -> Response {
     }
 }
 
-/// Every stored document, or with a secret only those the caller's token grants.
+/// `?prefix=`, `?after=` and `?limit=` of `GET /api/docs` (and the token, as on every endpoint).
+#[derive(Deserialize, Serialize)]
+struct ListParams {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    /// Text, so that a bad number gets our own reason rather than the extractor's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<String>,
+    #[serde(skip_serializing)]
+    token: Option<String>,
+}
+
+/// Names per page of `GET /api/docs` unless `?limit=` says otherwise, and the most it may say.
+pub const LIST_LIMIT_DEFAULT: usize = 1_000;
+pub const LIST_LIMIT_MAX: usize = 10_000;
+
+/// A page of the stored documents in byte order of their names (with a secret, only those the
+/// caller's token grants): those starting with `?prefix=`, after the name `?after=` (the last
+/// name of the previous page), at most `?limit=` (default 1,000). The body is the JSON array of
+/// the page; when the page is full, a `Link: <…>; rel="next"` header gives the next page's
+/// address (an empty last page is possible when the count divides evenly).
 async fn list_docs(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<TokenParam>,
+    Query(params): Query<ListParams>,
 ) -> Response {
-    let grant = match api_grant(&app, &headers, query) {
+    let grant = match api_grant(
+        &app,
+        &headers,
+        TokenParam {
+            token: params.token.clone(),
+        },
+    ) {
         Ok(grant) => grant,
         Err(err) => return auth_refused(err),
     };
-    match app.storage.list().await {
-        Ok(docs) => Json(
+    let limit = match params.limit.as_deref().map(str::parse::<usize>) {
+        None => LIST_LIMIT_DEFAULT,
+        Some(Ok(limit)) if (1..=LIST_LIMIT_MAX).contains(&limit) => limit,
+        Some(_) => {
+            return bad_request(format!(
+                "limit must be a whole number from 1 to {LIST_LIMIT_MAX}"
+            ))
+        }
+    };
+    // A token's grant may hide names: read on past them until the page is full or the
+    // stored names end, so a page is short only at the end.
+    let mut query = ListQuery {
+        prefix: params.prefix.clone(),
+        after: params.after.clone(),
+        limit,
+    };
+    let mut page = Vec::new();
+    loop {
+        let docs = match app.storage.list(query.clone()).await {
+            Ok(docs) => docs,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot list documents");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "cannot list documents\n")
+                    .into_response();
+            }
+        };
+        let exhausted = docs.len() < query.limit;
+        query.after = docs.last().map(|d| d.name.clone()).or(query.after);
+        page.extend(
             docs.into_iter()
                 .filter(|d| grant.as_ref().is_none_or(|g| g.allows(&d.name)))
                 .map(|d| DocListing {
                     name: d.name,
                     size_bytes: d.text_bytes,
                     updated_at: rfc3339_utc(d.updated_at_ms),
-                })
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(err) => {
-            tracing::error!(error = %err, "cannot list documents");
-            (StatusCode::INTERNAL_SERVER_ERROR, "cannot list documents\n").into_response()
+                }),
+        );
+        if exhausted || page.len() >= limit {
+            break;
+        }
+        query.limit = limit - page.len();
+    }
+    page.truncate(limit);
+    let mut response = Json(&page).into_response();
+    if let Some(last) = page.last().filter(|_| page.len() == limit) {
+        let next = ListParams {
+            prefix: params.prefix,
+            after: Some(last.name.clone()),
+            limit: params.limit,
+            token: None,
+        };
+        // Percent-encoded, so always a valid header value.
+        let link = serde_urlencoded::to_string(&next).ok().and_then(|query| {
+            HeaderValue::from_str(&format!("</api/docs?{query}>; rel=\"next\"")).ok()
+        });
+        if let Some(link) = link {
+            response.headers_mut().insert(header::LINK, link);
         }
     }
+    response
 }
 
 async fn doc_text(

@@ -50,6 +50,43 @@ pub struct DocSummary {
     pub updated_at_ms: i64,
 }
 
+/// Which part of the document list to read: names in order, those starting with `prefix`,
+/// after the name `after` (the last one of the previous page), at most `limit` of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub prefix: String,
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+impl ListQuery {
+    /// Every stored document.
+    pub fn all() -> ListQuery {
+        ListQuery {
+            limit: usize::MAX,
+            ..ListQuery::default()
+        }
+    }
+
+    /// The first name in byte order past every name that starts with `prefix` (`None`: no
+    /// bound, as for the empty prefix), so a prefix is read as a range of the name index.
+    pub fn prefix_end(&self) -> Option<String> {
+        let mut chars: Vec<char> = self.prefix.chars().collect();
+        while let Some(last) = chars.pop() {
+            // The next scalar value; skipping the surrogate gap keeps it a char.
+            let next = match last as u32 {
+                0xD7FF => Some('\u{E000}'),
+                n => char::from_u32(n + 1),
+            };
+            if let Some(next) = next {
+                chars.push(next);
+                return Some(chars.into_iter().collect());
+            }
+        }
+        None
+    }
+}
+
 /// One change to storage. A batch of them commits atomically, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
@@ -96,8 +133,8 @@ pub trait Store: Send + 'static {
     fn commit(&mut self, writes: &[Write], now_ms: i64) -> Result<(), StorageError>;
     /// Reads a document's snapshot and log.
     fn load(&mut self, doc: &DocName) -> Result<StoredDoc, StorageError>;
-    /// Lists every stored document.
-    fn list(&mut self) -> Result<Vec<DocSummary>, StorageError>;
+    /// Lists stored documents in byte order of their names, as `query` selects.
+    fn list(&mut self, query: &ListQuery) -> Result<Vec<DocSummary>, StorageError>;
     /// Deletes everything stored for `doc` (its list entry, snapshot and log; the quarantine
     /// keeps its record of updates that killed the process), in one transaction. Returns
     /// whether anything was stored. A hard delete: nothing is kept to undo it.
@@ -121,8 +158,8 @@ impl Store for Box<dyn Store> {
     fn load(&mut self, doc: &DocName) -> Result<StoredDoc, StorageError> {
         (**self).load(doc)
     }
-    fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
-        (**self).list()
+    fn list(&mut self, query: &ListQuery) -> Result<Vec<DocSummary>, StorageError> {
+        (**self).list(query)
     }
     fn delete(&mut self, doc: &DocName) -> Result<bool, StorageError> {
         (**self).delete(doc)

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
-use super::{DocSummary, StorageError, Store, StoredDoc, Write};
+use super::{DocSummary, ListQuery, StorageError, Store, StoredDoc, Write};
 use collab_core::doc_name::DocName;
 use collab_core::engine::merge_stored;
 
@@ -461,11 +461,18 @@ impl Store for PostgresStore {
         self.with_client(|client| load_doc(client, doc))
     }
 
-    fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
+    fn list(&mut self, query: &ListQuery) -> Result<Vec<DocSummary>, StorageError> {
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let end = query.prefix_end();
         self.with_client(|client| {
+            // Byte order (COLLATE "C"), as SQLite's; NULL bounds select everything on that side.
             let rows = client.query(
-                "SELECT name, text_bytes, updated_at FROM documents ORDER BY name COLLATE \"C\"",
-                &[],
+                "SELECT name, text_bytes, updated_at FROM documents \
+                 WHERE name COLLATE \"C\" >= $1 \
+                 AND ($2::text IS NULL OR name COLLATE \"C\" > $2) \
+                 AND ($3::text IS NULL OR name COLLATE \"C\" < $3) \
+                 ORDER BY name COLLATE \"C\" LIMIT $4",
+                &[&query.prefix, &query.after, &end, &limit],
             )?;
             Ok(rows
                 .into_iter()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{DocSummary, StorageError, Store, StoredDoc, Write};
+use super::{DocSummary, ListQuery, StorageError, Store, StoredDoc, Write};
 use collab_core::doc_name::DocName;
 
 const SCHEMA: &str = "
@@ -191,11 +191,18 @@ impl Store for SqliteStore {
         })
     }
 
-    fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
+    fn list(&mut self, query: &ListQuery) -> Result<Vec<DocSummary>, StorageError> {
         let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached("SELECT name, text_bytes, updated_at FROM documents ORDER BY name")?;
-        let rows = stmt.query_map([], |row| {
+        // Names compare as BINARY (byte order); a prefix is a range of the primary key, and
+        // NULL bounds (no cursor, no prefix end) select everything on that side.
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, text_bytes, updated_at FROM documents \
+             WHERE name >= ?1 AND (?2 IS NULL OR name > ?2) AND (?3 IS NULL OR name < ?3) \
+             ORDER BY name LIMIT ?4",
+        )?;
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let end = query.prefix_end();
+        let rows = stmt.query_map(params![query.prefix, query.after, end, limit], |row| {
             Ok(DocSummary {
                 name: row.get(0)?,
                 text_bytes: row.get::<_, i64>(1)?.max(0) as u64,
@@ -286,6 +293,45 @@ mod tests {
     }
 
     #[test]
+    fn lists_a_page_by_prefix_after_a_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
+        for name in ["team-b", "team-a", "team", "teamz", "other", "team-c"] {
+            store.commit(&[append(name, b"x")], 1).unwrap();
+        }
+        let mut page = |prefix: &str, after: Option<&str>, limit| {
+            let query = ListQuery {
+                prefix: prefix.into(),
+                after: after.map(Into::into),
+                limit,
+            };
+            let list = store.list(&query).unwrap();
+            list.into_iter().map(|d| d.name).collect::<Vec<_>>()
+        };
+        assert_eq!(page("team-", None, 2), ["team-a", "team-b"]);
+        assert_eq!(page("team-", Some("team-b"), 2), ["team-c"]);
+        assert_eq!(page("team-", Some("team-c"), 2), Vec::<String>::new());
+        assert_eq!(page("", Some("team-c"), 10), ["teamz"]);
+        assert_eq!(page("", None, 3), ["other", "team", "team-a"]);
+        assert_eq!(page("nothing", None, 3), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_prefix_ends_at_the_next_name_in_byte_order() {
+        let end = |prefix: &str| {
+            ListQuery {
+                prefix: prefix.into(),
+                ..ListQuery::default()
+            }
+            .prefix_end()
+        };
+        assert_eq!(end(""), None);
+        assert_eq!(end("team/").as_deref(), Some("team0"));
+        assert_eq!(end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+    }
+
+    #[test]
     fn lists_documents_with_their_last_write() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
@@ -293,7 +339,7 @@ mod tests {
         store
             .commit(&[append("a", b"1"), append("a", b"123")], 7)
             .unwrap();
-        let list = store.list().unwrap();
+        let list = store.list(&ListQuery::all()).unwrap();
         let names: Vec<_> = list.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!((list[0].text_bytes, list[0].updated_at_ms), (3, 7));
@@ -315,7 +361,12 @@ mod tests {
         store.commit(&[append("b", b"x")], 2).unwrap();
         assert!(store.delete(&doc("a")).unwrap());
         assert!(!store.load(&doc("a")).unwrap().exists());
-        let names: Vec<_> = store.list().unwrap().into_iter().map(|d| d.name).collect();
+        let names: Vec<_> = store
+            .list(&ListQuery::all())
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
         assert_eq!(names, ["b"]);
         assert_eq!(store.load(&doc("b")).unwrap().updates, vec![b"x".to_vec()]);
         assert!(!store.delete(&doc("a")).unwrap(), "nothing left to delete");

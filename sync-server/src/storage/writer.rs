@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DocSummary, StorageError, Store, StoredDoc, Write};
+use super::{DocSummary, ListQuery, StorageError, Store, StoredDoc, Write};
 use crate::metrics::{Metrics, StorageHealth};
 use collab_core::doc_name::DocName;
 
@@ -72,6 +72,7 @@ enum Request {
         reply: LoadReply,
     },
     List {
+        query: ListQuery,
         reply: oneshot::Sender<Result<Vec<DocSummary>, StorageError>>,
     },
     Delete {
@@ -204,10 +205,10 @@ impl StorageWriter {
         }
     }
 
-    /// Every stored document, as of the writes queued before this call.
-    pub async fn list(&self) -> Result<Vec<DocSummary>, StorageError> {
+    /// The stored documents `query` selects, as of the writes queued before this call.
+    pub async fn list(&self, query: ListQuery) -> Result<Vec<DocSummary>, StorageError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Request::List { reply });
+        self.send(Request::List { query, reply });
         rx.await.map_err(|_| StorageError::WriterStopped)?
     }
 
@@ -273,9 +274,9 @@ fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: 
                     commit(&mut store, &mut batch, shared);
                     reply(store.load(&doc));
                 }
-                Request::List { reply } => {
+                Request::List { query, reply } => {
                     commit(&mut store, &mut batch, shared);
-                    let _ = reply.send(store.list());
+                    let _ = reply.send(store.list(&query));
                 }
                 Request::Delete { doc, reply } => {
                     commit(&mut store, &mut batch, shared);
@@ -418,7 +419,7 @@ mod tests {
         fn load(&mut self, _doc: &DocName) -> Result<StoredDoc, StorageError> {
             Ok(StoredDoc::default())
         }
-        fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
+        fn list(&mut self, _query: &ListQuery) -> Result<Vec<DocSummary>, StorageError> {
             Ok(Vec::new())
         }
         fn delete(&mut self, _doc: &DocName) -> Result<bool, StorageError> {
@@ -514,7 +515,7 @@ mod tests {
         fn load(&mut self, _doc: &DocName) -> Result<StoredDoc, StorageError> {
             Ok(StoredDoc::default())
         }
-        fn list(&mut self) -> Result<Vec<DocSummary>, StorageError> {
+        fn list(&mut self, _query: &ListQuery) -> Result<Vec<DocSummary>, StorageError> {
             Ok(Vec::new())
         }
         fn delete(&mut self, _doc: &DocName) -> Result<bool, StorageError> {

@@ -322,6 +322,15 @@ async fn the_http_api_needs_a_token_and_shows_only_granted_documents() {
     .await;
     other.push("private").await;
     other.wait_saved().await;
+    // Sorts before "notes": a page of one must read past it, not come back empty.
+    let mut hidden = Client::connect(&with_token(
+        &server,
+        "hidden",
+        &token("w", &["hidden"], Access::Write),
+    ))
+    .await;
+    hidden.push("private too").await;
+    hidden.wait_saved().await;
 
     for path in ["/api/docs", "/api/docs/notes/text"] {
         let (status, body) = http_get(server.addr, path).await;
@@ -344,6 +353,10 @@ async fn the_http_api_needs_a_token_and_shows_only_granted_documents() {
         .map(|d| d["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["notes"]);
+    let page = http_get_with(server.addr, "/api/docs?limit=1", &[&bearer]).await;
+    let docs: serde_json::Value = serde_json::from_str(&page.text()).unwrap();
+    assert_eq!(docs[0]["name"], "notes", "{}", page.text());
+    assert_eq!(docs.as_array().unwrap().len(), 1);
     let text = http_get_with(server.addr, "/api/docs/notes/text", &[&bearer]).await;
     assert_eq!((text.status, text.text().as_str()), (200, "secret text"));
     let (status, body) =

@@ -1,7 +1,9 @@
 //! The HTTP side of the port: health, the document list, a document's text, and refused
 //! upgrades.
 
-use crate::support::{http_get, http_request, stored_text, upgrade_request, Client, TestServer};
+use crate::support::{
+    http_get, http_get_with, http_request, stored_text, upgrade_request, Client, TestServer,
+};
 
 #[tokio::test]
 async fn health_list_and_text_report_what_is_stored() {
@@ -36,6 +38,70 @@ async fn health_list_and_text_report_what_is_stored() {
         stored_text(server.addr, "listed").await.as_deref(),
         Some("héllo")
     );
+    server.stop().await;
+}
+
+/// The names of a `/api/docs` answer, and its `Link` to the next page if any.
+async fn list_page(server: &TestServer, path: &str) -> (Vec<String>, Option<String>) {
+    let response = http_get_with(server.addr, path, &[]).await;
+    assert_eq!(response.status, 200, "{path}: {}", response.text());
+    let docs: Vec<serde_json::Value> = serde_json::from_str(&response.text()).unwrap();
+    let names = docs
+        .iter()
+        .map(|d| d["name"].as_str().unwrap().to_owned())
+        .collect();
+    (names, response.header("link").map(str::to_owned))
+}
+
+#[tokio::test]
+async fn the_document_list_comes_in_pages_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    for name in ["team-b", "other", "team-a", "team", "team-c", "teamz"] {
+        let mut client = Client::connect(&server.url(name)).await;
+        client.push(name).await;
+        client.wait_saved().await;
+        client.close().await;
+    }
+
+    let (names, next) = list_page(&server, "/api/docs?prefix=team-&limit=2").await;
+    assert_eq!(names, ["team-a", "team-b"]);
+    let next = next.expect("a full page links to the next one");
+    assert_eq!(
+        next,
+        "</api/docs?prefix=team-&after=team-b&limit=2>; rel=\"next\""
+    );
+    let path = next.trim_start_matches('<').split('>').next().unwrap();
+    let (names, next) = list_page(&server, path).await;
+    assert_eq!((names, next), (vec!["team-c".to_owned()], None));
+
+    // Following the links from the start visits every name once, in byte order.
+    let mut path = "/api/docs?limit=4".to_owned();
+    let mut all = Vec::new();
+    loop {
+        let (names, next) = list_page(&server, &path).await;
+        all.extend(names);
+        let Some(next) = next else { break };
+        path = next
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap()
+            .to_owned();
+    }
+    assert_eq!(
+        all,
+        ["other", "team", "team-a", "team-b", "team-c", "teamz"]
+    );
+    // Without a limit, the default of 1,000 names holds all of them and no link is sent.
+    let (names, next) = list_page(&server, "/api/docs").await;
+    assert_eq!((names.len(), next), (6, None));
+
+    for bad in ["0", "10001", "-1", "many", ""] {
+        let (status, body) = http_get(server.addr, &format!("/api/docs?limit={bad}")).await;
+        assert_eq!(status, 400, "limit={bad}");
+        assert!(body.contains("limit must be a whole number"), "{body}");
+    }
     server.stop().await;
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use sync_server::storage::{PostgresStore, PostgresUrl, Store as _, Write};
+use sync_server::storage::{ListQuery, PostgresStore, PostgresUrl, Store as _, Write};
 use sync_server::DocName;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
@@ -434,7 +434,7 @@ fn stores_sharing_a_database_migrate_once_and_compact_without_losing_rows() {
         cluster.count(&db, "SELECT count(*) FROM updates WHERE doc = 'race'"),
         0
     );
-    let listed = a.list().unwrap();
+    let listed = a.list(&ListQuery::all()).unwrap();
     let race = listed.iter().find(|d| d.name == "race").unwrap();
     assert_eq!(race.text_bytes, text.len() as u64);
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use sync_server::auth::{self, Access, Audience, Claims, Secret, ShareKey};
+use sync_server::storage::ListQuery;
 
 use crate::support::{http_get_with, http_request, within, Client, TestServer};
 
@@ -200,7 +201,12 @@ fn the_postgres_store_deletes_one_document_and_nothing_else() {
         .unwrap();
     assert!(store.delete(&doc("a")).unwrap());
     assert!(!store.load(&doc("a")).unwrap().exists());
-    let names: Vec<_> = store.list().unwrap().into_iter().map(|d| d.name).collect();
+    let names: Vec<_> = store
+        .list(&ListQuery::all())
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
     assert_eq!(names, ["b"]);
     assert_eq!(store.load(&doc("b")).unwrap().updates, vec![b"x".to_vec()]);
     assert!(!store.delete(&doc("a")).unwrap(), "nothing left to delete");
