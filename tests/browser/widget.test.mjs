@@ -15,6 +15,7 @@ import appearance from './suites/appearance.mjs'
 import cluster from './suites/cluster.mjs'
 import editing from './suites/editing.mjs'
 import embedding from './suites/embedding.mjs'
+import forms from './suites/forms.mjs'
 import interop from './suites/interop.mjs'
 import large from './suites/large.mjs'
 import offline from './suites/offline.mjs'
@@ -41,6 +42,7 @@ describe('collab-textarea in Chromium', () => {
   presence(harness)
   offline(harness)
   embedding(harness)
+  forms(harness)
   interop(harness)
   large(harness)
   appearance(harness)
