@@ -57,6 +57,13 @@ elif [ -d examples/vite-app ]; then
     step "examples/vite-app: no check.sh, skipped"
 fi
 
+# The React, Vue and Svelte examples, built the same way (one pack, then npm ci and a Vite build
+# each); the browser tests open their dist/ folders.
+if [ -f examples/check-frameworks.sh ]; then
+    step "examples/react-app, vue-app, svelte-app: pack, install, build"
+    bash examples/check-frameworks.sh
+fi
+
 if [ -d tests/browser ]; then
     step "browser tests (headless Chromium)"
     ensure_chromium

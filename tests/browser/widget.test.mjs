@@ -16,6 +16,7 @@ import cluster from './suites/cluster.mjs'
 import editing from './suites/editing.mjs'
 import embedding from './suites/embedding.mjs'
 import forms from './suites/forms.mjs'
+import frameworks from './suites/frameworks.mjs'
 import interop from './suites/interop.mjs'
 import large from './suites/large.mjs'
 import offline from './suites/offline.mjs'
@@ -44,6 +45,7 @@ describe('collab-textarea in Chromium', () => {
   embedding(harness)
   forms(harness)
   interop(harness)
+  frameworks(harness)
   large(harness)
   appearance(harness)
   cluster(harness)
