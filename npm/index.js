@@ -272,7 +272,7 @@ export class CollabTextareaElement extends Base {
       this.#remount()
       return
     }
-    if (attribute === 'required' || attribute === 'maxlength') {
+    if (['required', 'maxlength', 'readonly', 'disabled'].includes(attribute)) {
       this.#applyControl()
       return
     }
@@ -292,10 +292,6 @@ export class CollabTextareaElement extends Base {
           // The default colour is picked from the name when mounting: remount to get it back.
           if (this.#displayColor() === null) this.#remount()
           else handle.setColor(this.#displayColor())
-          break
-        case 'readonly':
-        case 'disabled':
-          this.#applyControl()
           break
         case 'placeholder':
           handle.setPlaceholder(newValue ?? '')

@@ -2,8 +2,8 @@
 # Sets up whatever is missing, then runs every test: format and lint checks, Rust unit and
 # integration tests (real server, real SQLite and PostgreSQL, real WebSockets), the
 # compatibility test with stock Yjs clients from npm, the widget's wasm build (printing its
-# size), the Vite example's check, and the browser tests (headless Chromium against the server
-# binary). `.ci/run` calls this.
+# size), the Vite, React, Vue and Svelte examples' builds, and the browser tests (headless
+# Chromium against the server binary). `.ci/run` calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
