@@ -15,14 +15,18 @@ import { waitUntil } from '../lib/wait.mjs'
 async function formPage (s, harness, doc, html, label = 'form') {
   const wp = await s.open({ doc, name: label }, { mount: false })
   await wp.page.evaluate(async (markup) => {
-    document.getElementById('frame').innerHTML = markup
+    await import('/collab-textarea/index.js')
+    // Into an element made here: markup set on one that page.setContent wrote is parsed without
+    // the page's custom elements (Chromium leaves them plain HTMLElements).
+    const box = document.createElement('div')
+    document.getElementById('frame').append(box)
+    box.innerHTML = markup
     // The page's own record of submit and invalid events, read by the tests.
     window.__forms = { submits: 0, invalid: [] }
     for (const form of document.forms) form.addEventListener('submit', () => window.__forms.submits++)
     for (const el of document.querySelectorAll('collab-textarea')) {
       el.addEventListener('invalid', () => window.__forms.invalid.push(el.id))
     }
-    await import('/collab-textarea/index.js')
   }, html.replaceAll('{doc}', doc).replaceAll('{server}', harness.server.wsUrl))
   const widget = wp.widget('#notes', `${label} #notes`)
   await widget.waitStatus('connected')
