@@ -142,28 +142,38 @@ export function mount(element: HTMLElement, options: MountOptions): Promise<Moun
 export function ready(): Promise<void>;
 
 /**
- * `<collab-textarea doc="notes" name="Ada" server="ws://127.0.0.1:8787/sync">`.
+ * `<collab-textarea doc="notes" user-name="Ada" name="notes" server="ws://127.0.0.1:8787/sync">`.
  *
  * Mounts when it is in the document and has a `doc`; unmounts when removed. Changing
- * `server`, `doc`, `debounce` or `token` reconnects; `name`, `color`, `readonly` and `placeholder`
- * apply in place. Properties mirror the attributes.
+ * `server`, `doc`, `debounce` or `token` reconnects; `user-name`, `user-color`, `readonly`,
+ * `disabled` and `placeholder` apply in place. Properties mirror the attributes.
+ *
+ * A form control like `<textarea>`: its text is the form value under `name`; `required`,
+ * `maxlength`, `disabled` (or a disabled `<fieldset>`) and `readonly` take part in validation.
+ * `form.reset()` leaves the shared text as it is.
  */
 export class CollabTextareaElement extends HTMLElement {
+  static readonly formAssociated: true;
   static readonly observedAttributes: readonly [
     "server",
     "doc",
-    "name",
+    "user-name",
+    "user-color",
     "color",
     "debounce",
     "readonly",
     "placeholder",
     "token",
+    "name",
+    "required",
+    "disabled",
+    "maxlength",
   ];
   /** The mounted widget's handle; null before the wasm has loaded, without `doc`, or when removed. */
   readonly handle: MountHandle | null;
   /** Why the last mount failed (bad attributes, wasm not loaded), or null. */
   readonly error: unknown;
-  /** The current text; `""` while nothing is mounted. */
+  /** The current text; while nothing is mounted, the text when the last widget left (`""` before). */
   text(): string;
   /** `"connecting"` while the wasm loads, `"disconnected"` while nothing is mounted. */
   status(): ConnectionStatus;
@@ -171,13 +181,36 @@ export class CollabTextareaElement extends HTMLElement {
   /** Reconnects now; when the last mount failed (e.g. the wasm did not load), mounts again. */
   retry(): void;
 
+  /** The text, as `text()`. Read-only: the text is the shared document; edit it in the widget. */
+  readonly value: string;
+  readonly type: "textarea";
+  readonly form: HTMLFormElement | null;
+  readonly labels: NodeList;
+  readonly validity: ValidityState;
+  readonly validationMessage: string;
+  readonly willValidate: boolean;
+  checkValidity(): boolean;
+  reportValidity(): boolean;
+  setCustomValidity(message: string): void;
+
+  /** Attribute `name`: the form field's name (no longer the display name: see `userName`). */
+  name: string;
+  /** Boolean attribute `required`: an empty text is `valueMissing`. */
+  required: boolean;
+  /** Boolean attribute `disabled`: no typing, left out of the form's data and of validation. */
+  disabled: boolean;
+  /** Attribute `maxlength` (UTF-16 code units); -1 when absent. Typing stops there; a longer text from others is `tooLong`. */
+  maxLength: number;
+
   /** Attribute `server`; `""` when absent (the default server). Setting null removes it. */
   server: string;
   /** Attribute `doc`. */
   doc: string;
-  /** Attribute `name`. */
-  name: string;
-  /** Attribute `color`. */
+  /** Attribute `user-name`: the name others see (default `"Anonymous"`). */
+  userName: string;
+  /** Attribute `user-color`: CSS colour of your caret and avatar (default: picked from the name). */
+  userColor: string;
+  /** Attribute `color`: the older spelling of `user-color` (`user-color` wins). */
   color: string;
   /** Attribute `placeholder`. */
   placeholder: string;
@@ -185,10 +218,33 @@ export class CollabTextareaElement extends HTMLElement {
   token: string;
   /** Attribute `debounce` in ms; null when absent or not a whole number ≥ 0. */
   debounce: number | null;
-  /** Boolean attribute `readonly`. */
+  /** Boolean attribute `readonly`: no typing; still submitted, not validated. */
   readonly: boolean;
   /** Same as `readonly`, in the DOM's spelling. */
   readOnly: boolean;
+}
+
+/**
+ * The attributes of `<collab-textarea>` as a template or JSX writes them: what the framework
+ * declarations below give the element.
+ */
+export interface CollabTextareaAttributes {
+  /** Document name: 1–128 of `A-Z a-z 0-9 . _ -`. Nothing mounts without it. */
+  doc?: string;
+  server?: string;
+  /** The name others see. */
+  "user-name"?: string;
+  /** CSS colour of your caret and avatar. */
+  "user-color"?: string;
+  /** The form field's name. */
+  name?: string;
+  debounce?: number | string;
+  readonly?: boolean;
+  disabled?: boolean;
+  required?: boolean;
+  maxlength?: number | string;
+  placeholder?: string;
+  token?: string;
 }
 
 declare global {
@@ -197,4 +253,29 @@ declare global {
   }
   /** The widget dispatches these on whatever element it is mounted in. */
   interface HTMLElementEventMap extends CollabEventMap {}
+}
+
+// JSX: `<collab-textarea doc="notes" ref={ref} />` in React 19 (`React.JSX`). These
+// augmentations need the framework's types installed; a project without them needs
+// `skipLibCheck` (every framework template's default).
+declare module "react" {
+  namespace JSX {
+    interface IntrinsicElements {
+      "collab-textarea": DetailedHTMLProps<HTMLAttributes<CollabTextareaElement>, CollabTextareaElement> &
+        CollabTextareaAttributes;
+    }
+  }
+}
+
+// Svelte 5 (`svelte-check`): the element's attributes and its events as `oncollab-*`.
+declare module "svelte/elements" {
+  interface SvelteHTMLElements {
+    "collab-textarea": HTMLAttributes<CollabTextareaElement> &
+      CollabTextareaAttributes & {
+        "oncollab-text"?: (event: CollabEventMap["collab-text"]) => void;
+        "oncollab-status"?: (event: CollabEventMap["collab-status"]) => void;
+        "oncollab-save"?: (event: CollabEventMap["collab-save"]) => void;
+        "oncollab-presence"?: (event: CollabEventMap["collab-presence"]) => void;
+      };
+  }
 }

@@ -164,16 +164,61 @@ function mountNow (element, options) {
 /** Attributes whose change needs a new connection: the old widget goes, a new one comes. */
 const REMOUNT_ATTRIBUTES = new Set(['server', 'doc', 'debounce', 'token'])
 
+/** Every attribute the element reacts to. */
+const ELEMENT_ATTRIBUTES = [
+  'server',
+  'doc',
+  'user-name',
+  'user-color',
+  'color',
+  'debounce',
+  'readonly',
+  'placeholder',
+  'token',
+  'name',
+  'required',
+  'disabled',
+  'maxlength'
+]
+
+/** Properties a page may set before the class is defined (see `#upgradeProperties`). */
+const ELEMENT_PROPERTIES = [
+  'server',
+  'doc',
+  'userName',
+  'userColor',
+  'color',
+  'debounce',
+  'readonly',
+  'readOnly',
+  'placeholder',
+  'token',
+  'name',
+  'required',
+  'disabled',
+  'maxLength'
+]
+
 const Base = typeof HTMLElement === 'undefined' ? class {} : HTMLElement
 
 /**
- * `<collab-textarea doc="notes" name="Ada">`: mounts when it is in the page and has a `doc`,
- * unmounts when it leaves. `server`, `doc`, `debounce` and `token` changes reconnect; `name`, `color`,
- * `readonly` and `placeholder` changes apply in place.
+ * `<collab-textarea doc="notes" user-name="Ada" name="notes">`: mounts when it is in the page
+ * and has a `doc`, unmounts when it leaves. `server`, `doc`, `debounce` and `token` changes
+ * reconnect; `user-name`, `user-color`, `readonly`, `disabled` and `placeholder` changes apply
+ * in place.
+ *
+ * It is a form control, like a `<textarea>`: the text is its value in a form under its `name`;
+ * `required`, `maxlength`, `disabled` and `readonly` take part in validation (`:invalid`,
+ * `checkValidity()`, `reportValidity()`). `form.reset()` leaves the shared text alone: it is
+ * everyone's, not this form's (see `formResetCallback`).
  */
 export class CollabTextareaElement extends Base {
   static get observedAttributes () {
-    return [...OPTION_KEYS]
+    return [...ELEMENT_ATTRIBUTES]
+  }
+
+  static get formAssociated () {
+    return true
   }
 
   /** The mounted widget's handle, or null while none is mounted (or the wasm is loading). */
@@ -184,12 +229,34 @@ export class CollabTextareaElement extends Base {
   #pending = false
   /** The error of the last mount that failed, if the last attempt failed. */
   #error = null
+  /** The form side (value, validity); null where the browser has no `attachInternals`. */
+  #internals = null
+  /** Whether an ancestor `<fieldset disabled>` disables this control. */
+  #formDisabled = false
+  /** The message set with `setCustomValidity()`; `""` for none. */
+  #customMessage = ''
+  /** The text when the last widget was unmounted: the form value while none is mounted. */
+  #lastText = ''
+  /** Whether the `name`-as-display-name warning was printed for this element. */
+  #warnedName = false
+
+  constructor () {
+    super()
+    if (typeof this.attachInternals === 'function') {
+      this.#internals = this.attachInternals()
+    }
+    if (typeof this.addEventListener === 'function') {
+      // The widget dispatches `collab-text` on this element for every change, local or remote.
+      this.addEventListener('collab-text', () => this.#updateForm())
+    }
+  }
 
   connectedCallback () {
     this.#upgradeProperties()
     // Moved within the page (removed and re-inserted in one task): keep what is there.
     if (this.#handle || this.#pending) return
     this.#remount()
+    this.#updateForm()
   }
 
   disconnectedCallback () {
@@ -205,22 +272,26 @@ export class CollabTextareaElement extends Base {
       this.#remount()
       return
     }
+    if (['required', 'maxlength', 'readonly', 'disabled'].includes(attribute)) {
+      this.#applyControl()
+      return
+    }
     const handle = this.#handle
     // While the wasm loads, the mount reads every attribute when it runs: nothing to do now.
     if (!handle) return
     try {
       switch (attribute) {
+        case 'user-name':
         case 'name':
+          this.#warnNameAsDisplayName()
           // The widget shows "Anonymous" for an empty name.
-          handle.setName(newValue ?? '')
+          handle.setName(this.#displayName() ?? '')
           break
+        case 'user-color':
         case 'color':
           // The default colour is picked from the name when mounting: remount to get it back.
-          if (newValue === null) this.#remount()
-          else handle.setColor(newValue)
-          break
-        case 'readonly':
-          handle.setReadonly(newValue !== null)
+          if (this.#displayColor() === null) this.#remount()
+          else handle.setColor(this.#displayColor())
           break
         case 'placeholder':
           handle.setPlaceholder(newValue ?? '')
@@ -231,10 +302,37 @@ export class CollabTextareaElement extends Base {
     }
   }
 
+  // The form side, called by the browser.
+
+  /** An ancestor `<fieldset>` was disabled or enabled: as `disabled`, without the attribute. */
+  formDisabledCallback (disabled) {
+    this.#formDisabled = Boolean(disabled)
+    this.#applyControl()
+  }
+
+  /**
+   * `form.reset()`. A `<textarea>` goes back to its default text; this one's text is a shared
+   * document that other people are editing, so reset does not touch it (nor send anything):
+   * the text stays, and the form value and validity are read again from it. A custom validity
+   * message stays too, as on a `<textarea>`. To clear the document, edit it like any other.
+   */
+  formResetCallback () {
+    this.#updateForm()
+  }
+
+  /**
+   * The browser restoring a value (back/forward navigation, autofill) is ignored: the text is
+   * whatever the shared document holds, which the widget loads from the server.
+   */
+  formStateRestoreCallback () {
+    this.#updateForm()
+  }
+
   /** Drops the current widget (if any) and, when in the page with a `doc`, mounts a new one. */
   #remount () {
     this.#teardown()
     if (!this.isConnected || !this.getAttribute('doc')) return
+    this.#warnNameAsDisplayName()
     const generation = this.#generation
     this.#pending = true
     ready().then(
@@ -249,6 +347,7 @@ export class CollabTextareaElement extends Base {
           this.#error = error
           console.error('<collab-textarea>: could not mount', error)
         }
+        this.#applyControl()
       },
       (error) => {
         if (generation !== this.#generation) return
@@ -264,19 +363,116 @@ export class CollabTextareaElement extends Base {
     this.#pending = false
     const handle = this.#handle
     this.#handle = null
-    if (handle) handle.unmount()
+    if (handle) {
+      handle.unmount()
+      this.#lastText = handle.text()
+    }
   }
 
   #options () {
     const options = { doc: this.getAttribute('doc') }
-    for (const attribute of ['server', 'name', 'color', 'placeholder', 'token']) {
+    for (const attribute of ['server', 'placeholder', 'token']) {
       const value = this.getAttribute(attribute)
       if (value !== null) options[attribute] = value
     }
-    if (this.hasAttribute('readonly')) options.readonly = true
+    const name = this.#displayName()
+    if (name !== null) options.name = name
+    const color = this.#displayColor()
+    if (color !== null) options.color = color
+    if (this.#locked()) options.readonly = true
     const debounce = this.debounce
     if (debounce !== null) options.debounce = debounce
     return options
+  }
+
+  /**
+   * The name others see: `user-name`. For one release, an element with a `name` and no
+   * `user-name` still shows `name` to others, as it did when `name` meant that (with a warning).
+   */
+  #displayName () {
+    return this.getAttribute('user-name') ?? this.getAttribute('name')
+  }
+
+  /** `user-color`, or `color`, its older spelling. */
+  #displayColor () {
+    return this.getAttribute('user-color') ?? this.getAttribute('color')
+  }
+
+  #warnNameAsDisplayName () {
+    if (this.#warnedName || !this.hasAttribute('name') || this.hasAttribute('user-name')) return
+    this.#warnedName = true
+    const name = this.getAttribute('name')
+    console.warn(
+      `<collab-textarea>: name="${name}" is the form field name now; the name others see is ` +
+        `user-name. Until the next release, an element without user-name still shows its name ` +
+        `to others ("${name}"); after that it will show "Anonymous". Set user-name="…" for the ` +
+        'display name (and user-color instead of color), and keep name for the form field.'
+    )
+  }
+
+  /** No typing: `readonly`, `disabled`, or disabled by a `<fieldset>`. */
+  #locked () {
+    return this.readonly || this.#isDisabled()
+  }
+
+  #isDisabled () {
+    return this.disabled || this.#formDisabled
+  }
+
+  /** The widget's own `<textarea>`, inside the shadow root, once mounted. */
+  #innerTextarea () {
+    return this.shadowRoot?.querySelector('[part~="textarea"]') ?? null
+  }
+
+  /** Readonly, disabled and maxlength onto the mounted widget and its textarea; then the form. */
+  #applyControl () {
+    const handle = this.#handle
+    if (handle) {
+      handle.setReadonly(this.#locked())
+      const textarea = this.#innerTextarea()
+      if (textarea) {
+        textarea.disabled = this.#isDisabled()
+        const max = this.maxLength
+        if (max >= 0) textarea.maxLength = max
+        else textarea.removeAttribute('maxlength')
+        textarea.required = this.required
+      }
+    }
+    this.#updateForm()
+  }
+
+  /** The form value (the text) and the validity flags it gives. */
+  #updateForm () {
+    const internals = this.#internals
+    if (!internals) return
+    const text = this.text()
+    internals.setFormValue(text)
+    const flags = {}
+    const messages = []
+    // As on a <textarea>: a readonly or disabled control is barred from validation.
+    if (!this.#locked()) {
+      if (this.required && text === '') {
+        flags.valueMissing = true
+        messages.push(requiredMessage())
+      }
+      const max = this.maxLength
+      if (max >= 0 && text.length > max) {
+        flags.tooLong = true
+        messages.push(`Please shorten this text to ${max} characters or less (it is ${text.length} now).`)
+      }
+    }
+    if (this.#customMessage !== '') {
+      flags.customError = true
+      messages.unshift(this.#customMessage)
+    }
+    const anchor = this.#innerTextarea()
+    try {
+      if (messages.length === 0) internals.setValidity({})
+      else if (anchor) internals.setValidity(flags, messages[0], anchor)
+      else internals.setValidity(flags, messages[0])
+    } catch (error) {
+      console.error('<collab-textarea>: could not set validity', error)
+    }
   }
 
   // Reading the state.
@@ -292,7 +488,7 @@ export class CollabTextareaElement extends Base {
   }
 
   text () {
-    return this.#handle ? this.#handle.text() : ''
+    return this.#handle ? this.#handle.text() : this.#lastText
   }
 
   status () {
@@ -308,6 +504,87 @@ export class CollabTextareaElement extends Base {
   retry () {
     if (this.#handle) this.#handle.retry()
     else if (!this.#pending) this.#remount()
+  }
+
+  // The form control, as on a <textarea>.
+
+  /** The text (read-only: the text is the shared document's; edit it through the widget). */
+  get value () {
+    return this.text()
+  }
+
+  get type () {
+    return 'textarea'
+  }
+
+  get form () {
+    return this.#internals?.form ?? null
+  }
+
+  get labels () {
+    return this.#internals?.labels ?? []
+  }
+
+  get validity () {
+    return this.#internals?.validity
+  }
+
+  get validationMessage () {
+    return this.#internals?.validationMessage ?? ''
+  }
+
+  get willValidate () {
+    return this.#internals?.willValidate ?? false
+  }
+
+  checkValidity () {
+    return this.#internals ? this.#internals.checkValidity() : true
+  }
+
+  reportValidity () {
+    return this.#internals ? this.#internals.reportValidity() : true
+  }
+
+  setCustomValidity (message) {
+    this.#customMessage = String(message ?? '')
+    this.#updateForm()
+  }
+
+  /** Attribute `name`: the form field's name. */
+  get name () {
+    return this.getAttribute('name') ?? ''
+  }
+
+  set name (value) {
+    this.#setString('name', value)
+  }
+
+  get required () {
+    return this.hasAttribute('required')
+  }
+
+  set required (value) {
+    this.toggleAttribute('required', Boolean(value))
+  }
+
+  get disabled () {
+    return this.hasAttribute('disabled')
+  }
+
+  set disabled (value) {
+    this.toggleAttribute('disabled', Boolean(value))
+  }
+
+  /** Attribute `maxlength` (UTF-16 code units, as on a `<textarea>`); -1 when absent or invalid. */
+  get maxLength () {
+    const raw = this.getAttribute('maxlength')
+    if (raw === null || !/^\s*\d+\s*$/.test(raw)) return -1
+    return Number(raw)
+  }
+
+  set maxLength (value) {
+    if (value === null || value === undefined || Number(value) < 0) this.removeAttribute('maxlength')
+    else this.setAttribute('maxlength', String(Math.floor(Number(value))))
   }
 
   // Properties mirror the attributes.
@@ -328,14 +605,25 @@ export class CollabTextareaElement extends Base {
     this.#setString('doc', value)
   }
 
-  get name () {
-    return this.getAttribute('name') ?? ''
+  /** Attribute `user-name`: the name others see. */
+  get userName () {
+    return this.getAttribute('user-name') ?? ''
   }
 
-  set name (value) {
-    this.#setString('name', value)
+  set userName (value) {
+    this.#setString('user-name', value)
   }
 
+  /** Attribute `user-color`: the colour of this user's caret and avatar. */
+  get userColor () {
+    return this.getAttribute('user-color') ?? ''
+  }
+
+  set userColor (value) {
+    this.#setString('user-color', value)
+  }
+
+  /** Attribute `color`, the older spelling of `user-color`. */
   get color () {
     return this.getAttribute('color') ?? ''
   }
@@ -348,16 +636,16 @@ export class CollabTextareaElement extends Base {
     return this.getAttribute('placeholder') ?? ''
   }
 
+  set placeholder (value) {
+    this.#setString('placeholder', value)
+  }
+
   get token () {
     return this.getAttribute('token') ?? ''
   }
 
   set token (value) {
     this.#setString('token', value)
-  }
-
-  set placeholder (value) {
-    this.#setString('placeholder', value)
   }
 
   /** Milliseconds, or null when the attribute is absent or not a whole number ≥ 0. */
@@ -395,7 +683,7 @@ export class CollabTextareaElement extends Base {
    * sits on the instance and hides the accessor: move it through the accessor.
    */
   #upgradeProperties () {
-    for (const property of [...OPTION_KEYS, 'readOnly']) {
+    for (const property of ELEMENT_PROPERTIES) {
       if (Object.prototype.hasOwnProperty.call(this, property)) {
         const value = this[property]
         delete this[property]
@@ -408,6 +696,18 @@ export class CollabTextareaElement extends Base {
     if (value === null || value === undefined) this.removeAttribute(attribute)
     else this.setAttribute(attribute, String(value))
   }
+}
+
+let requiredText = null
+
+/** The browser's own words for an empty required field, in the browser's language. */
+function requiredMessage () {
+  if (requiredText === null) {
+    const probe = document.createElement('textarea')
+    probe.required = true
+    requiredText = probe.validationMessage || 'Please fill out this field.'
+  }
+  return requiredText
 }
 
 if (typeof customElements !== 'undefined' && typeof document !== 'undefined') {

@@ -2,8 +2,8 @@
 # Sets up whatever is missing, then runs every test: format and lint checks, Rust unit and
 # integration tests (real server, real SQLite and PostgreSQL, real WebSockets), the
 # compatibility test with stock Yjs clients from npm, the widget's wasm build (printing its
-# size), the Vite example's check, and the browser tests (headless Chromium against the server
-# binary). `.ci/run` calls this.
+# size), the Vite, React, Vue and Svelte examples' builds, and the browser tests (headless
+# Chromium against the server binary). `.ci/run` calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -70,6 +70,13 @@ if [ -f examples/vite-app/check.sh ]; then
     bash examples/vite-app/check.sh
 elif [ -d examples/vite-app ]; then
     step "examples/vite-app: no check.sh, skipped"
+fi
+
+# The React, Vue and Svelte examples, built the same way (one pack, then npm ci and a Vite build
+# each); the browser tests open their dist/ folders.
+if [ -f examples/check-frameworks.sh ]; then
+    step "examples/react-app, vue-app, svelte-app: pack, install, build"
+    bash examples/check-frameworks.sh
 fi
 
 if [ -d tests/browser ]; then

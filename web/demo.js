@@ -51,8 +51,8 @@ const editor = document.createElement('collab-textarea')
 editor.id = 'editor'
 editor.setAttribute('placeholder', 'Start typing — everyone on this document sees it live.')
 editor.setAttribute('doc', settings.doc)
-editor.setAttribute('name', settings.name)
-if (settings.color) editor.setAttribute('color', settings.color)
+editor.setAttribute('user-name', settings.name)
+if (settings.color) editor.setAttribute('user-color', settings.color)
 if (settings.debounce !== null) editor.setAttribute('debounce', settings.debounce)
 $('editor-slot').append(editor)
 
@@ -106,8 +106,8 @@ function applyName () {
   remembered.set('name', name)
   dropFromLocation('name')
   // An empty name means the widget's default ("Anonymous").
-  if (name) editor.setAttribute('name', name)
-  else editor.removeAttribute('name')
+  if (name) editor.setAttribute('user-name', name)
+  else editor.removeAttribute('user-name')
 }
 
 let docTimer = 0
@@ -178,8 +178,8 @@ function applyColor (color) {
   settings.color = color
   remembered.set('color', color)
   dropFromLocation('color')
-  if (color) editor.setAttribute('color', color)
-  else editor.removeAttribute('color')
+  if (color) editor.setAttribute('user-color', color)
+  else editor.removeAttribute('user-color')
 }
 
 // ---- Share buttons ------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import appearance from './suites/appearance.mjs'
 import cluster from './suites/cluster.mjs'
 import editing from './suites/editing.mjs'
 import embedding from './suites/embedding.mjs'
+import forms from './suites/forms.mjs'
+import frameworks from './suites/frameworks.mjs'
 import interop from './suites/interop.mjs'
 import large from './suites/large.mjs'
 import offline from './suites/offline.mjs'
@@ -41,7 +43,9 @@ describe('collab-textarea in Chromium', () => {
   presence(harness)
   offline(harness)
   embedding(harness)
+  forms(harness)
   interop(harness)
+  frameworks(harness)
   large(harness)
   appearance(harness)
   cluster(harness)

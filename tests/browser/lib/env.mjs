@@ -23,3 +23,5 @@ export const VITE_DIST = fromEnv('VITE_DIST', path.join(REPO, 'examples/vite-app
 export const WAIT_MS = 20_000
 /** Cap on one test. */
 export const TEST_MS = 120_000
+/** The examples folder: the React, Vue and Svelte apps' builds are `{app}/dist` (EXAMPLES_DIR overrides). */
+export const EXAMPLES_DIR = fromEnv('EXAMPLES_DIR', path.join(REPO, 'examples'))
