@@ -11,7 +11,7 @@ use crate::presence::{self, User};
 use crate::view::RemoteCursor;
 
 impl Session {
-    fn local_cursor(&self) -> Option<(crate::json::Json, crate::json::Json)> {
+    fn local_cursor(&self) -> Option<(serde_json::Value, serde_json::Value)> {
         let (anchor, head) = self.sent_cursor?;
         let txn = self.doc.transact();
         // Finding a sticky index walks the text's items up to it: once for a plain caret.
