@@ -115,12 +115,38 @@ impl Widget {
 }
 
 /// Reads the options object the page passed: `null` and `undefined` fields count as absent,
-/// fields of another type are refused, unknown fields are ignored (`RawOptions`' serde rules).
+/// fields of another type are refused, unknown fields are ignored.
 fn read_options(options: &JsValue) -> Result<RawOptions, String> {
     if !options.is_object() {
         return Err("expected an object".into());
     }
-    serde_wasm_bindgen::from_value(options.clone()).map_err(|e| e.to_string())
+    let field = |key: &str| -> Result<Option<JsValue>, String> {
+        let value = js_sys::Reflect::get(options, &JsValue::from_str(key))
+            .map_err(|_| format!("cannot read `{key}`"))?;
+        Ok((!value.is_null() && !value.is_undefined()).then_some(value))
+    };
+    let string = |key: &str| -> Result<Option<String>, String> {
+        field(key)?
+            .map(|v| {
+                v.as_string()
+                    .ok_or_else(|| format!("`{key}` must be a string"))
+            })
+            .transpose()
+    };
+    Ok(RawOptions {
+        server: string("server")?,
+        doc: string("doc")?,
+        name: string("name")?,
+        color: string("color")?,
+        debounce: field("debounce")?
+            .map(|v| v.as_f64().ok_or("`debounce` must be a number"))
+            .transpose()?,
+        readonly: field("readonly")?
+            .map(|v| v.as_bool().ok_or("`readonly` must be a boolean"))
+            .transpose()?,
+        placeholder: string("placeholder")?,
+        token: string("token")?,
+    })
 }
 
 /// `ws(s)://<page host>/sync`, the default server.
