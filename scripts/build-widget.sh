@@ -14,7 +14,10 @@ ensure_wasm_tools
 
 name=collab_textarea_widget
 out=npm/wasm
-wasm=target/wasm32-unknown-unknown/wasm-release/$name.wasm
+# Cargo's target directory (CARGO_TARGET_DIR or target/); the outputs stay in npm/wasm and
+# target/web of this checkout either way.
+cargo_target=${CARGO_TARGET_DIR:-target}
+wasm=$cargo_target/wasm32-unknown-unknown/wasm-release/$name.wasm
 
 echo "== widget: cargo build (wasm32, wasm-release)" >&2
 cargo build -p collab-textarea-widget --target wasm32-unknown-unknown --profile wasm-release --locked

@@ -9,16 +9,16 @@
 //!   the reconnect backoff.
 //! - [`limits`]: the server's limits message and the update budget per message.
 //! - [`pieces`]: an update cut into sync messages that fit that budget.
-//! - [`save_line`]: the pure words of the status dot and the save line.
+//! - [`ledger`]: the pure bookkeeping of local changes not yet durably acknowledged.
+//! - [`save_line`]: the pure words of the status dot and the save line, and the events owed.
 //! - [`presence`]: peers from awareness, colours, initials, relative-position JSON.
-//! - [`json`]: a small JSON value for awareness states.
 //! - [`options`]: checking what the page passed.
 //! - [`view`]: the DOM in the shadow root, cursor measurement.
 //! - [`socket`]: a WebSocket whose handlers go away with it.
 
 pub mod binding;
 pub mod connection;
-pub mod json;
+pub mod ledger;
 pub mod limits;
 pub mod options;
 pub mod pieces;

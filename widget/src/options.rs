@@ -8,7 +8,8 @@ use crate::presence::is_safe_color;
 /// The default delay before local edits are sent, in milliseconds.
 pub const DEFAULT_DEBOUNCE_MS: u32 = 300;
 
-/// Options as JavaScript passes them.
+/// Options as JavaScript passes them (read field by field in `lib.rs`: serde-wasm-bindgen
+/// would add 13.6 kB gzip to the wasm for these eight fields).
 #[derive(Debug, Default)]
 pub struct RawOptions {
     pub server: Option<String>,

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::json::Json;
 use collab_core::color::{color_for, light_color};
 use collab_core::wire::MAX_CLIENT_ID;
+use serde::Serialize;
+use serde_json::{json, Value};
 use yrs::{Assoc, ClientID, IndexScope, StickyIndex, ID};
 
 /// How long a peer's state lives without renewal (y-protocols' outdated timeout).
@@ -30,7 +31,7 @@ pub struct Peer {
     pub name: String,
     pub color: String,
     /// Anchor and head, as Yjs relative-position JSON.
-    pub cursor: Option<(Json, Json)>,
+    pub cursor: Option<(Value, Value)>,
     pub last_seen_ms: f64,
     /// When the cursor (or name) last changed: labels fade when it has been still a while.
     pub moved_at_ms: f64,
@@ -52,7 +53,8 @@ impl Peers {
             .get(&client)
             .map(|p| p.clock)
             .or_else(|| self.removed.get(&client).copied());
-        let state = Json::parse(json).unwrap_or(Json::Null);
+        // Unreadable JSON counts as a removal, as `null` does.
+        let state: Value = serde_json::from_str(json).unwrap_or(Value::Null);
         let newer = match current {
             None => true,
             Some(current) => current < clock || (current == clock && state.is_null()),
@@ -110,7 +112,7 @@ impl Peers {
     }
 }
 
-fn parse_peer(state: &Json, clock: u32, now_ms: f64) -> Peer {
+fn parse_peer(state: &Value, clock: u32, now_ms: f64) -> Peer {
     let user = &state["user"];
     let name = user["name"]
         .as_str()
@@ -126,7 +128,7 @@ fn parse_peer(state: &Json, clock: u32, now_ms: f64) -> Peer {
         .map(str::to_owned)
         .unwrap_or_else(|| color_for(&name));
     let cursor = match (&state["cursor"]["anchor"], &state["cursor"]["head"]) {
-        (Json::Object(_), Json::Object(_)) => Some((
+        (Value::Object(_), Value::Object(_)) => Some((
             state["cursor"]["anchor"].clone(),
             state["cursor"]["head"].clone(),
         )),
@@ -163,21 +165,41 @@ pub fn initials(name: &str) -> String {
     letters.to_uppercase()
 }
 
+/// Our awareness state, in the Yjs editor convention (fields in sorted order, as Yjs peers
+/// and our tests read them).
+#[derive(Serialize)]
+struct LocalState<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor: Option<LocalCursor>,
+    user: LocalUser<'a>,
+}
+
+#[derive(Serialize)]
+struct LocalCursor {
+    anchor: Value,
+    head: Value,
+}
+
+#[derive(Serialize)]
+struct LocalUser<'a> {
+    color: &'a str,
+    #[serde(rename = "colorLight")]
+    color_light: String,
+    name: &'a str,
+}
+
 /// Our awareness state as JSON.
-pub fn local_state(name: &str, color: &str, cursor: Option<(Json, Json)>) -> String {
-    let user = Json::object([
-        ("name", name.into()),
-        ("color", color.into()),
-        ("colorLight", light_color(color).as_str().into()),
-    ]);
-    let mut state = Json::object([("user", user)]);
-    if let Some((anchor, head)) = cursor {
-        state.insert(
-            "cursor".into(),
-            Json::object([("anchor", anchor), ("head", head)]),
-        );
-    }
-    state.to_string()
+pub fn local_state(name: &str, color: &str, cursor: Option<(Value, Value)>) -> String {
+    let state = LocalState {
+        cursor: cursor.map(|(anchor, head)| LocalCursor { anchor, head }),
+        user: LocalUser {
+            color,
+            color_light: light_color(color),
+            name,
+        },
+    };
+    // Strings and `Value`s only: serializing cannot fail.
+    serde_json::to_string(&state).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// A sticky index for `index` in `text` that follows the character after it; past the end
@@ -189,31 +211,26 @@ pub fn sticky_at<T: yrs::ReadTxn>(text: &yrs::TextRef, txn: &T, index: u32) -> S
 }
 
 /// A sticky index as Yjs `relativePositionToJSON` writes it.
-pub fn sticky_to_json(index: &StickyIndex) -> Json {
-    let assoc = Json::from(match index.assoc {
+pub fn sticky_to_json(index: &StickyIndex) -> Value {
+    let assoc = match index.assoc {
         Assoc::After => 0i64,
         Assoc::Before => -1,
-    });
-    let id = |id: &ID| {
-        Json::object([
-            ("client", id.client.get().into()),
-            ("clock", u64::from(id.clock).into()),
-        ])
     };
+    let id = |id: &ID| json!({ "client": id.client.get(), "clock": id.clock });
     match index.scope() {
-        IndexScope::Relative(item) => Json::object([("item", id(item)), ("assoc", assoc)]),
-        IndexScope::Nested(item) => Json::object([("type", id(item)), ("assoc", assoc)]),
-        IndexScope::Root(name) => Json::object([("tname", (&**name).into()), ("assoc", assoc)]),
+        IndexScope::Relative(item) => json!({ "item": id(item), "assoc": assoc }),
+        IndexScope::Nested(item) => json!({ "type": id(item), "assoc": assoc }),
+        IndexScope::Root(name) => json!({ "tname": &**name, "assoc": assoc }),
     }
 }
 
 /// A Yjs relative-position JSON as a sticky index; `None` if it is not one.
-pub fn sticky_from_json(value: &Json) -> Option<StickyIndex> {
+pub fn sticky_from_json(value: &Value) -> Option<StickyIndex> {
     let assoc = match value["assoc"].as_i64() {
         Some(a) if a < 0 => Assoc::Before,
         _ => Assoc::After,
     };
-    let id = |v: &Json| -> Option<ID> {
+    let id = |v: &Value| -> Option<ID> {
         let client = v["client"].as_u64().filter(|&c| c <= MAX_CLIENT_ID)?;
         let clock = u32::try_from(v["clock"].as_u64()?).ok()?;
         Some(ID::new(ClientID::new(client), clock))
@@ -236,6 +253,10 @@ mod tests {
     #[allow(unused_imports)]
     use yrs::ReadTxn;
     use yrs::{Doc, IndexedSequence, Options, Text, Transact};
+
+    fn parse(text: &str) -> Option<Value> {
+        serde_json::from_str(text).ok()
+    }
 
     #[test]
     fn peers_follow_awareness_clock_rules() {
@@ -264,6 +285,22 @@ mod tests {
         assert!(!peers.sweep(5.0 + PEER_TIMEOUT_MS - 1.0));
         assert!(peers.sweep(5.0 + PEER_TIMEOUT_MS));
         assert_eq!(peers.iter().count(), 0);
+    }
+
+    #[test]
+    fn unreadable_states_count_as_removals() {
+        let mut peers = Peers::default();
+        let ada = r##"{"user":{"name":"Ada"}}"##;
+        assert!(peers.apply(7, 1, ada, 0.0));
+        // Not JSON, or nested deeper than the parser allows: the peer is gone, not an error.
+        assert!(peers.apply(7, 2, "{\"user\":", 1.0));
+        assert!(peers.apply(7, 3, ada, 2.0));
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(peers.apply(7, 4, &deep, 3.0));
+        assert_eq!(peers.iter().count(), 0);
+        // A repeated key keeps its last value, as in JavaScript's JSON.parse.
+        assert!(peers.apply(8, 1, r#"{"user":{"name":"A","name":"B"}}"#, 4.0));
+        assert_eq!(peers.iter().next().unwrap().1.name, "B");
     }
 
     #[test]
@@ -313,16 +350,16 @@ mod tests {
         }
         assert_eq!(
             sticky_to_json(&sticky_at(&text, &txn, 14)),
-            Json::parse(r#"{"tname": "content", "assoc": 0}"#).unwrap()
+            parse(r#"{"tname": "content", "assoc": 0}"#).unwrap()
         );
         // What Yjs writes for "inside the text".
         let sticky = text.sticky_index(&txn, 3, Assoc::After).unwrap();
         assert_eq!(
             sticky_to_json(&sticky),
-            Json::parse(r#"{"item": {"client": 42, "clock": 3}, "assoc": 0}"#).unwrap()
+            parse(r#"{"item": {"client": 42, "clock": 3}, "assoc": 0}"#).unwrap()
         );
         assert_eq!(
-            sticky_from_json(&Json::parse(r#"{"nonsense": true}"#).unwrap()),
+            sticky_from_json(&parse(r#"{"nonsense": true}"#).unwrap()),
             None
         );
         let cursor = (

@@ -1,8 +1,88 @@
 //! What the header says, pure: the status dot's words and the save line (its text and its
-//! `data-save` state), from the connection state, the unsaved changes and the server's limits.
+//! `data-save` state), from the connection state, the unsaved changes and the server's limits;
+//! and which `collab-status` / `collab-save` events a change of them owes the page.
 
-use crate::connection::{Refusal, State};
+use crate::connection::{Refusal, State, Status};
+use crate::ledger::Ledger;
 use crate::limits::Limits;
+
+/// Everything the header shows at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub status: Status,
+    /// The connection attempt (0 for the first), as the `collab-status` event says it.
+    pub attempt: u32,
+    /// The status dot's words.
+    pub words: String,
+    pub save: SaveLine,
+    /// The `collab-save` event's detail.
+    pub detail: SaveDetail,
+}
+
+/// The `collab-save` event's detail: `{ state, unsaved, savedAt }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaveDetail {
+    pub state: &'static str,
+    pub unsaved: usize,
+    pub saved_at_ms: Option<f64>,
+}
+
+/// The header for connection `state`, the unsaved changes in `ledger`, whether a socket is
+/// `online`, at `now_ms` (`Date.now()`), with the server's `limits` if it said them.
+pub fn header(
+    state: &State,
+    ledger: &Ledger,
+    online: bool,
+    now_ms: f64,
+    limits: Option<&Limits>,
+) -> Header {
+    let unsaved = ledger.unsaved();
+    let since_saved = ledger.saved_at_ms().map(|at| now_ms - at);
+    let save = save_line(state, unsaved, online, since_saved, limits);
+    Header {
+        status: state.status(),
+        attempt: state.attempt(),
+        words: status_words(state),
+        detail: SaveDetail {
+            state: save.state,
+            unsaved,
+            saved_at_ms: ledger.saved_at_ms(),
+        },
+        save,
+    }
+}
+
+/// What the page was last told, to send events only for what changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reported {
+    status: Option<(Status, u32)>,
+    save: Option<SaveDetail>,
+}
+
+/// Which events a new header owes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owed {
+    /// `collab-status`: the status or the attempt changed.
+    pub status: bool,
+    /// `collab-save`: the save state, the unsaved count or the time of the last save changed.
+    pub save: bool,
+}
+
+impl Reported {
+    /// Takes `header` as told, and says which events that needs (the first header needs both).
+    pub fn tell(&mut self, header: &Header) -> Owed {
+        let status = Some((header.status, header.attempt));
+        let owed = Owed {
+            status: self.status != status,
+            save: self.save.as_ref() != Some(&header.detail),
+        };
+        self.status = status;
+        if owed.save {
+            self.save = Some(header.detail.clone());
+        }
+        owed
+    }
+}
 
 /// The status dot's words (its `aria-label` and `title`).
 pub fn status_words(state: &State) -> String {
@@ -202,6 +282,86 @@ mod tests {
         assert_eq!(
             line(&State::Connecting { attempt: 0 }, 0, false, None).1,
             "Connecting…"
+        );
+    }
+
+    #[test]
+    fn the_header_follows_the_ledger_from_saving_to_saved() {
+        let connected = State::Connected { attempt: 0 };
+        let mut ledger = Ledger::default();
+        ledger.record();
+        ledger.sent(1);
+        let saving = header(&connected, &ledger, true, 1_000.0, None);
+        assert_eq!(saving.save.line, "Saving…");
+        assert_eq!(
+            saving.detail,
+            SaveDetail {
+                state: "saving",
+                unsaved: 1,
+                saved_at_ms: None
+            }
+        );
+        ledger.ack(1, 2_000.0);
+        let saved = header(&connected, &ledger, true, 7_000.0, None);
+        assert_eq!(saved.save.line, "Saved 5s ago");
+        assert_eq!(saved.detail.saved_at_ms, Some(2_000.0));
+        assert_eq!(
+            (saved.status, saved.words.as_str()),
+            (Status::Connected, "Connected")
+        );
+        // Offline with a change typed since: kept, and the words say so.
+        ledger.record();
+        let waiting = State::Waiting {
+            attempt: 1,
+            delay_ms: 500,
+        };
+        let offline = header(&waiting, &ledger, false, 8_000.0, None);
+        assert_eq!(offline.save.line, "Offline — 1 unsaved change kept");
+        assert_eq!(offline.detail.state, "offline");
+        assert_eq!(offline.attempt, 1);
+    }
+
+    #[test]
+    fn events_are_owed_only_for_what_changed() {
+        let connected = State::Connected { attempt: 0 };
+        let mut ledger = Ledger::default();
+        let mut reported = Reported::default();
+        let first = header(&connected, &ledger, true, 0.0, None);
+        assert_eq!(
+            reported.tell(&first),
+            Owed {
+                status: true,
+                save: true
+            }
+        );
+        // The save line's words change with time ("Saved 3s ago"); the event does not.
+        let later = header(&connected, &ledger, true, 60_000.0, None);
+        assert_eq!(
+            reported.tell(&later),
+            Owed {
+                status: false,
+                save: false
+            }
+        );
+        ledger.record();
+        let typed = header(&connected, &ledger, true, 60_000.0, None);
+        assert_eq!(
+            reported.tell(&typed),
+            Owed {
+                status: false,
+                save: true
+            }
+        );
+        // A new attempt is news even when the status stays the same.
+        let retrying = header(&State::Connecting { attempt: 2 }, &ledger, false, 0.0, None);
+        let again = header(&State::Connecting { attempt: 3 }, &ledger, false, 0.0, None);
+        assert!(reported.tell(&retrying).status);
+        assert_eq!(
+            reported.tell(&again),
+            Owed {
+                status: true,
+                save: false
+            }
         );
     }
 

@@ -1,0 +1,244 @@
+//! The sync client: the connection state machine's effects, the socket, the server's
+//! messages, remote updates held and applied, updates sent in pieces, and acks counted.
+
+use gloo_timers::callback::Timeout;
+use yrs::encoding::read::Read;
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::{Decode, DecoderV1};
+use yrs::updates::encoder::Encode;
+use yrs::{ReadTxn, Transact, Update};
+
+use collab_core::wire::{MSG_ACK, MSG_LIMITS};
+
+use super::{now_ms, observe_local_updates, with, Session, APPLY_WAIT_MAX_MS, OBSERVER, REMOTE};
+use crate::connection::{self, Effect, Event, Status};
+use crate::limits::{self, Limits};
+use crate::pieces::{self, Carrier};
+use crate::socket::{Socket, SocketEvent};
+
+impl Session {
+    pub(super) fn transition(&mut self, event: Event) -> Vec<Effect> {
+        let (state, effects) = connection::step(&self.state, event, js_sys::Math::random());
+        self.state = state;
+        effects
+    }
+
+    pub(super) fn run(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::OpenSocket => self.open_socket(),
+                Effect::CloseSocket => self.socket = None,
+                Effect::ScheduleRetry { delay_ms } => {
+                    let me = self.me.clone();
+                    self.retry = Some(Timeout::new(delay_ms, move || {
+                        with(&me, |s| {
+                            s.retry = None;
+                            let effects = s.transition(Event::RetryDue);
+                            s.run(effects);
+                        })
+                    }));
+                }
+                Effect::CancelRetry => self.retry = None,
+            }
+        }
+        self.refresh();
+    }
+
+    fn open_socket(&mut self) {
+        self.socket = None;
+        self.socket_generation += 1;
+        let generation = self.socket_generation;
+        let me = self.me.clone();
+        let on_event = move |event: SocketEvent| {
+            with(&me, |s| {
+                if s.socket_generation == generation {
+                    s.on_socket(event);
+                }
+            })
+        };
+        match Socket::open(&self.options.url(), on_event) {
+            Ok(socket) => self.socket = Some(socket),
+            Err(err) => {
+                web_sys::console::error_2(&"collab-textarea: cannot open WebSocket".into(), &err);
+                let effects = self.transition(Event::SocketClosed { code: 1006 });
+                self.run(effects);
+            }
+        }
+    }
+
+    fn on_socket(&mut self, event: SocketEvent) {
+        match event {
+            SocketEvent::Open => {
+                self.sent_messages = 0;
+                self.limits = None;
+                let state_vector = self.doc.transact().state_vector();
+                self.send(Message::Sync(SyncMessage::SyncStep1(state_vector)));
+                self.send_awareness();
+            }
+            SocketEvent::Message(bytes) => self.on_message(&bytes),
+            SocketEvent::Closed { code, reason } => {
+                if code != 1000 && code != 1001 && code != 1006 {
+                    web_sys::console::warn_1(
+                        &format!("collab-textarea: connection closed ({code}) {reason}").into(),
+                    );
+                }
+                self.socket = None;
+                // Nothing sent on that socket is known to be durable: it will be re-sent by
+                // the next handshake (SyncStep2 carries whatever the server lacks).
+                self.ledger.socket_lost();
+                self.outbox.borrow_mut().clear();
+                if self.peers.clear() {
+                    self.emit_presence();
+                    self.draw_cursors();
+                }
+                // Whether to retry depends on the code: a refusal that would recur stops here
+                // (`connection::after_close`); the local text stays either way.
+                let effects = self.transition(Event::SocketClosed { code });
+                self.run(effects);
+            }
+        }
+    }
+
+    fn on_message(&mut self, bytes: &[u8]) {
+        let mut decoder = DecoderV1::from(bytes);
+        let messages: Vec<_> = yrs::sync::MessageReader::new(&mut decoder).collect();
+        for message in messages {
+            match message {
+                Ok(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
+                    let update = self.doc.transact().encode_state_as_update_v1(&state_vector);
+                    self.outbox.borrow_mut().clear();
+                    if let Some(carried) = self.send_update(update, Carrier::SyncStep2) {
+                        self.ledger.sent_all(carried);
+                    }
+                }
+                Ok(Message::Sync(SyncMessage::SyncStep2(update))) => {
+                    // The server's SyncStep2 comes last: green means the textarea holds it all.
+                    self.receive_update(update);
+                    self.apply_held();
+                    let effects = self.transition(Event::Synced);
+                    self.run(effects);
+                    self.send_cursor();
+                }
+                Ok(Message::Sync(SyncMessage::Update(update))) => self.receive_update(update),
+                Ok(Message::Awareness(update)) => {
+                    let now = now_ms();
+                    let mut changed = false;
+                    for (client, entry) in update.clients {
+                        if client.get() != self.client_id {
+                            changed |=
+                                self.peers
+                                    .apply(client.get(), entry.clock, &entry.json, now);
+                        }
+                    }
+                    if changed {
+                        self.emit_presence();
+                        self.draw_cursors();
+                    }
+                }
+                Ok(Message::Custom(MSG_LIMITS, payload)) => {
+                    self.limits = Limits::parse(&payload);
+                }
+                Ok(Message::Custom(MSG_ACK, payload)) => {
+                    let count = DecoderV1::from(payload.as_slice()).read_var::<u64>();
+                    if let Ok(count) = count {
+                        self.on_ack(count);
+                    }
+                }
+                Ok(Message::Auth(Some(reason))) => {
+                    web_sys::console::warn_1(
+                        &format!("collab-textarea: permission denied: {reason}").into(),
+                    );
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    web_sys::console::warn_1(
+                        &format!("collab-textarea: unreadable message: {err}").into(),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Queues a remote update; it is applied once the current burst of messages is read
+    /// (after a timeout as long as the last batch took), with the server's SyncStep2 while
+    /// the handshake runs (a document loads into the textarea in one change), or at the end
+    /// of an IME composition.
+    fn receive_update(&mut self, update: Vec<u8>) {
+        self.held_updates.push(update);
+        let synced = self.state.status() == Status::Connected;
+        if synced && !self.composing && self.apply_soon.is_none() {
+            let me = self.me.clone();
+            let delay_ms = self.apply_cost_ms.clamp(0.0, APPLY_WAIT_MAX_MS) as u32;
+            self.apply_soon = Some(Timeout::new(delay_ms, move || {
+                with(&me, Session::apply_held)
+            }));
+        }
+    }
+
+    /// Applies every held remote update, then patches the textarea once.
+    pub(super) fn apply_held(&mut self) {
+        self.apply_soon = None;
+        if self.composing || self.held_updates.is_empty() {
+            return;
+        }
+        let started = now_ms();
+        // yrs encodes each transaction's update for an update observer before calling it, and
+        // encoding a piece that was just merged into a long run of text scans that run: over
+        // a large document's pieces, quadratic. Remote updates go to no outbox, so the
+        // observer is off while they apply.
+        let _ = self.doc.unobserve_update_v1(OBSERVER);
+        for bytes in std::mem::take(&mut self.held_updates) {
+            let result = Update::decode_v1(&bytes)
+                .map_err(|err| format!("undecodable update: {err}"))
+                .and_then(|update| {
+                    self.doc
+                        .transact_mut_with(REMOTE)
+                        .apply_update(update)
+                        .map_err(|err| format!("update not applied: {err}"))
+                });
+            if let Err(err) = result {
+                web_sys::console::warn_1(&format!("collab-textarea: {err}").into());
+            }
+        }
+        if let Err(err) = observe_local_updates(&self.doc, &self.outbox) {
+            web_sys::console::error_1(&format!("collab-textarea: {err}").into());
+        }
+        self.patch_textarea(false);
+        // The browser lays the text out again after a change, which for a large text costs
+        // more than the change: do it now (it would come at the next frame anyway) so that
+        // the cost measured, and the wait before the next batch, include it.
+        let _ = self.view.textarea.scroll_height();
+        self.apply_cost_ms = now_ms() - started;
+    }
+
+    fn on_ack(&mut self, count: u64) {
+        self.ledger.ack(count, now_ms());
+        self.refresh();
+    }
+
+    /// Encodes and sends one message; `false` when there is no open socket.
+    fn send(&self, message: Message) -> bool {
+        self.socket
+            .as_ref()
+            .is_some_and(|socket| socket.send(&message.encode_v1()))
+    }
+
+    /// Sends `update` in pieces that fit the server's message limit, each its own message;
+    /// the number of the last one (what the server's ack must reach), `None` if the socket
+    /// was not open (the next handshake sends it all again).
+    pub(super) fn send_update(&mut self, update: Vec<u8>, carrier: Carrier) -> Option<u64> {
+        let budget = limits::piece_budget(self.limits.as_ref());
+        for message in pieces::messages(update, budget, carrier) {
+            if !self
+                .socket
+                .as_ref()
+                .is_some_and(|socket| socket.send(&message))
+            {
+                return None;
+            }
+            self.sent_messages += 1;
+        }
+        Some(self.sent_messages)
+    }
+}
