@@ -25,6 +25,8 @@ ensure_nginx
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+step "no import cycle among sync-server's modules"
+python3 scripts/tools/module-cycles.py
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # One build of every crate, binary and test target with one feature set: the binaries the later

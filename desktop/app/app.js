@@ -199,8 +199,8 @@ async function openDoc (id) {
     editor.id = 'editor'
     editor.setAttribute('debounce', '100')
     editor.setAttribute('placeholder', 'Start typing…')
-    editor.setAttribute('name', status.settings.name)
-    editor.setAttribute('color', status.settings.color)
+    editor.setAttribute('user-name', status.settings.name)
+    editor.setAttribute('user-color', status.settings.color)
     editor.setAttribute('token', status.token)
     editor.addEventListener('collab-save', (e) => { if (e.detail.state === 'saved') refreshDocs() })
     $('#no-doc').hidden = true
@@ -228,8 +228,8 @@ async function saveProfile () {
   // The token carries the name and colour others see: take the new one.
   status = await invoke('app_state')
   if (editor) {
-    editor.setAttribute('name', name)
-    editor.setAttribute('color', color)
+    editor.setAttribute('user-name', name)
+    editor.setAttribute('user-color', color)
     editor.setAttribute('token', status.token)
   }
 }
