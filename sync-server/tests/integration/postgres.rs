@@ -374,6 +374,36 @@ fn stored_text(store: &mut PostgresStore, name: &str) -> String {
     text.get_string(&txn)
 }
 
+/// The document list reads pages in byte order, by prefix and after a cursor, as SQLite does
+/// (PostgreSQL's default collation would sort "team-a" after "teamz" and case-insensitively).
+#[test]
+fn the_document_list_pages_in_byte_order_like_sqlite() {
+    let db = shared().database("list");
+    let mut store = PostgresStore::open(&PostgresUrl::parse(&db).unwrap()).unwrap();
+    for name in [
+        "team-b", "Team", "team-a", "team", "team-c", "teamz", "other",
+    ] {
+        store
+            .commit(&[append(name, edit(&Doc::new(), name))], 1)
+            .unwrap();
+    }
+    let mut page = |prefix: &str, after: Option<&str>, limit| {
+        let query = ListQuery {
+            prefix: prefix.into(),
+            after: after.map(Into::into),
+            limit,
+        };
+        let list = store.list(&query).unwrap();
+        list.into_iter().map(|d| d.name).collect::<Vec<_>>()
+    };
+    assert_eq!(page("team-", None, 2), ["team-a", "team-b"]);
+    assert_eq!(page("team-", Some("team-b"), 2), ["team-c"]);
+    assert_eq!(page("team-", Some("team-c"), 2), Vec::<String>::new());
+    assert_eq!(page("", None, 4), ["Team", "other", "team", "team-a"]);
+    assert_eq!(page("", Some("team-c"), 10), ["teamz"]);
+    assert_eq!(page("T", None, 10), ["Team"]);
+}
+
 /// Store level: instances starting together migrate once; batches commit in order; a
 /// compaction racing another store's appends never loses one.
 #[test]
