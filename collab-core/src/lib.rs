@@ -14,6 +14,7 @@
 //!   from stored rows, merging them for a compaction.
 //! - [`wire`] — extension message tags, the client-id bound and close codes both ends must
 //!   agree on.
+//! - `testing` (feature `test-support`, and this crate's own tests) — shared test logs.
 
 pub mod color;
 pub mod doc_name;
@@ -22,5 +23,7 @@ pub mod json;
 pub mod order;
 pub mod same_order;
 pub mod split;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod validate;
 pub mod wire;

@@ -103,38 +103,12 @@ pub fn merge_stored(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::wandering_log;
     use yrs::GetString;
-
-    /// A snapshot and rows typed at wandering positions (deleting now and then), so later rows
-    /// depend on rows of earlier batches; and the text they make.
-    fn log(rows: usize) -> (Vec<Vec<u8>>, String) {
-        let writer = Doc::with_client_id(7);
-        let text = writer.get_or_insert_text(TEXT_NAME);
-        let mut expected = String::from("start ");
-        let mut pieces = vec![{
-            let mut txn = writer.transact_mut();
-            text.insert(&mut txn, 0, &expected);
-            txn.encode_update_v1()
-        }];
-        for i in 0..rows {
-            let mut txn = writer.transact_mut();
-            let at = (i * 7919) % (expected.len() + 1);
-            if i % 5 == 4 && at < expected.len() {
-                text.remove_range(&mut txn, at as u32, 1);
-                expected.remove(at);
-            } else {
-                let c = char::from(b'a' + (i % 26) as u8);
-                text.insert(&mut txn, at as u32, &c.to_string());
-                expected.insert(at, c);
-            }
-            pieces.push(txn.encode_update_v1());
-        }
-        (pieces, expected)
-    }
 
     #[test]
     fn a_long_log_merges_across_batches_and_reports_what_it_refused() {
-        let (mut pieces, expected) = log(3 * LOAD_BATCH_ROWS + 17);
+        let (mut pieces, expected) = wandering_log(3 * LOAD_BATCH_ROWS + 17);
         // Garbage in the second batch and at the very end: reported, the rest merged.
         let garbage = LOAD_BATCH_ROWS + 3;
         pieces.insert(garbage, vec![0xff, 0xff]);
@@ -157,7 +131,7 @@ mod tests {
 
     #[test]
     fn build_doc_skips_what_the_caller_skips_and_reports_what_yrs_refuses() {
-        let (mut rows, expected) = log(2 * LOAD_BATCH_ROWS);
+        let (mut rows, expected) = wandering_log(2 * LOAD_BATCH_ROWS);
         rows.insert(LOAD_BATCH_ROWS + 1, vec![0xff]);
         let refs: Vec<&[u8]> = rows.iter().map(Vec::as_slice).collect();
         let mut refused = Vec::new();

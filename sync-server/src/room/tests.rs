@@ -450,32 +450,10 @@ fn with_fanout_a_room_loads_once_subscribed_and_publishes_what_it_changes() {
 /// holds it, and a quarantined row is skipped wherever it falls.
 #[test]
 fn a_long_log_builds_across_load_batches() {
-    let writer = Doc::with_client_id(7);
-    let text = writer.get_or_insert_text(TEXT_NAME);
-    let mut expected = String::new();
-    let snapshot = {
-        let mut txn = writer.transact_mut();
-        text.insert(&mut txn, 0, "start ");
-        expected.push_str("start ");
-        txn.encode_update_v1()
-    };
-    // Typing at positions that wander through the text, and deleting now and then, so
-    // items are split and later rows depend on rows of earlier batches.
-    let mut rows = Vec::new();
-    for i in 0..(3 * LOAD_BATCH_ROWS + 17) {
-        let mut txn = writer.transact_mut();
-        let at = (i * 7919) % (expected.len() + 1);
-        if i % 5 == 4 && at < expected.len() {
-            text.remove_range(&mut txn, at as u32, 1);
-            expected.remove(at);
-        } else {
-            let c = char::from(b'a' + (i % 26) as u8);
-            text.insert(&mut txn, at as u32, &c.to_string());
-            expected.insert(at, c);
-        }
-        rows.push(txn.encode_update_v1());
-    }
-    assert_eq!(text.get_string(&writer.transact()), expected);
+    // A snapshot, then rows typed at wandering positions: later rows depend on rows of
+    // earlier batches.
+    let (mut rows, expected) = collab_core::testing::wandering_log(3 * LOAD_BATCH_ROWS + 17);
+    let snapshot = rows.remove(0);
 
     let journal = TestJournal::default();
     let name = doc_name();
