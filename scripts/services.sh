@@ -72,9 +72,14 @@ free_port() {
     echo "$port"
 }
 
+# Where DIR's PostgreSQL lives: DIR/postgres, or the directory it links to when the
+# postgres user cannot enter DIR (see start_postgres).
+pg_dir() { readlink -f "$1/postgres"; }
+
 # pg_ctl start on the port in DIR/postgres/port; waits until it accepts connections.
 pg_start() {
-    local dir=$1/postgres
+    local dir
+    dir=$(pg_dir "$1")
     pg_run pg_ctl -D "$dir/data" -l "$dir/log" -w -t 60 \
         -o "-p $(cat "$dir/port") -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=on" \
         start >/dev/null
@@ -87,8 +92,17 @@ start_postgres() {
         # DIR may be private (mkdtemp makes it 0700): the postgres user only needs to enter it.
         chmod o+x "$1"
         chown postgres: "$dir"
-        runuser -u postgres -- test -w "$dir" ||
-            die "$dir is not reachable by the postgres user: use a directory it can enter"
+        if ! runuser -u postgres -- test -w "$dir"; then
+            # A parent of DIR is closed to it (a checkout under a private temporary directory):
+            # the data goes to a directory of its own under /tmp, DIR/postgres links to it.
+            rmdir "$dir"
+            local outside
+            outside=$(mktemp -d /tmp/collab-test-postgres.XXXXXX)
+            chmod 711 "$outside"
+            chown postgres: "$outside"
+            ln -s "$outside" "$dir"
+            dir=$outside
+        fi
     fi
     pg_run initdb -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 ||
         die "initdb failed: $(cat "$dir/initdb.log")"
@@ -151,7 +165,7 @@ redis_kill() {
     rm -f "$pid_file"
 }
 
-pg_running() { [ -f "$1/postgres/data/postmaster.pid" ]; }
+pg_running() { [ -f "$(pg_dir "$1")/data/postmaster.pid" ]; }
 
 # A connection URL with its database replaced by $2.
 with_database() { echo "${1%/*}/$2"; }
@@ -185,7 +199,7 @@ env)
     ;;
 halt)
     case ${2:-} in
-    postgres) pg_run pg_ctl -D "$1/postgres/data" -w -m fast stop >/dev/null ;;
+    postgres) pg_run pg_ctl -D "$(pg_dir "$1")/data" -w -m fast stop >/dev/null ;;
     redis) redis_kill "$1" ;;
     *) die "halt DIR postgres|redis" ;;
     esac
@@ -202,9 +216,11 @@ stop)
     [ -d "$dir" ] || exit 0
     if pg_running "$dir"; then
         # Immediate: the data is removed next, so nothing needs to reach the disk.
-        pg_run pg_ctl -D "$dir/postgres/data" -w -m immediate stop >/dev/null 2>&1 || true
+        pg_run pg_ctl -D "$(pg_dir "$dir")/data" -w -m immediate stop >/dev/null 2>&1 || true
     fi
     redis_kill "$dir"
+    # The data outside DIR too, when DIR/postgres links there.
+    [ -L "$dir/postgres" ] && rm -rf "$(pg_dir "$dir")"
     rm -rf "$dir"
     ;;
 database)
