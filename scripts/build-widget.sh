@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the widget (widget/) to wasm and the npm package's generated part (npm/wasm/):
-#   cargo (wasm32-unknown-unknown, profile wasm-release) -> wasm-bindgen --target web -> wasm-opt -Oz
+#   wasm-pack build (cargo for wasm32-unknown-unknown, profile wasm-release; wasm-bindgen --target
+#   web) -> wasm-opt -Oz
 # prints the release sizes, then assembles the demo web root target/web/:
 #   target/web/                    <- web/ (the demo page)
 #   target/web/collab-textarea/    <- npm/*.js, npm/*.d.ts, npm/wasm/ (the package's shippable files)
 # Installs what is missing first (wasm32 target, wasm-bindgen-cli at the Cargo.lock version,
-# wasm-opt; see ensure_wasm_tools in setup.sh). Used by demo.sh and test.sh; safe on its own.
+# wasm-pack, wasm-opt; see ensure_wasm_tools in setup.sh). Used by demo.sh and test.sh; safe on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -14,17 +15,17 @@ ensure_wasm_tools
 
 name=collab_textarea_widget
 out=npm/wasm
-# Cargo's target directory (CARGO_TARGET_DIR or target/); the outputs stay in npm/wasm and
-# target/web of this checkout either way.
-cargo_target=${CARGO_TARGET_DIR:-target}
-wasm=$cargo_target/wasm32-unknown-unknown/wasm-release/$name.wasm
 
-echo "== widget: cargo build (wasm32, wasm-release)" >&2
-cargo build -p collab-textarea-widget --target wasm32-unknown-unknown --profile wasm-release --locked
-
-echo "== widget: wasm-bindgen --target web -> $out/" >&2
+# wasm-pack: cargo build for wasm32-unknown-unknown with the wasm-release profile, then the
+# wasm-bindgen on PATH (`--mode no-install`: it downloads nothing) writes the JS glue. It runs
+# no wasm-opt of its own (`--no-opt`: the pinned one runs below, with the features the module
+# needs) and writes no package.json (`--no-pack`: npm/package.json is the package's own).
+echo "== widget: wasm-pack build (wasm32, wasm-release) -> $out/" >&2
 rm -rf "$out"
-wasm-bindgen --target web --out-dir "$out" --out-name "$name" "$wasm"
+wasm-pack --quiet build widget --target web --mode no-install --no-opt --no-pack --no-gitignore \
+    --profile wasm-release --out-dir "$PWD/$out" --out-name "$name" -- --locked
+# wasm-pack writes a README copy beside the module; the package has its own.
+rm -f "$out/README.md"
 
 # Rust 1.82+ (LLVM 19+) emits these proposals by default for wasm32-unknown-unknown, and
 # wasm-bindgen uses reference types for its externref table; wasm-opt must be told, or it

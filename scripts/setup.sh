@@ -91,6 +91,9 @@ wasm_bindgen_version() {
 # fails to start ("WebAssembly.Table.set(): Argument 1 is invalid for table"). So we take
 # binaryen from npm (a wasm build of the same tools, pinned in scripts/tools/package-lock.json).
 # Set WASM_OPT to use another wasm-opt (version 116 or newer).
+# The wasm-pack release the widget's build is tested with.
+WASM_PACK_VERSION=0.15.1
+
 ensure_wasm_tools() {
     ensure_rust
     ensure_node
@@ -121,6 +124,12 @@ ensure_wasm_tools() {
             echo "setup: the locked install failed; retrying with freshly resolved dependencies" >&2
             cargo install wasm-bindgen-cli --version "=$want"
         fi
+    fi
+    # wasm-pack drives the widget's build (scripts/build-widget.sh). It cannot download its
+    # helpers here, so it runs with `--mode no-install` and uses the wasm-bindgen above.
+    if [ "$(wasm-pack --version 2>/dev/null | awk '{ print $2 }')" != "$WASM_PACK_VERSION" ]; then
+        echo "setup: cargo install wasm-pack $WASM_PACK_VERSION --locked (a few minutes)" >&2
+        cargo install wasm-pack --version "=$WASM_PACK_VERSION" --locked
     fi
     if [ -z "${WASM_OPT:-}" ]; then
         local tools
