@@ -8,6 +8,7 @@ use crate::auth::{PublicKeys, Secret, ShareKey, DEFAULT_AUDIENCE};
 use crate::limits::Limits;
 use crate::relay::RedisUrl;
 use crate::storage::PostgresUrl;
+use crate::webhook::WebhookConfig;
 
 /// How a server is set up. `main.rs` fills it from flags and environment; tests and the
 /// desktop app build it directly.
@@ -80,6 +81,8 @@ pub struct Config {
     /// the process. Honoured by debug builds only; `main.rs` sets it from
     /// `SYNC_SERVER_TESTING_SKIP_VALIDATION=1`.
     pub testing_skip_validation: bool,
+    /// `--webhook` URLs, `--webhook-secret`, `--webhook-debounce`: none by default.
+    pub webhooks: WebhookConfig,
 }
 
 impl Default for Config {
@@ -111,6 +114,7 @@ impl Default for Config {
             auth_timeout: Duration::from_secs(10),
             testing_skip_validation: false,
             allowed_origins: Vec::new(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }

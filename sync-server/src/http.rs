@@ -33,8 +33,11 @@ use crate::metrics::{readiness, Refusal};
 use crate::origin::OriginPolicy;
 use crate::registry::Registry;
 use crate::relay::Relay;
+use crate::storage::writer::now_ms;
 use crate::storage::{ListQuery, StorageWriter};
+use crate::timestamp::rfc3339_utc;
 use crate::transport::{self, SocketContext, SocketRequest, TokenCheck};
+use crate::webhook::{DocEvent, EventKind, Webhooks};
 use collab_core::doc_name::DocName;
 
 /// What every request handler and socket task shares: one allocation, so each connection's
@@ -61,6 +64,8 @@ pub struct Shared {
     pub config: Arc<Config>,
     pub registry: Registry,
     pub storage: StorageWriter,
+    /// Told of deletes (the writer tells it of commits).
+    pub webhooks: Webhooks,
     /// Cancelled when the server begins to shut down; sockets close with 1001.
     pub shutdown: CancellationToken,
     /// Every socket task, so shutdown can wait for them.
@@ -520,7 +525,16 @@ async fn delete_doc(
         Err(refused) => return *refused,
     };
     match app.registry.delete(doc.clone()).await {
-        Ok(Ok(true)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(true)) => {
+            app.webhooks.notify(DocEvent {
+                kind: EventKind::Delete,
+                doc,
+                at_ms: now_ms(),
+                size_bytes: 0,
+                authors: Vec::new(),
+            });
+            StatusCode::NO_CONTENT.into_response()
+        }
         Ok(Ok(false)) => (StatusCode::NOT_FOUND, "no such document\n").into_response(),
         Ok(Err(err)) => {
             tracing::error!(%doc, error = %err, "cannot delete a document");
@@ -651,39 +665,4 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
 
 fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found\n").into_response()
-}
-
-/// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-fn rfc3339_utc(ms: i64) -> String {
-    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Civil-from-days, after Howard Hinnant's public-domain date algorithms.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let secs = ms_of_day / 1000;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        ms_of_day % 1000
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rfc3339_utc;
-
-    #[test]
-    fn formats_timestamps_as_rfc3339() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(rfc3339_utc(1_795_602_896_789), "2026-11-25T10:34:56.789Z");
-    }
 }

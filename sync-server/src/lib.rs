@@ -22,6 +22,8 @@
 //! - [`pieces`]: documents and large updates cut into frames that fit, shared by joiners.
 //! - [`protocol`]: sans-IO wire format: frames to messages and back; presence bookkeeping.
 //! - [`storage`]: the `Store` trait, SQLite, PostgreSQL, and the group-committing writer thread.
+//! - [`webhook`]: POSTs to `--webhook` URLs after commits and deletes (signed, retried).
+//! - [`timestamp`]: RFC 3339 times for the API and webhooks.
 //! - [`crash_guard`]: the journal of the update being applied, and quarantine at start-up.
 
 pub mod assets;
@@ -40,7 +42,9 @@ pub mod relay;
 pub mod room;
 pub mod server;
 pub mod storage;
+pub mod timestamp;
 pub mod transport;
+pub mod webhook;
 
 pub use collab_core::doc_name::DocName;
 pub use config::Config;

@@ -12,6 +12,7 @@ use sync_server::auth::{self, Access, Audience, Claims, PublicKeys, Secret};
 use sync_server::limits::Limits;
 use sync_server::relay::RedisUrl;
 use sync_server::storage::PostgresUrl;
+use sync_server::webhook::{Endpoint, WebhookConfig};
 use sync_server::{Config, Server};
 
 /// Yjs-compatible collaborative sync server: WebSocket sync at ws://ADDR/sync/{doc}, documents
@@ -323,6 +324,25 @@ struct Args {
     )]
     allow_origins: Vec<String>,
 
+    /// URL (http://) that receives a POST after a document's commits (at most one per document
+    /// per --webhook-debounce) and after deletes. Repeat, or separate with commas, for several.
+    #[arg(
+        long = "webhook",
+        env = "SYNC_SERVER_WEBHOOK",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    webhooks: Vec<String>,
+
+    /// Key for the HMAC-SHA256 signature of each webhook body (header
+    /// `X-Collab-Signature-256: sha256=<hex>`). Without it, deliveries are unsigned.
+    #[arg(long, env = "SYNC_SERVER_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+
+    /// Least seconds between two commit deliveries of one document.
+    #[arg(long, env = "SYNC_SERVER_WEBHOOK_DEBOUNCE", default_value_t = 2.0)]
+    webhook_debounce: f64,
+
     /// Seconds a connection without ?token= has to send its token message.
     #[arg(long, env = "SYNC_SERVER_AUTH_TIMEOUT", default_value_t = 10.0)]
     auth_timeout: f64,
@@ -433,6 +453,16 @@ fn main() -> anyhow::Result<()> {
         auth_audience: cli.auth.auth_audience,
         auth_timeout: seconds(args.auth_timeout, "auth-timeout")?,
         allowed_origins: args.allow_origins,
+        webhooks: WebhookConfig {
+            endpoints: args
+                .webhooks
+                .iter()
+                .map(|url| Endpoint::parse(url))
+                .collect::<Result<_, _>>()?,
+            secret: args.webhook_secret.map(String::into_bytes),
+            debounce: seconds(args.webhook_debounce, "webhook-debounce")?,
+            ..WebhookConfig::default()
+        },
         testing_skip_validation: std::env::var_os("SYNC_SERVER_TESTING_SKIP_VALIDATION")
             .is_some_and(|v| v == "1"),
         ..Config::default()

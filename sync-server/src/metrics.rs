@@ -57,6 +57,39 @@ impl Refusal {
     }
 }
 
+/// How one webhook attempt ended (the `result` label of `collab_webhook_deliveries_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookResult {
+    /// The receiver answered 2xx.
+    Delivered,
+    /// It failed and will be tried again.
+    Retried,
+    /// It failed for the last time: the event is lost for this URL.
+    Failed,
+}
+
+impl WebhookResult {
+    const ALL: [WebhookResult; 3] = [
+        WebhookResult::Delivered,
+        WebhookResult::Retried,
+        WebhookResult::Failed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            WebhookResult::Delivered => "delivered",
+            WebhookResult::Retried => "retried",
+            WebhookResult::Failed => "failed",
+        }
+    }
+}
+
+/// The labels of `collab_webhook_deliveries_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WebhookLabels {
+    result: &'static str,
+}
+
 /// The labels of `collab_refusals_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RefusalLabels {
@@ -107,6 +140,7 @@ pub struct Metrics {
     relay_received: Counter,
     relay_connects: Counter,
     refusals: Family<RefusalLabels, Counter>,
+    webhooks: Family<WebhookLabels, Counter>,
     /// Seconds one successful storage commit took.
     pub commit_seconds: Histogram,
     /// Writes per committed transaction.
@@ -124,6 +158,12 @@ impl Default for Metrics {
                 reason: reason.label(),
             });
         }
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        for result in WebhookResult::ALL {
+            webhooks.get_or_create_owned(&WebhookLabels {
+                result: result.label(),
+            });
+        }
         Metrics {
             connections_open: Gauge::default(),
             connections_total: Counter::default(),
@@ -137,6 +177,7 @@ impl Default for Metrics {
             relay_received: Counter::default(),
             relay_connects: Counter::default(),
             refusals,
+            webhooks,
             commit_seconds: Histogram::new(LATENCY_BUCKETS),
             commit_batch_size: Histogram::new(BATCH_BUCKETS),
             ack_seconds: Histogram::new(LATENCY_BUCKETS),
@@ -201,6 +242,14 @@ impl Metrics {
         self.refusals.get_or_create_owned(&RefusalLabels {
             reason: reason.label(),
         })
+    }
+
+    pub fn webhook(&self, result: WebhookResult) {
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                result: result.label(),
+            })
+            .inc();
     }
 
     pub fn refused(&self, reason: Refusal) {
@@ -289,6 +338,11 @@ impl Metrics {
             "collab_storage_commit_failures",
             "Storage commit attempts that failed (each is retried until it succeeds)",
             self.commit_failures.clone(),
+        );
+        registry.register(
+            "collab_webhook_deliveries",
+            "Webhook delivery attempts, by result (delivered, retried, failed: given up)",
+            self.webhooks.clone(),
         );
         registry.register(
             "collab_refusals",

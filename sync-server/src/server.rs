@@ -21,9 +21,10 @@ use crate::origin::OriginPolicy;
 use crate::registry::{Registry, RoomThreads};
 use crate::relay::{Relay, RelayTask};
 use crate::room::{Fanout, RoomSettings};
-use crate::storage::writer::WriterThread;
+use crate::storage::writer::{CommitObserver, WriterThread};
 use crate::storage::{PostgresStore, SqliteStore, StorageError, StorageWriter, Store, Write};
 use crate::transport::{SocketContext, SHUTTING_DOWN};
+use crate::webhook::Webhooks;
 use collab_core::wire::close_code;
 
 /// Why a server could not start or stopped with an error.
@@ -108,8 +109,14 @@ impl Server {
                     source,
                 })?;
         let local_addr = listener.local_addr().map_err(ServerError::Serve)?;
-        let (storage, writer_thread) = StorageWriter::start_with_metrics(store, metrics.clone())
-            .map_err(ServerError::Thread)?;
+        let webhooks = Webhooks::start(config.webhooks.clone(), metrics.clone());
+        let observer: Option<Box<dyn CommitObserver>> = match config.webhooks.endpoints.is_empty() {
+            true => None,
+            false => Some(Box::new(webhooks.clone())),
+        };
+        let (storage, writer_thread) =
+            StorageWriter::start_observed(store, metrics.clone(), observer)
+                .map_err(ServerError::Thread)?;
         let settings = RoomSettings {
             compact_after: config.compact_after.max(1),
             awareness_timeout: config.awareness_timeout,
@@ -167,6 +174,7 @@ impl Server {
             config,
             registry,
             storage,
+            webhooks,
             shutdown,
             sockets: TaskTracker::new(),
             open_sockets,

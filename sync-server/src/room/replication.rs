@@ -14,7 +14,7 @@ use crate::conn::ConnId;
 use crate::pieces::{piece_size, update_frames, PieceSize};
 use crate::protocol::message::encode_permission_denied;
 use crate::protocol::Incoming;
-use crate::storage::Write;
+use crate::storage::{Author, Write};
 use collab_core::engine::{would_change, Applied, Source};
 use collab_core::validate::{validate_update_v1_shape, Shape};
 use collab_core::wire::close_code;
@@ -186,12 +186,19 @@ impl Room {
                 self.broadcast_update(&update);
                 // Other instances apply it but do not store it: this one does, just below.
                 self.publish(Publication::Update(update.clone()));
+                let user = self.members.get(&id).and_then(|m| m.conn.user.clone());
                 self.out.push(Effect::Persist {
                     write: Write::Append {
                         doc: self.name.clone(),
                         update: update.into(),
-                        origin: id.to_string(),
+                        origin: user
+                            .as_ref()
+                            .map_or_else(|| id.to_string(), |u| u.id.clone()),
                         text_bytes,
+                        author: user.map(|u| Author {
+                            id: u.id.clone(),
+                            name: Some(u.name.clone()),
+                        }),
                     },
                     ack,
                 });

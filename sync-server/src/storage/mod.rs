@@ -87,6 +87,13 @@ impl ListQuery {
     }
 }
 
+/// Someone whose token vouches for an edit: the token's `sub` and `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Author {
+    pub id: String,
+    pub name: Option<String>,
+}
+
 /// One change to storage. A batch of them commits atomically, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
@@ -94,9 +101,11 @@ pub enum Write {
     Append {
         doc: DocName,
         update: Vec<u8>,
-        /// Who wrote it (connection, later the token subject), for auditing.
+        /// Who wrote it (the token's subject, else the connection), for auditing.
         origin: String,
         text_bytes: u64,
+        /// The token's user, when there is one: webhooks name them. Not stored.
+        author: Option<Author>,
     },
     /// Replaces the snapshot with `snapshot` and deletes every update appended before this
     /// write. The caller guarantees `snapshot` contains all of them.

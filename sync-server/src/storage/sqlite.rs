@@ -90,6 +90,7 @@ impl SqliteStore {
                     update,
                     origin,
                     text_bytes,
+                    ..
                 } => {
                     touch_document(&tx, doc, *text_bytes, now_ms)?;
                     tx.prepare_cached(
@@ -248,6 +249,7 @@ mod tests {
             update: update.to_vec(),
             origin: "test".into(),
             text_bytes: update.len() as u64,
+            author: None,
         }
     }
 

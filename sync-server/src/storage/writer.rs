@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DocSummary, ListQuery, StorageError, Store, StoredDoc, Write};
+use super::{Author, DocSummary, ListQuery, StorageError, Store, StoredDoc, Write};
 use crate::metrics::{Metrics, StorageHealth};
 use collab_core::doc_name::DocName;
 
@@ -34,6 +34,22 @@ const RETRIES_AT_SHUTDOWN: u32 = 3;
 pub trait CommitWatcher: Send + 'static {
     /// The first `count` update-carrying messages of this sender are committed.
     fn committed(&self, count: u64);
+}
+
+/// Hears which documents each commit changed (the webhooks, `crate::webhook`). Called on the
+/// writer thread right after the commit: it must not block.
+pub trait CommitObserver: Send + Sync + 'static {
+    fn documents_committed(&self, committed: &[Committed]);
+}
+
+/// One document a commit changed: its last write's text size and the time of the commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    pub doc: DocName,
+    pub at_ms: i64,
+    pub text_bytes: u64,
+    /// The token users of the updates appended, in order, repeats removed.
+    pub authors: Vec<Author>,
 }
 
 /// A sender's count of updates, reported to its watcher once every write queued before it
@@ -102,6 +118,7 @@ struct Shared {
     /// A `Check` is in the queue (so a writer stuck retrying does not collect thousands).
     check_queued: AtomicBool,
     metrics: Arc<Metrics>,
+    observer: Option<Box<dyn CommitObserver>>,
 }
 
 /// Joins the writer thread once it has committed everything queued.
@@ -129,12 +146,22 @@ impl StorageWriter {
         store: impl Store,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<(StorageWriter, WriterThread)> {
+        StorageWriter::start_observed(store, metrics, None)
+    }
+
+    /// As [`StorageWriter::start_with_metrics`], telling `observer` what each commit changed.
+    pub fn start_observed(
+        store: impl Store,
+        metrics: Arc<Metrics>,
+        observer: Option<Box<dyn CommitObserver>>,
+    ) -> std::io::Result<(StorageWriter, WriterThread)> {
         let (queue, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             shutting_down: AtomicBool::new(false),
             failing: AtomicBool::new(false),
             check_queued: AtomicBool::new(false),
             metrics,
+            observer,
         });
         let thread_shared = shared.clone();
         let check_interval = store.check_interval();
@@ -316,12 +343,16 @@ fn commit(store: &mut impl Store, batch: &mut Batch, shared: &Shared) {
         let mut attempts_at_shutdown = 0;
         loop {
             let started = Instant::now();
-            match store.commit(&batch.writes, now_ms()) {
+            let at_ms = now_ms();
+            match store.commit(&batch.writes, at_ms) {
                 Ok(()) => {
                     shared.failing.store(false, Ordering::SeqCst);
                     let metrics = &shared.metrics;
                     metrics.commit_seconds.observe_duration(started.elapsed());
                     metrics.commit_batch_size.observe(batch.writes.len() as f64);
+                    if let Some(observer) = &shared.observer {
+                        observer.documents_committed(&committed(&batch.writes, at_ms));
+                    }
                     break;
                 }
                 Err(err) => {
@@ -348,6 +379,43 @@ fn commit(store: &mut impl Store, batch: &mut Batch, shared: &Shared) {
         batch.writes.clear();
     }
     report(std::mem::take(&mut batch.receipts), &shared.metrics);
+}
+
+/// The documents `writes` changed, in the order each first appears.
+fn committed(writes: &[Write], at_ms: i64) -> Vec<Committed> {
+    let mut out: Vec<Committed> = Vec::new();
+    let mut index: HashMap<&DocName, usize> = HashMap::new();
+    for write in writes {
+        let (doc, text_bytes, author) = match write {
+            Write::Append {
+                doc,
+                author,
+                text_bytes,
+                ..
+            } => (doc, *text_bytes, author.as_ref()),
+            Write::Compact {
+                doc, text_bytes, ..
+            } => (doc, *text_bytes, None),
+            Write::Quarantine { .. } => continue,
+        };
+        let i = *index.entry(doc).or_insert_with(|| {
+            out.push(Committed {
+                doc: doc.clone(),
+                at_ms,
+                text_bytes,
+                authors: Vec::new(),
+            });
+            out.len() - 1
+        });
+        let entry = &mut out[i];
+        entry.text_bytes = text_bytes;
+        if let Some(author) = author {
+            if !entry.authors.contains(author) {
+                entry.authors.push(author.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Checks the store can be reached; readiness follows the result. Runs with no batch pending,
@@ -433,6 +501,7 @@ mod tests {
             update: vec![n],
             origin: "t".into(),
             text_bytes: 0,
+            author: None,
         }
     }
 

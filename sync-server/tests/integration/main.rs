@@ -20,3 +20,4 @@ mod postgres;
 mod replay;
 mod share_links;
 mod sync;
+mod webhooks;

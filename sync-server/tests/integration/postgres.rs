@@ -349,6 +349,7 @@ fn append(name: &str, update: Vec<u8>) -> Write {
         update,
         origin: "test".into(),
         text_bytes: 0,
+        author: None,
     }
 }
 

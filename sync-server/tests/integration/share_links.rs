@@ -192,6 +192,7 @@ fn the_postgres_store_deletes_one_document_and_nothing_else() {
         update: update.to_vec(),
         origin: "test".into(),
         text_bytes: update.len() as u64,
+        author: None,
     };
     store
         .commit(
