@@ -93,8 +93,24 @@ export default function persistence (harness) {
       const doc = 'kept-on-device'
       const options = { server: server.wsUrl, doc, name: 'Ada', debounce: 0 }
       const ada = await s.blank('Ada')
+      // A damaged copy left on this device (another version, a broken write): it is refused
+      // with a console message, and the widget goes on from the server's document.
+      await ada.page.goto(`${site.url}/not-the-host`)
+      await ada.page.evaluate((key) => new Promise((resolve, reject) => {
+        const open = indexedDB.open('collab-textarea', 1)
+        open.onupgradeneeded = () => open.result.createObjectStore('docs')
+        open.onerror = () => reject(open.error)
+        open.onsuccess = () => {
+          const txn = open.result.transaction('docs', 'readwrite')
+          txn.objectStore('docs').put(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]), key)
+          txn.oncomplete = () => { open.result.close(); resolve() }
+          txn.onerror = () => reject(txn.error)
+        }
+      }), `${server.wsUrl}/${doc}`)
       await goHost(ada, options)
       await ada.waitStatus('connected')
+      assert.ok(ada.console.some((line) => /^error: collab-textarea: the copy of this document kept on this device is unreadable/.test(line)),
+        `a console error names the damaged copy: ${ada.console.join(' | ')}`)
       await ada.typeAtEnd('online.')
       await ada.waitSaved()
 
