@@ -196,10 +196,7 @@ mod tests {
         assert_eq!(Record::decode(&bytes[..6]), Err(RecordError::Truncated));
         assert_eq!(Record::decode(&bytes[..8]), Err(RecordError::Truncated));
         assert!(Record::decode(&[]).is_err());
-        assert_eq!(
-            record_key("ws://h:1/sync", "notes"),
-            "ws://h:1/sync/notes"
-        );
+        assert_eq!(record_key("ws://h:1/sync", "notes"), "ws://h:1/sync/notes");
     }
 
     #[test]

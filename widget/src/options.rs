@@ -159,10 +159,19 @@ mod tests {
 
     #[test]
     fn persist_is_indexeddb_or_none() {
-        for (value, on) in [("indexeddb", true), ("", true), ("none", false), (" none ", false)] {
+        for (value, on) in [
+            ("indexeddb", true),
+            ("", true),
+            ("none", false),
+            (" none ", false),
+        ] {
             let mut r = raw("notes");
             r.persist = Some(value.into());
-            assert_eq!(Options::from_raw(r, "ws://h/sync").unwrap().persist, on, "{value:?}");
+            assert_eq!(
+                Options::from_raw(r, "ws://h/sync").unwrap().persist,
+                on,
+                "{value:?}"
+            );
         }
         let mut r = raw("notes");
         r.persist = Some("localStorage".into());

@@ -205,7 +205,14 @@ mod tests {
         online: bool,
         limits: Option<&Limits>,
     ) -> (&'static str, String) {
-        let shown = save_line(state, unsaved, online, Some(5_000.0), limits, Keeping::Device);
+        let shown = save_line(
+            state,
+            unsaved,
+            online,
+            Some(5_000.0),
+            limits,
+            Keeping::Device,
+        );
         (shown.state, shown.line)
     }
 
@@ -278,11 +285,17 @@ mod tests {
         );
         assert_eq!(
             line(&waiting, 1, false, None),
-            ("offline", "Offline — 1 change kept on this device".to_owned())
+            (
+                "offline",
+                "Offline — 1 change kept on this device".to_owned()
+            )
         );
         assert_eq!(
             line(&State::Connecting { attempt: 1 }, 4, false, None),
-            ("offline", "Offline — 4 changes kept on this device".to_owned())
+            (
+                "offline",
+                "Offline — 4 changes kept on this device".to_owned()
+            )
         );
         assert_eq!(
             line(&connected, 0, true, None),
@@ -335,7 +348,15 @@ mod tests {
             "Saving…"
         );
         assert_eq!(
-            save_line(&connected, 0, true, Some(5_000.0), None, Keeping::MemoryRefused).line,
+            save_line(
+                &connected,
+                0,
+                true,
+                Some(5_000.0),
+                None,
+                Keeping::MemoryRefused
+            )
+            .line,
             "Saved 5s ago"
         );
         let mut ledger = Ledger::default();
@@ -413,8 +434,22 @@ mod tests {
             }
         );
         // A new attempt is news even when the status stays the same.
-        let retrying = header(&State::Connecting { attempt: 2 }, &ledger, false, 0.0, None, Keeping::Device);
-        let again = header(&State::Connecting { attempt: 3 }, &ledger, false, 0.0, None, Keeping::Device);
+        let retrying = header(
+            &State::Connecting { attempt: 2 },
+            &ledger,
+            false,
+            0.0,
+            None,
+            Keeping::Device,
+        );
+        let again = header(
+            &State::Connecting { attempt: 3 },
+            &ledger,
+            false,
+            0.0,
+            None,
+            Keeping::Device,
+        );
         assert!(reported.tell(&retrying).status);
         assert_eq!(
             reported.tell(&again),

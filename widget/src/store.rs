@@ -83,10 +83,7 @@ impl Drop for Store {
 
 /// Opens the database and reads record `key`; `done` gets the outcome. Fails at once (and
 /// never calls `done`) where the browser has no IndexedDB or refuses to open it.
-pub fn open(
-    key: &str,
-    done: impl FnOnce(Result<Opened, String>) + 'static,
-) -> Result<(), String> {
+pub fn open(key: &str, done: impl FnOnce(Result<Opened, String>) + 'static) -> Result<(), String> {
     let key = JsValue::from_str(key);
     let done = once(done);
     open_db(
@@ -190,7 +187,10 @@ fn open_db(
     let upgrading = request.clone();
     request.set_onupgradeneeded(Some(
         &Closure::once_into_js(move |_: web_sys::Event| {
-            if let Ok(db) = upgrading.result().and_then(|db| db.dyn_into::<IdbDatabase>()) {
+            if let Ok(db) = upgrading
+                .result()
+                .and_then(|db| db.dyn_into::<IdbDatabase>())
+            {
                 // Version 1 is the first: there is nothing older to carry over.
                 let _ = db.create_object_store(DOCS);
             }
