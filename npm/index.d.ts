@@ -22,9 +22,23 @@ export interface MountOptions {
    * Access token (HS256 JWT) for a server started with `--auth-secret`; sent as `?token=`.
    * A refused token (close code 4401 or 4402) shows a red "Not authorized" and is not
    * retried automatically.
+   *
+   * Or a function giving (a promise of) a token: called before each connect and again when
+   * the server closes the connection because the token has expired (4401); the widget then
+   * reconnects with the new token, keeping every edit. A function that throws or rejects
+   * shows "Not authorized".
    */
-  token?: string;
+  token?: string | TokenFunction;
+  /**
+   * Where this device keeps a copy of the document and of the changes the server has not yet
+   * acknowledged, so that they survive a reload or a closed tab: `"indexeddb"` (the default)
+   * or `"none"` (memory only; the save line says so while offline).
+   */
+  persist?: "indexeddb" | "none";
 }
+
+/** Gives a token for the next connection. */
+export type TokenFunction = () => string | Promise<string>;
 
 /** `connected` means connected *and* synced. */
 export type ConnectionStatus = "connecting" | "connected" | "disconnected";
@@ -50,6 +64,11 @@ export interface SaveDetail {
   unsaved: number;
   /** Milliseconds since the epoch of the last acknowledgement, or null if none yet. */
   savedAt: number | null;
+  /**
+   * Where the unsaved changes are besides the page: `device` (kept in this browser's
+   * IndexedDB), `storing` (being written there) or `memory` (persistence off or refused).
+   */
+  local: "device" | "storing" | "memory";
 }
 
 /** One person in the document. */
@@ -113,6 +132,8 @@ export interface MountHandle {
   unsaved(): number;
   /** Reconnect now (what the Retry button does). */
   retry(): void;
+  /** Deletes this device's copy of the document and stops keeping one (for sign-out). */
+  forget(): Promise<void>;
   setName(name: string): void;
   setColor(color: string): void;
   setReadonly(readonly: boolean): void;
@@ -164,6 +185,7 @@ export class CollabTextareaElement extends HTMLElement {
     "readonly",
     "placeholder",
     "token",
+    "persist",
     "name",
     "required",
     "disabled",
@@ -180,6 +202,8 @@ export class CollabTextareaElement extends HTMLElement {
   unsaved(): number;
   /** Reconnects now; when the last mount failed (e.g. the wasm did not load), mounts again. */
   retry(): void;
+  /** Deletes this device's copy of the document (for sign-out); needs a mounted widget. */
+  forget(): Promise<void>;
 
   /** The text, as `text()`. Read-only: the text is the shared document; edit it in the widget. */
   readonly value: string;
@@ -214,8 +238,11 @@ export class CollabTextareaElement extends HTMLElement {
   color: string;
   /** Attribute `placeholder`. */
   placeholder: string;
-  /** Attribute `token`; `""` when absent. */
-  token: string;
+  /** Attribute `token` (`""` when absent), or a {@link TokenFunction} set as the property. */
+  get token(): string | TokenFunction;
+  set token(value: string | TokenFunction | null);
+  /** Attribute `persist`: `"indexeddb"` (the default when absent) or `"none"`. */
+  persist: string;
   /** Attribute `debounce` in ms; null when absent or not a whole number ≥ 0. */
   debounce: number | null;
   /** Boolean attribute `readonly`: no typing; still submitted, not validated. */
@@ -245,6 +272,7 @@ export interface CollabTextareaAttributes {
   maxlength?: number | string;
   placeholder?: string;
   token?: string;
+  persist?: "indexeddb" | "none";
 }
 
 declare global {

@@ -17,7 +17,7 @@ const EVENTS = {
 }
 const EVENT_NAMES = new Set(Object.values(EVENTS))
 
-const OPTION_KEYS = ['server', 'doc', 'name', 'color', 'debounce', 'readonly', 'placeholder', 'token']
+const OPTION_KEYS = ['server', 'doc', 'name', 'color', 'debounce', 'readonly', 'placeholder', 'token', 'persist']
 
 let wasmReady = null
 
@@ -122,6 +122,10 @@ function mountNow (element, options) {
     retry () {
       if (live) widget.retry()
     },
+    /** Deletes this device's copy of the document and stops keeping one (sign-out). */
+    forget () {
+      return live ? widget.forget() : Promise.reject(new Error('collab-textarea: forget() after unmount()'))
+    },
     setName (name) {
       if (live) widget.setName(String(name))
     },
@@ -162,7 +166,7 @@ function mountNow (element, options) {
 // <collab-textarea>
 
 /** Attributes whose change needs a new connection: the old widget goes, a new one comes. */
-const REMOUNT_ATTRIBUTES = new Set(['server', 'doc', 'debounce', 'token'])
+const REMOUNT_ATTRIBUTES = new Set(['server', 'doc', 'debounce', 'token', 'persist'])
 
 /** Every attribute the element reacts to. */
 const ELEMENT_ATTRIBUTES = [
@@ -175,6 +179,7 @@ const ELEMENT_ATTRIBUTES = [
   'readonly',
   'placeholder',
   'token',
+  'persist',
   'name',
   'required',
   'disabled',
@@ -193,6 +198,7 @@ const ELEMENT_PROPERTIES = [
   'readOnly',
   'placeholder',
   'token',
+  'persist',
   'name',
   'required',
   'disabled',
@@ -235,6 +241,8 @@ export class CollabTextareaElement extends Base {
   #formDisabled = false
   /** The message set with `setCustomValidity()`; `""` for none. */
   #customMessage = ''
+  /** The `token` property when it was set to a function (called before each connect). */
+  #tokenFunction = null
   /** The text when the last widget was unmounted: the form value while none is mounted. */
   #lastText = ''
   /** Whether the `name`-as-display-name warning was printed for this element. */
@@ -371,10 +379,11 @@ export class CollabTextareaElement extends Base {
 
   #options () {
     const options = { doc: this.getAttribute('doc') }
-    for (const attribute of ['server', 'placeholder', 'token']) {
+    for (const attribute of ['server', 'placeholder', 'token', 'persist']) {
       const value = this.getAttribute(attribute)
       if (value !== null) options[attribute] = value
     }
+    if (this.#tokenFunction) options.token = this.#tokenFunction
     const name = this.#displayName()
     if (name !== null) options.name = name
     const color = this.#displayColor()
@@ -640,12 +649,41 @@ export class CollabTextareaElement extends Base {
     this.#setString('placeholder', value)
   }
 
+  /** Attribute `token`, or the function set as the `token` property. */
   get token () {
-    return this.getAttribute('token') ?? ''
+    return this.#tokenFunction ?? this.getAttribute('token') ?? ''
   }
 
+  /** A string sets the attribute; a function returning (a promise of) a token is kept as is. */
   set token (value) {
+    if (typeof value === 'function') {
+      this.#tokenFunction = value
+      this.removeAttribute('token')
+      if (this.isConnected) this.#remount()
+      return
+    }
+    const hadFunction = this.#tokenFunction !== null
+    this.#tokenFunction = null
     this.#setString('token', value)
+    if (hadFunction && this.isConnected && (value === null || value === undefined)) this.#remount()
+  }
+
+  /** Attribute `persist`: `"none"` keeps no copy on this device; absent or `"indexeddb"` does. */
+  get persist () {
+    return this.getAttribute('persist') ?? 'indexeddb'
+  }
+
+  set persist (value) {
+    this.#setString('persist', value)
+  }
+
+  /**
+   * Deletes this device's copy of the document (for sign-out) and stops keeping one for the
+   * mounted widget; resolves when it is gone.
+   */
+  forget () {
+    if (this.#handle) return this.#handle.forget()
+    return Promise.reject(new Error('<collab-textarea>: forget() needs a mounted widget'))
   }
 
   /** Milliseconds, or null when the attribute is absent or not a whole number ≥ 0. */

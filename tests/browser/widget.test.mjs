@@ -20,6 +20,7 @@ import frameworks from './suites/frameworks.mjs'
 import interop from './suites/interop.mjs'
 import large from './suites/large.mjs'
 import offline from './suites/offline.mjs'
+import persistence from './suites/persistence.mjs'
 import presence from './suites/presence.mjs'
 
 describe('collab-textarea in Chromium', () => {
@@ -42,6 +43,7 @@ describe('collab-textarea in Chromium', () => {
   editing(harness)
   presence(harness)
   offline(harness)
+  persistence(harness)
   embedding(harness)
   forms(harness)
   interop(harness)

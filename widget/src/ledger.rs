@@ -35,6 +35,12 @@ impl Ledger {
         self.entries.push_back(None);
     }
 
+    /// `count` changes kept on this device from an earlier page (not durable when it was
+    /// stored): unsent, like changes typed now; the next handshake carries them.
+    pub fn restored(&mut self, count: usize) {
+        self.entries.extend(std::iter::repeat_n(None, count));
+    }
+
     /// The message numbered `carried` (on the current socket) carried every change not yet
     /// sent (a flush of the queued updates).
     pub fn sent(&mut self, carried: u64) {
@@ -159,6 +165,19 @@ mod tests {
         assert_eq!(ledger.ack(2, 0.0), Acked::Nothing);
         assert_eq!(ledger.ack(3, 5.0), Acked::All(2));
         assert_eq!(ledger.saved_at_ms(), Some(5.0));
+    }
+
+    #[test]
+    fn changes_restored_from_this_device_wait_for_the_handshake_and_its_ack() {
+        let mut ledger = Ledger::default();
+        ledger.restored(3);
+        ledger.record();
+        assert_eq!((ledger.unsaved(), ledger.unsent()), (4, 4));
+        ledger.sent_all(1);
+        assert_eq!(ledger.ack(1, 9.0), Acked::All(4));
+        assert_eq!(ledger.saved_at_ms(), Some(9.0));
+        ledger.restored(0);
+        assert!(ledger.is_saved());
     }
 
     #[test]

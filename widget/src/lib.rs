@@ -10,6 +10,8 @@
 //! - [`limits`]: the server's limits message and the update budget per message.
 //! - [`pieces`]: an update cut into sync messages that fit that budget.
 //! - [`ledger`]: the pure bookkeeping of local changes not yet durably acknowledged.
+//! - [`local_copy`]: the pure rules of this device's copy (IndexedDB): records, when to write.
+//! - [`store`]: the IndexedDB calls.
 //! - [`save_line`]: the pure words of the status dot and the save line, and the events owed.
 //! - [`presence`]: peers from awareness, colours, initials, relative-position JSON.
 //! - [`options`]: checking what the page passed.
@@ -20,16 +22,19 @@ pub mod binding;
 pub mod connection;
 pub mod ledger;
 pub mod limits;
+pub mod local_copy;
 pub mod options;
 pub mod pieces;
 pub mod presence;
 pub mod save_line;
 pub mod shown;
 pub mod socket;
+pub mod store;
 pub mod view;
 pub mod widget;
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::options::{Options, RawOptions};
 use crate::widget::{with, Session, Shared};
@@ -45,11 +50,11 @@ impl Widget {
     /// Mounts into `host` (inside its shadow root) and connects.
     #[wasm_bindgen(constructor)]
     pub fn new(host: web_sys::HtmlElement, options: JsValue) -> Result<Widget, JsError> {
-        let raw = read_options(&options)
+        let (raw, token_fn) = read_options(&options)
             .map_err(|e| JsError::new(&format!("collab-textarea: bad options: {e}")))?;
         let options =
             Options::from_raw(raw, &page_server()).map_err(|e| JsError::new(&e.to_string()))?;
-        let session = Session::mount(host, options).map_err(|e| {
+        let session = Session::mount(host, options, token_fn).map_err(|e| {
             JsError::new(&format!(
                 "collab-textarea: cannot mount: {}",
                 e.as_string().unwrap_or_default()
@@ -104,6 +109,16 @@ impl Widget {
         with(&self.weak(), |s| s.set_placeholder(placeholder));
     }
 
+    /// Deletes this device's copy of the document and stops keeping one (for sign-out); the
+    /// promise settles when it is gone.
+    pub fn forget(&self) -> js_sys::Promise {
+        let mut forgotten = None;
+        with(&self.weak(), |s| forgotten = Some(s.forget()));
+        forgotten.unwrap_or_else(|| {
+            js_sys::Promise::reject(&"collab-textarea: forget() after unmount()".into())
+        })
+    }
+
     /// Removes every node, listener, timer and socket this widget added. Idempotent.
     pub fn unmount(&self) {
         with(&self.weak(), Session::unmount);
@@ -115,8 +130,9 @@ impl Widget {
 }
 
 /// Reads the options object the page passed: `null` and `undefined` fields count as absent,
-/// fields of another type are refused, unknown fields are ignored.
-fn read_options(options: &JsValue) -> Result<RawOptions, String> {
+/// fields of another type are refused, unknown fields are ignored. `token` may be a function
+/// (returned beside the options).
+fn read_options(options: &JsValue) -> Result<(RawOptions, Option<js_sys::Function>), String> {
     if !options.is_object() {
         return Err("expected an object".into());
     }
@@ -133,7 +149,12 @@ fn read_options(options: &JsValue) -> Result<RawOptions, String> {
             })
             .transpose()
     };
-    Ok(RawOptions {
+    let token_fn = field("token")?.and_then(|v| v.dyn_into::<js_sys::Function>().ok());
+    let token = match token_fn {
+        Some(_) => None,
+        None => string("token")?,
+    };
+    let raw = RawOptions {
         server: string("server")?,
         doc: string("doc")?,
         name: string("name")?,
@@ -145,8 +166,10 @@ fn read_options(options: &JsValue) -> Result<RawOptions, String> {
             .map(|v| v.as_bool().ok_or("`readonly` must be a boolean"))
             .transpose()?,
         placeholder: string("placeholder")?,
-        token: string("token")?,
-    })
+        token,
+        persist: string("persist")?,
+    };
+    Ok((raw, token_fn))
 }
 
 /// `ws(s)://<page host>/sync`, the default server.

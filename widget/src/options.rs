@@ -20,6 +20,7 @@ pub struct RawOptions {
     pub readonly: Option<bool>,
     pub placeholder: Option<String>,
     pub token: Option<String>,
+    pub persist: Option<String>,
 }
 
 /// Checked options.
@@ -35,6 +36,9 @@ pub struct Options {
     pub placeholder: String,
     /// Access token for a server with `--auth-secret`, sent as `?token=`.
     pub token: Option<String>,
+    /// Keep a copy of the document and its unsaved changes in IndexedDB (`persist`, default
+    /// on; `"none"` turns it off).
+    pub persist: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -47,6 +51,8 @@ pub enum OptionsError {
     BadServer(String),
     #[error("collab-textarea: `debounce` must be a number of milliseconds ≥ 0")]
     BadDebounce,
+    #[error("collab-textarea: `persist` must be \"indexeddb\" or \"none\" (got {0:?})")]
+    BadPersist(String),
 }
 
 impl Options {
@@ -69,6 +75,11 @@ impl Options {
             Some(ms) if ms.is_finite() && ms >= 0.0 => ms.min(60_000.0) as u32,
             Some(_) => return Err(OptionsError::BadDebounce),
         };
+        let persist = match raw.persist.as_deref().map(str::trim) {
+            None | Some("" | "indexeddb") => true,
+            Some("none") => false,
+            Some(other) => return Err(OptionsError::BadPersist(other.to_owned())),
+        };
         let name = clean_name(raw.name.as_deref());
         let color = raw
             .color
@@ -83,6 +94,7 @@ impl Options {
             readonly: raw.readonly.unwrap_or(false),
             placeholder: raw.placeholder.unwrap_or_default(),
             token: raw.token.filter(|t| !t.trim().is_empty()),
+            persist,
         })
     }
 
@@ -142,6 +154,31 @@ mod tests {
         assert_eq!(options.name, "Anonymous");
         assert!(is_safe_color(&options.color));
         assert!(!options.readonly);
+        assert!(options.persist, "persistence is on by default");
+    }
+
+    #[test]
+    fn persist_is_indexeddb_or_none() {
+        for (value, on) in [
+            ("indexeddb", true),
+            ("", true),
+            ("none", false),
+            (" none ", false),
+        ] {
+            let mut r = raw("notes");
+            r.persist = Some(value.into());
+            assert_eq!(
+                Options::from_raw(r, "ws://h/sync").unwrap().persist,
+                on,
+                "{value:?}"
+            );
+        }
+        let mut r = raw("notes");
+        r.persist = Some("localStorage".into());
+        assert_eq!(
+            Options::from_raw(r, "ws://h/sync"),
+            Err(OptionsError::BadPersist("localStorage".into()))
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use crate::connection::{Refusal, State, Status};
 use crate::ledger::Ledger;
 use crate::limits::Limits;
+use crate::local_copy::Keeping;
 
 /// Everything the header shows at one moment.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,20 +26,24 @@ pub struct SaveDetail {
     pub state: &'static str,
     pub unsaved: usize,
     pub saved_at_ms: Option<f64>,
+    /// Where the unsaved changes are besides the page: `device`, `storing` or `memory`.
+    pub local: &'static str,
 }
 
 /// The header for connection `state`, the unsaved changes in `ledger`, whether a socket is
-/// `online`, at `now_ms` (`Date.now()`), with the server's `limits` if it said them.
+/// `online`, at `now_ms` (`Date.now()`), with the server's `limits` if it said them, and
+/// where this device `keeping` the changes.
 pub fn header(
     state: &State,
     ledger: &Ledger,
     online: bool,
     now_ms: f64,
     limits: Option<&Limits>,
+    keeping: Keeping,
 ) -> Header {
     let unsaved = ledger.unsaved();
     let since_saved = ledger.saved_at_ms().map(|at| now_ms - at);
-    let save = save_line(state, unsaved, online, since_saved, limits);
+    let save = save_line(state, unsaved, online, since_saved, limits, keeping);
     Header {
         status: state.status(),
         attempt: state.attempt(),
@@ -47,6 +52,7 @@ pub fn header(
             state: save.state,
             unsaved,
             saved_at_ms: ledger.saved_at_ms(),
+            local: keeping.as_str(),
         },
         save,
     }
@@ -111,13 +117,15 @@ pub struct SaveLine {
 }
 
 /// The save line for `unsaved` local changes not yet durable, whether a socket is `online`,
-/// and how long ago the server last acknowledged everything (`since_saved_ms`).
+/// how long ago the server last acknowledged everything (`since_saved_ms`), and whether this
+/// device keeps them (`keeping`).
 pub fn save_line(
     state: &State,
     unsaved: usize,
     online: bool,
     since_saved_ms: Option<f64>,
     limits: Option<&Limits>,
+    keeping: Keeping,
 ) -> SaveLine {
     let (state_name, line) = match (state.refusal(), unsaved) {
         // The server will not take these changes: say why, and that nothing retries them.
@@ -132,17 +140,26 @@ pub fn save_line(
             ("saved", line)
         }
         _ if online => ("saving", "Saving…".to_owned()),
-        _ => {
-            let noun = if unsaved == 1 { "change" } else { "changes" };
-            (
-                "offline",
-                format!("Offline — {unsaved} unsaved {noun} kept"),
-            )
-        }
+        _ => ("offline", offline_line(unsaved, keeping)),
     };
     SaveLine {
         state: state_name,
         line,
+    }
+}
+
+/// Offline with `unsaved` changes: where they are, truthfully.
+fn offline_line(unsaved: usize, keeping: Keeping) -> String {
+    let noun = if unsaved == 1 { "change" } else { "changes" };
+    match keeping {
+        Keeping::Device => format!("Offline — {unsaved} {noun} kept on this device"),
+        Keeping::Storing => format!("Offline — storing {unsaved} {noun} on this device…"),
+        Keeping::MemoryOff => {
+            format!("Offline — {unsaved} unsaved {noun} only in this tab, lost if it closes")
+        }
+        Keeping::MemoryRefused => format!(
+            "Offline — {unsaved} unsaved {noun} only in this tab: the browser refused to store them"
+        ),
     }
 }
 
@@ -188,7 +205,14 @@ mod tests {
         online: bool,
         limits: Option<&Limits>,
     ) -> (&'static str, String) {
-        let shown = save_line(state, unsaved, online, Some(5_000.0), limits);
+        let shown = save_line(
+            state,
+            unsaved,
+            online,
+            Some(5_000.0),
+            limits,
+            Keeping::Device,
+        );
         (shown.state, shown.line)
     }
 
@@ -261,18 +285,24 @@ mod tests {
         );
         assert_eq!(
             line(&waiting, 1, false, None),
-            ("offline", "Offline — 1 unsaved change kept".to_owned())
+            (
+                "offline",
+                "Offline — 1 change kept on this device".to_owned()
+            )
         );
         assert_eq!(
             line(&State::Connecting { attempt: 1 }, 4, false, None),
-            ("offline", "Offline — 4 unsaved changes kept".to_owned())
+            (
+                "offline",
+                "Offline — 4 changes kept on this device".to_owned()
+            )
         );
         assert_eq!(
             line(&connected, 0, true, None),
             ("saved", "Saved 5s ago".to_owned())
         );
         assert_eq!(
-            save_line(&connected, 0, true, None, None).line,
+            save_line(&connected, 0, true, None, None, Keeping::Device).line,
             "All changes saved"
         );
         assert_eq!(
@@ -286,23 +316,74 @@ mod tests {
     }
 
     #[test]
+    fn offline_the_line_says_whether_this_device_keeps_the_changes() {
+        let waiting = State::Waiting {
+            attempt: 1,
+            delay_ms: 500,
+        };
+        let offline = |keeping| save_line(&waiting, 3, false, None, None, keeping);
+        assert_eq!(
+            offline(Keeping::Device),
+            SaveLine {
+                state: "offline",
+                line: "Offline — 3 changes kept on this device".to_owned()
+            }
+        );
+        assert_eq!(
+            offline(Keeping::Storing).line,
+            "Offline — storing 3 changes on this device…"
+        );
+        assert_eq!(
+            offline(Keeping::MemoryOff).line,
+            "Offline — 3 unsaved changes only in this tab, lost if it closes"
+        );
+        assert_eq!(
+            offline(Keeping::MemoryRefused).line,
+            "Offline — 3 unsaved changes only in this tab: the browser refused to store them"
+        );
+        // Online, or nothing unsaved: the server's side of the story, whatever the device does.
+        let connected = State::Connected { attempt: 0 };
+        assert_eq!(
+            save_line(&connected, 2, true, None, None, Keeping::MemoryOff).line,
+            "Saving…"
+        );
+        assert_eq!(
+            save_line(
+                &connected,
+                0,
+                true,
+                Some(5_000.0),
+                None,
+                Keeping::MemoryRefused
+            )
+            .line,
+            "Saved 5s ago"
+        );
+        let mut ledger = Ledger::default();
+        ledger.record();
+        let detail = header(&waiting, &ledger, false, 0.0, None, Keeping::MemoryOff).detail;
+        assert_eq!((detail.state, detail.local), ("offline", "memory"));
+    }
+
+    #[test]
     fn the_header_follows_the_ledger_from_saving_to_saved() {
         let connected = State::Connected { attempt: 0 };
         let mut ledger = Ledger::default();
         ledger.record();
         ledger.sent(1);
-        let saving = header(&connected, &ledger, true, 1_000.0, None);
+        let saving = header(&connected, &ledger, true, 1_000.0, None, Keeping::Device);
         assert_eq!(saving.save.line, "Saving…");
         assert_eq!(
             saving.detail,
             SaveDetail {
                 state: "saving",
                 unsaved: 1,
-                saved_at_ms: None
+                saved_at_ms: None,
+                local: "device",
             }
         );
         ledger.ack(1, 2_000.0);
-        let saved = header(&connected, &ledger, true, 7_000.0, None);
+        let saved = header(&connected, &ledger, true, 7_000.0, None, Keeping::Device);
         assert_eq!(saved.save.line, "Saved 5s ago");
         assert_eq!(saved.detail.saved_at_ms, Some(2_000.0));
         assert_eq!(
@@ -315,8 +396,8 @@ mod tests {
             attempt: 1,
             delay_ms: 500,
         };
-        let offline = header(&waiting, &ledger, false, 8_000.0, None);
-        assert_eq!(offline.save.line, "Offline — 1 unsaved change kept");
+        let offline = header(&waiting, &ledger, false, 8_000.0, None, Keeping::Device);
+        assert_eq!(offline.save.line, "Offline — 1 change kept on this device");
         assert_eq!(offline.detail.state, "offline");
         assert_eq!(offline.attempt, 1);
     }
@@ -326,7 +407,7 @@ mod tests {
         let connected = State::Connected { attempt: 0 };
         let mut ledger = Ledger::default();
         let mut reported = Reported::default();
-        let first = header(&connected, &ledger, true, 0.0, None);
+        let first = header(&connected, &ledger, true, 0.0, None, Keeping::Device);
         assert_eq!(
             reported.tell(&first),
             Owed {
@@ -335,7 +416,7 @@ mod tests {
             }
         );
         // The save line's words change with time ("Saved 3s ago"); the event does not.
-        let later = header(&connected, &ledger, true, 60_000.0, None);
+        let later = header(&connected, &ledger, true, 60_000.0, None, Keeping::Device);
         assert_eq!(
             reported.tell(&later),
             Owed {
@@ -344,7 +425,7 @@ mod tests {
             }
         );
         ledger.record();
-        let typed = header(&connected, &ledger, true, 60_000.0, None);
+        let typed = header(&connected, &ledger, true, 60_000.0, None, Keeping::Device);
         assert_eq!(
             reported.tell(&typed),
             Owed {
@@ -353,8 +434,22 @@ mod tests {
             }
         );
         // A new attempt is news even when the status stays the same.
-        let retrying = header(&State::Connecting { attempt: 2 }, &ledger, false, 0.0, None);
-        let again = header(&State::Connecting { attempt: 3 }, &ledger, false, 0.0, None);
+        let retrying = header(
+            &State::Connecting { attempt: 2 },
+            &ledger,
+            false,
+            0.0,
+            None,
+            Keeping::Device,
+        );
+        let again = header(
+            &State::Connecting { attempt: 3 },
+            &ledger,
+            false,
+            0.0,
+            None,
+            Keeping::Device,
+        );
         assert!(reported.tell(&retrying).status);
         assert_eq!(
             reported.tell(&again),

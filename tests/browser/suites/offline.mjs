@@ -8,7 +8,8 @@ import { colorFamily, STATUS_COLOR } from '../lib/colors.mjs'
 import { scenario } from '../lib/session.mjs'
 import { waitUntil } from '../lib/wait.mjs'
 
-export const OFFLINE_LINE = /^Offline — (\d+) unsaved changes? kept$/
+/** Offline with unsaved changes, every one of them in this device's copy (persistence is on by default). */
+export const OFFLINE_LINE = /^Offline — (\d+) changes? kept on this device$/
 
 /** How long to wait for a reconnect: the widget's backoff is capped at a few seconds. */
 const RECONNECT_MS = 30_000
@@ -53,7 +54,7 @@ export default function offline (harness) {
       await bob.placeCaret(0)
       await bob.type('BOB OFFLINE. ')
       for (const [page, who] of [[ada, 'Ada'], [bob, 'Bob']]) {
-        await page.waitState('the save line to say "Offline — N unsaved changes kept"',
+        await page.waitState('the save line to say "Offline — N changes kept on this device"',
           (st, pattern) => st.save === 'offline' && new RegExp(pattern).test(st.saveLine), OFFLINE_LINE.source)
         const st = await page.state()
         const n = Number(OFFLINE_LINE.exec(st.saveLine)[1])
@@ -163,7 +164,7 @@ export default function offline (harness) {
       const sentBeforeKill = ada.framesSent.filter((f) => f.at >= typedAt && f.at <= killedAt && isUpdateFrame(f))
       assert.deepEqual(sentBeforeKill, [], `no update frame left the page within ${DEBOUNCE} ms debounce before the kill`)
 
-      await ada.waitState('"Offline — N unsaved changes kept"',
+      await ada.waitState('"Offline — N changes kept on this device"',
         (st, pattern) => st.save === 'offline' && new RegExp(pattern).test(st.saveLine), OFFLINE_LINE.source)
       // The scenario needs the debounce to run out while the server is down (its timer firing
       // must not turn into "Saved"): let that much time pass, in the page's clock.

@@ -73,6 +73,7 @@ impl Session {
     /// A local change was made (typing, undo, redo): count it and schedule sending it.
     fn local_change(&mut self) {
         self.ledger.record();
+        self.copy_changed();
         self.events
             .push(("collab-text", js_sys::Object::new().into()));
         if self.options.debounce_ms == 0 {

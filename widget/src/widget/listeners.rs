@@ -7,6 +7,7 @@ use wasm_bindgen::JsCast;
 
 use super::{with, Session, TICK_MS};
 use crate::connection::Event;
+use crate::local_copy::Keeping;
 
 impl Session {
     /// Registers every DOM listener, the ticker and the resize observer.
@@ -68,9 +69,10 @@ impl Session {
                 let effects = s.transition(Event::Online);
                 s.run(effects);
             }));
-            // Leaving the page with edits the server has not confirmed: let the browser ask.
+            // Leaving the page with edits neither the server nor this device holds yet: let
+            // the browser ask.
             listeners.push(on(window.as_ref(), "beforeunload", |s, e| {
-                if !s.ledger.is_saved() {
+                if !s.ledger.is_saved() && s.local.keeping() != Keeping::Device {
                     e.prevent_default();
                 }
             }));

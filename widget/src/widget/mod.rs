@@ -13,6 +13,7 @@ mod awareness;
 mod edits;
 mod listeners;
 mod mount;
+mod persist;
 mod status;
 mod sync;
 
@@ -30,11 +31,13 @@ use crate::binding::Splice;
 use crate::connection::State;
 use crate::ledger::Ledger;
 use crate::limits::Limits;
+use crate::local_copy::LocalCopy;
 use crate::options::Options;
 use crate::presence::Peers;
 use crate::save_line::Reported;
 use crate::shown::Shown;
 use crate::socket::Socket;
+use crate::store::Store;
 use crate::view::View;
 
 /// The longest wait before applying the next batch of remote updates (see `apply_cost_ms`):
@@ -92,6 +95,17 @@ pub struct Session {
     limits: Option<Limits>,
     /// The local changes not yet durable, and which message on this socket carried each.
     ledger: Ledger,
+    /// This device's copy of the document (IndexedDB), and the store it is written to.
+    local: LocalCopy,
+    store: Option<Store>,
+    /// Gives up waiting for the store to open.
+    store_wait: Option<Timeout>,
+    /// A connect waits for the store to load or the token function to answer.
+    connect_waiting: bool,
+    /// The page's token function (`token: () => Promise<string>`), called before each connect.
+    token_fn: Option<js_sys::Function>,
+    /// A 4401 was answered with a new token since the last sync (the next 4401 stops).
+    token_renewed: bool,
     peers: Peers,
     awareness_clock: u32,
     awareness_sent_at: f64,

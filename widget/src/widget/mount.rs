@@ -17,6 +17,7 @@ use super::{observe_local_updates, with, Session, Shared, INPUT, OBSERVER};
 use crate::binding::{self, DeltaRun, Splice};
 use crate::connection::State;
 use crate::ledger::Ledger;
+use crate::local_copy::LocalCopy;
 use crate::options::Options;
 use crate::presence::Peers;
 use crate::save_line::Reported;
@@ -24,7 +25,11 @@ use crate::shown::Shown;
 use crate::view::View;
 
 impl Session {
-    pub fn mount(host: HtmlElement, options: Options) -> Result<Shared, JsValue> {
+    pub fn mount(
+        host: HtmlElement,
+        options: Options,
+        token_fn: Option<js_sys::Function>,
+    ) -> Result<Shared, JsValue> {
         let view = View::mount(&host)?;
         let client_id = random_client_id();
         let doc = Doc::with_options(yrs::Options {
@@ -77,6 +82,7 @@ impl Session {
         view.textarea.set_read_only(options.readonly);
         view.textarea.set_placeholder(&options.placeholder);
         let (state, effects) = State::start();
+        let local = LocalCopy::new(options.persist);
         let shared = Rc::new_cyclic(|me| {
             RefCell::new(Session {
                 host,
@@ -100,6 +106,12 @@ impl Session {
                 sent_messages: 0,
                 limits: None,
                 ledger: Ledger::default(),
+                local,
+                store: None,
+                store_wait: None,
+                connect_waiting: false,
+                token_fn,
+                token_renewed: false,
                 peers: Peers::default(),
                 awareness_clock: 0,
                 awareness_sent_at: 0.0,
@@ -119,6 +131,8 @@ impl Session {
         let me = Rc::downgrade(&shared);
         with(&me, |session| {
             session.listen();
+            // The stored text shows first; the socket opens once it is loaded.
+            session.open_store();
             session.run(effects);
             session.refresh();
             session.emit_presence();

@@ -37,6 +37,7 @@ impl Session {
             online,
             now_ms(),
             self.limits.as_ref(),
+            self.local.keeping(),
         );
         let owed = self.reported.tell(&header);
         if owed.status {
@@ -59,6 +60,7 @@ impl Session {
                     ("state", detail.state.into()),
                     ("unsaved", (detail.unsaved as f64).into()),
                     ("savedAt", saved_at),
+                    ("local", detail.local.into()),
                 ]),
             ));
         }

@@ -8,10 +8,13 @@ use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::Encode;
 use yrs::{ReadTxn, Transact, Update};
 
-use collab_core::wire::{MSG_ACK, MSG_LIMITS};
+use collab_core::wire::{close_code, MSG_ACK, MSG_LIMITS};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use super::{now_ms, observe_local_updates, with, Session, APPLY_WAIT_MAX_MS, OBSERVER, REMOTE};
 use crate::connection::{self, Effect, Event, Status};
+use crate::ledger::Acked;
 use crate::limits::{self, Limits};
 use crate::pieces::{self, Carrier};
 use crate::socket::{Socket, SocketEvent};
@@ -44,9 +47,66 @@ impl Session {
         self.refresh();
     }
 
-    fn open_socket(&mut self) {
+    /// Opens a socket once the stored copy is loaded and, with a token function, once it
+    /// has given a token.
+    pub(super) fn open_socket(&mut self) {
         self.socket = None;
         self.socket_generation += 1;
+        if self.local.is_loading() {
+            self.connect_waiting = true;
+            return;
+        }
+        let Some(token_fn) = self.token_fn.clone() else {
+            self.connect();
+            return;
+        };
+        let generation = self.socket_generation;
+        let answer = match token_fn.call0(&JsValue::NULL) {
+            Ok(answer) => js_sys::Promise::resolve(&answer),
+            Err(err) => return self.token_failed(&err),
+        };
+        let me = self.me.clone();
+        let got = Closure::once_into_js(move |token: JsValue| {
+            with(&me, |s| {
+                if s.socket_generation != generation || s.socket.is_some() {
+                    return;
+                }
+                match token.as_string().filter(|t| !t.trim().is_empty()) {
+                    Some(token) => {
+                        s.options.token = Some(token);
+                        s.connect();
+                    }
+                    None => s.token_failed(&"it did not give a string".into()),
+                }
+            })
+        });
+        let me = self.me.clone();
+        let refused = Closure::once_into_js(move |err: JsValue| {
+            with(&me, |s| {
+                if s.socket_generation == generation && s.socket.is_none() {
+                    s.token_failed(&err);
+                }
+            })
+        });
+        // `then` through Reflect: js-sys's typed `then` wants borrowed closures, these are
+        // owned by JavaScript until one of them runs.
+        if let Ok(then) = js_sys::Reflect::get(&answer, &"then".into()) {
+            let _ = then
+                .unchecked_into::<js_sys::Function>()
+                .call2(&answer, &got, &refused);
+        }
+    }
+
+    /// The token function threw, rejected or gave no token: as a server's 4401.
+    fn token_failed(&mut self, err: &JsValue) {
+        web_sys::console::error_2(&"collab-textarea: the token function failed:".into(), err);
+        let effects = self.transition(Event::SocketClosed {
+            code: close_code::UNAUTHORIZED,
+        });
+        self.run(effects);
+    }
+
+    fn connect(&mut self) {
         let generation = self.socket_generation;
         let me = self.me.clone();
         let on_event = move |event: SocketEvent| {
@@ -91,6 +151,17 @@ impl Session {
                     self.emit_presence();
                     self.draw_cursors();
                 }
+                // An expired token, with a function to get a new one: reconnect with a new
+                // token at once, as after a dropped connection (once per sync, so a function
+                // that keeps giving bad tokens ends in "Not authorized").
+                let code = if code == close_code::UNAUTHORIZED
+                    && self.token_fn.is_some()
+                    && !std::mem::replace(&mut self.token_renewed, true)
+                {
+                    close_code::GOING_AWAY
+                } else {
+                    code
+                };
                 // Whether to retry depends on the code: a refusal that would recur stops here
                 // (`connection::after_close`); the local text stays either way.
                 let effects = self.transition(Event::SocketClosed { code });
@@ -115,6 +186,7 @@ impl Session {
                     // The server's SyncStep2 comes last: green means the textarea holds it all.
                     self.receive_update(update);
                     self.apply_held();
+                    self.token_renewed = false;
                     let effects = self.transition(Event::Synced);
                     self.run(effects);
                     self.send_cursor();
@@ -205,6 +277,7 @@ impl Session {
             web_sys::console::error_1(&format!("collab-textarea: {err}").into());
         }
         self.patch_textarea(false);
+        self.copy_changed();
         // The browser lays the text out again after a change, which for a large text costs
         // more than the change: do it now (it would come at the next frame anyway) so that
         // the cost measured, and the wait before the next batch, include it.
@@ -213,7 +286,10 @@ impl Session {
     }
 
     fn on_ack(&mut self, count: u64) {
-        self.ledger.ack(count, now_ms());
+        if self.ledger.ack(count, now_ms()) != Acked::Nothing {
+            // The copy's count of unsaved changes goes down with it.
+            self.copy_changed();
+        }
         self.refresh();
     }
 
