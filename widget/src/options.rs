@@ -3,13 +3,14 @@
 use collab_core::color::color_for;
 use collab_core::doc_name::DocName;
 
+use crate::messages::{Forms, Messages, MessagesError};
 use crate::presence::is_safe_color;
 
 /// The default delay before local edits are sent, in milliseconds.
 pub const DEFAULT_DEBOUNCE_MS: u32 = 300;
 
 /// Options as JavaScript passes them (read field by field in `lib.rs`: serde-wasm-bindgen
-/// would add 13.6 kB gzip to the wasm for these eight fields).
+/// would add 13.6 kB gzip to the wasm for these fields).
 #[derive(Debug, Default)]
 pub struct RawOptions {
     pub server: Option<String>,
@@ -20,6 +21,8 @@ pub struct RawOptions {
     pub readonly: Option<bool>,
     pub placeholder: Option<String>,
     pub token: Option<String>,
+    /// The `messages` object: `(key, forms)`, a string being the `other` form.
+    pub messages: Vec<(String, Forms)>,
 }
 
 /// Checked options.
@@ -35,6 +38,8 @@ pub struct Options {
     pub placeholder: String,
     /// Access token for a server with `--auth-secret`, sent as `?token=`.
     pub token: Option<String>,
+    /// The page's texts over the English defaults.
+    pub messages: Messages,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -47,6 +52,8 @@ pub enum OptionsError {
     BadServer(String),
     #[error("collab-textarea: `debounce` must be a number of milliseconds ≥ 0")]
     BadDebounce,
+    #[error(transparent)]
+    Messages(#[from] MessagesError),
 }
 
 impl Options {
@@ -83,6 +90,7 @@ impl Options {
             readonly: raw.readonly.unwrap_or(false),
             placeholder: raw.placeholder.unwrap_or_default(),
             token: raw.token.filter(|t| !t.trim().is_empty()),
+            messages: Messages::new(raw.messages)?,
         })
     }
 
@@ -185,5 +193,21 @@ mod tests {
         assert_eq!((options.name.as_str(), options.debounce_ms), ("Ada", 0));
         assert_eq!(options.color, color_for("Ada"));
         assert_eq!(options.server, "ws://h/sync");
+    }
+
+    #[test]
+    fn messages_are_checked_by_key() {
+        let mut r = raw("ok");
+        r.messages = vec![("retry".into(), vec![("other".into(), "Nochmal".into())])];
+        let options = Options::from_raw(r, "ws://h/sync").unwrap();
+        assert_eq!(options.messages.text("retry", &[]), "Nochmal");
+        let mut r = raw("ok");
+        r.messages = vec![("retyr".into(), vec![("other".into(), "x".into())])];
+        assert_eq!(
+            Options::from_raw(r, "ws://h/sync"),
+            Err(OptionsError::Messages(MessagesError::UnknownKey(
+                "retyr".into()
+            )))
+        );
     }
 }

@@ -32,7 +32,7 @@ use crate::ledger::Ledger;
 use crate::limits::Limits;
 use crate::options::Options;
 use crate::presence::Peers;
-use crate::save_line::Reported;
+use crate::save_line::{Edits, Reported};
 use crate::shown::Shown;
 use crate::socket::Socket;
 use crate::view::View;
@@ -92,6 +92,8 @@ pub struct Session {
     limits: Option<Limits>,
     /// The local changes not yet durable, and which message on this socket carried each.
     ledger: Ledger,
+    /// The local changes grouped into edits, which the save line counts.
+    edits: Edits,
     peers: Peers,
     awareness_clock: u32,
     awareness_sent_at: f64,

@@ -25,7 +25,7 @@ use crate::view::View;
 
 impl Session {
     pub fn mount(host: HtmlElement, options: Options) -> Result<Shared, JsValue> {
-        let view = View::mount(&host)?;
+        let view = View::mount(&host, &options.messages)?;
         let client_id = random_client_id();
         let doc = Doc::with_options(yrs::Options {
             client_id: ClientID::new(client_id),
@@ -100,6 +100,7 @@ impl Session {
                 sent_messages: 0,
                 limits: None,
                 ledger: Ledger::default(),
+                edits: Default::default(),
                 peers: Peers::default(),
                 awareness_clock: 0,
                 awareness_sent_at: 0.0,

@@ -34,9 +34,11 @@ impl Session {
         let header = header(
             &self.state,
             &self.ledger,
+            &self.edits,
             online,
             now_ms(),
             self.limits.as_ref(),
+            self.view.words(),
         );
         let owed = self.reported.tell(&header);
         if owed.status {
@@ -50,6 +52,7 @@ impl Session {
         }
         self.view.set_status(header.status, &header.words);
         self.view.set_save(header.save.state, &header.save.line);
+        self.view.announce(&header);
         if owed.save {
             let detail = &header.detail;
             let saved_at = detail.saved_at_ms.map_or(JsValue::NULL, JsValue::from);
