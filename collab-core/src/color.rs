@@ -71,10 +71,22 @@ fn luminance_of(r: u8, g: u8, b: u8) -> f64 {
         if c <= 0.04045 {
             c / 12.92
         } else {
-            ((c + 0.055) / 1.055).powf(2.4)
+            pow_2_4((c + 0.055) / 1.055)
         }
     };
     0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+}
+
+/// `x`^2.4 for `x` in [0.09, 1] (what the sRGB curve needs), as x² · ⁵√(x²) with Newton's
+/// method: `powf` would bring a libm `pow` into the wasm for this one use.
+fn pow_2_4(x: f64) -> f64 {
+    let square = x * x;
+    let mut root = 1.0f64;
+    for _ in 0..32 {
+        let fourth = root * root * root * root;
+        root -= (fourth * root - square) / (5.0 * fourth);
+    }
+    square * root
 }
 
 #[cfg(test)]
@@ -104,5 +116,8 @@ mod tests {
         assert_eq!(text_color_on("red"), LIGHT_TEXT);
         assert_eq!(text_color_on("#zzzzzz"), LIGHT_TEXT);
         assert!((contrast(1.0, 0.0) - 21.0).abs() < 1e-9);
+        for x in [0.09, 0.2, 0.5, 0.77, 1.0] {
+            assert!((pow_2_4(x) - f64::powf(x, 2.4)).abs() < 1e-12, "{x}");
+        }
     }
 }

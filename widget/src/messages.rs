@@ -6,8 +6,6 @@
 //! Which category a count falls in, and how "5 seconds ago" is said, is the [`Locale`]'s
 //! business: `Intl` in the browser (`crate::locale`), [`English`] without it.
 
-use std::collections::BTreeMap;
-
 /// A message's forms: `(plural category, text)`; a single text is the `other` form.
 pub type Forms = Vec<(String, String)>;
 
@@ -130,13 +128,12 @@ impl Locale for English {
 /// The page's messages over the defaults.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Messages {
-    given: BTreeMap<&'static str, Forms>,
+    /// The page's messages, by key (one entry per key, the last given wins).
+    given: Vec<(&'static str, Forms)>,
 }
 
 /// The defaults alone.
-pub static DEFAULTS: Messages = Messages {
-    given: BTreeMap::new(),
-};
+pub static DEFAULTS: Messages = Messages { given: Vec::new() };
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MessagesError {
@@ -159,7 +156,7 @@ const CATEGORIES: [&str; 6] = ["zero", "one", "two", "few", "many", "other"];
 impl Messages {
     /// The page's replacements, `(key, forms)`: unknown keys and categories are refused.
     pub fn new(given: Vec<(String, Forms)>) -> Result<Messages, MessagesError> {
-        let mut out = BTreeMap::new();
+        let mut out: Vec<(&'static str, Forms)> = Vec::new();
         for (key, forms) in given {
             let Some((known, _)) = CATALOG.iter().find(|(k, _)| *k == key) else {
                 return Err(MessagesError::UnknownKey(key));
@@ -170,7 +167,8 @@ impl Messages {
             {
                 return Err(MessagesError::UnknownCategory(key, category.clone()));
             }
-            out.insert(*known, forms);
+            out.retain(|(k, _)| k != known);
+            out.push((*known, forms));
         }
         Ok(Messages { given: out })
     }
@@ -207,7 +205,7 @@ impl Messages {
                 .or_else(|| forms.first())
                 .map(|(_, text)| (*text).to_owned())
         };
-        if let Some(forms) = self.given.get(key) {
+        if let Some((_, forms)) = self.given.iter().find(|(k, _)| *k == key) {
             if let Some(text) = pick(&mut forms.iter().map(|(c, t)| (c.as_str(), t.as_str()))) {
                 return text;
             }
