@@ -35,6 +35,95 @@ export interface MountOptions {
    * or `"none"` (memory only; the save line says so while offline).
    */
   persist?: "indexeddb" | "none";
+  /**
+   * Every text the widget shows, by key; keys left out keep their English default. Read at
+   * mount. The widget speaks the element's language (its nearest `lang`, else `<html lang>`,
+   * else the browser's): relative times through `Intl.RelativeTimeFormat`, plural forms
+   * through `Intl.PluralRules`.
+   */
+  messages?: CollabMessages;
+}
+
+/**
+ * One text, or one text per plural category for a message with a `{count}` (as
+ * `Intl.PluralRules` names the categories of the element's language; `other` is used for a
+ * category not given). A plain string is used for every count.
+ */
+export type PluralMessage =
+  | string
+  | { zero?: string; one?: string; two?: string; few?: string; many?: string; other?: string };
+
+/**
+ * The texts of the widget. `{name}` placeholders are filled in; an unknown key is refused
+ * (the mount fails with an error naming the known keys). Defaults in English as shown.
+ */
+export interface CollabMessages {
+  /** Status dot (its label and tooltip), and the save line with nothing unsaved. Default `"Connected"`. */
+  connected?: string;
+  /** First connection. Default `"Connecting…"`. */
+  connecting?: string;
+  /** A later connection attempt. Default `"Reconnecting…"`. */
+  reconnecting?: string;
+  /** Waiting before the next attempt; `{seconds}`. Default `"Disconnected — retrying in {seconds} s"`. */
+  retrying?: PluralMessage;
+  /** Stopped (unmounted). Default `"Disconnected"`. */
+  disconnected?: string;
+  /** The server refused the token (4401/4402). Default `"Not authorized"`. */
+  notAuthorized?: string;
+  /** The document was deleted (4410). Default `"This document was deleted"`. */
+  deleted?: string;
+  /** Any other refusal. Default `"Disconnected — refused by the server"`. */
+  refusedByServer?: string;
+  /** Save line: connected, nothing saved yet this session. Default `"All changes saved"`. */
+  allSaved?: string;
+  /** Save line: saved under 3 s ago. Default `"Saved just now"`. */
+  savedJustNow?: string;
+  /**
+   * Save line: saved a while ago; `{time}` is `Intl.RelativeTimeFormat` (narrow style) in the
+   * element's language, e.g. "5s ago", "vor 5 s". Default `"Saved {time}"`.
+   */
+  savedAgo?: string;
+  /** Save line: edits on their way. Default `"Saving…"`. */
+  saving?: string;
+  /**
+   * Save line: offline with `{count}` unsaved edits kept in this browser's IndexedDB (an edit:
+   * a run of typing at one place without a 2 s pause; each undo or redo is one). Default
+   * `{ one: "Offline — {count} change kept on this device", other: "Offline — {count} changes kept on this device" }`.
+   */
+  offline?: PluralMessage;
+  /** Save line: offline, the edits being written to IndexedDB. Default `{ one: "Offline — storing {count} change on this device…", other: "Offline — storing {count} changes on this device…" }`. */
+  offlineStoring?: PluralMessage;
+  /** Save line: offline with `persist: "none"`. Default `{ one: "Offline — {count} unsaved change only in this tab, lost if it closes", other: "Offline — {count} unsaved changes only in this tab, lost if it closes" }`. */
+  offlineTabOnly?: PluralMessage;
+  /** Save line: offline, and the browser refused IndexedDB. Default `{ one: "Offline — {count} unsaved change only in this tab: the browser refused to store it", other: "Offline — {count} unsaved changes only in this tab: the browser refused to store them" }`. */
+  offlineStorageRefused?: PluralMessage;
+  /** Refused: over the document limit; `{limit}` e.g. "64 MB". Default `"Not saved: this document is over the server's {limit} limit"`. */
+  notSavedOverLimit?: string;
+  /** Refused: over the document limit, an older server that did not say it. Default `"Not saved: this document is over the server's size limit"`. */
+  notSavedTooLarge?: string;
+  /** Refused: a change over the message limit. Default `"Not saved: a change is over the server's message size limit"`. */
+  notSavedMessageTooLarge?: string;
+  /** Refused: an update was rejected. Default `"Not saved: the server refused a change"`. */
+  notSavedRejected?: string;
+  /** Refused: the server could not read a message. Default `"Not saved: the server could not read a message"`. */
+  notSavedMalformed?: string;
+  /** Refused with unsaved edits: the token. Default `"Not saved: not authorized"`. */
+  notSavedUnauthorized?: string;
+  /** Refused with unsaved edits: the document was deleted. Default `"Not saved: this document was deleted"`. */
+  notSavedDeleted?: string;
+  /** The Retry button. Default `"Retry"`. */
+  retry?: string;
+  /** Accessible name of the avatar list. Default `"People here"`. */
+  people?: string;
+  /** Your own avatar's label and tooltip; `{name}`. Default `"{name} (you)"`. */
+  you?: string;
+  /** After the sixth avatar; `{count}` more people. Default `"+{count}"`. */
+  more?: PluralMessage;
+  /**
+   * Accessible name of the textarea when the host has none (no `<label for>`, `aria-label`
+   * or `aria-labelledby`). Default `"Shared text"`.
+   */
+  textLabel?: string;
 }
 
 /** Gives a token for the next connection. */
@@ -60,7 +149,8 @@ export interface StatusDetail {
 /** `detail` of `collab-save`. */
 export interface SaveDetail {
   state: SaveState;
-  /** Local changes not yet acknowledged as durable. */
+  /** Local edits not yet acknowledged as durable (an edit: a run of typing at one place
+   * without a 2 s pause; each undo or redo is one), as the save line counts them. */
   unsaved: number;
   /** Milliseconds since the epoch of the last acknowledgement, or null if none yet. */
   savedAt: number | null;
@@ -190,6 +280,9 @@ export class CollabTextareaElement extends HTMLElement {
     "required",
     "disabled",
     "maxlength",
+    "lang",
+    "aria-label",
+    "aria-labelledby",
   ];
   /** The mounted widget's handle; null before the wasm has loaded, without `doc`, or when removed. */
   readonly handle: MountHandle | null;
@@ -249,6 +342,11 @@ export class CollabTextareaElement extends HTMLElement {
   readonly: boolean;
   /** Same as `readonly`, in the DOM's spelling. */
   readOnly: boolean;
+  /**
+   * The texts the widget shows (see {@link CollabMessages}); setting it remounts the widget
+   * with them (as a `lang` change does). `null` for the English defaults.
+   */
+  messages: CollabMessages | null;
 }
 
 /**

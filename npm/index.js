@@ -17,7 +17,7 @@ const EVENTS = {
 }
 const EVENT_NAMES = new Set(Object.values(EVENTS))
 
-const OPTION_KEYS = ['server', 'doc', 'name', 'color', 'debounce', 'readonly', 'placeholder', 'token', 'persist']
+const OPTION_KEYS = ['server', 'doc', 'name', 'color', 'debounce', 'readonly', 'placeholder', 'token', 'persist', 'messages']
 
 let wasmReady = null
 
@@ -166,7 +166,10 @@ function mountNow (element, options) {
 // <collab-textarea>
 
 /** Attributes whose change needs a new connection: the old widget goes, a new one comes. */
-const REMOUNT_ATTRIBUTES = new Set(['server', 'doc', 'debounce', 'token', 'persist'])
+const REMOUNT_ATTRIBUTES = new Set(['server', 'doc', 'debounce', 'token', 'persist', 'lang'])
+
+/** Attributes that name the element: mirrored onto the inner textarea (see `#applyLabel`). */
+const LABEL_ATTRIBUTES = new Set(['aria-label', 'aria-labelledby'])
 
 /** Every attribute the element reacts to. */
 const ELEMENT_ATTRIBUTES = [
@@ -183,7 +186,10 @@ const ELEMENT_ATTRIBUTES = [
   'name',
   'required',
   'disabled',
-  'maxlength'
+  'maxlength',
+  'lang',
+  'aria-label',
+  'aria-labelledby'
 ]
 
 /** Properties a page may set before the class is defined (see `#upgradeProperties`). */
@@ -202,16 +208,20 @@ const ELEMENT_PROPERTIES = [
   'name',
   'required',
   'disabled',
-  'maxLength'
+  'maxLength',
+  'messages'
 ]
 
 const Base = typeof HTMLElement === 'undefined' ? class {} : HTMLElement
 
 /**
  * `<collab-textarea doc="notes" user-name="Ada" name="notes">`: mounts when it is in the page
- * and has a `doc`, unmounts when it leaves. `server`, `doc`, `debounce` and `token` changes
- * reconnect; `user-name`, `user-color`, `readonly`, `disabled` and `placeholder` changes apply
- * in place.
+ * and has a `doc`, unmounts when it leaves. `server`, `doc`, `debounce`, `token`, `lang` and
+ * `messages` changes remount; `user-name`, `user-color`, `readonly`, `disabled` and
+ * `placeholder` changes apply in place.
+ *
+ * Its accessible name (a `<label for>`, `aria-labelledby` or `aria-label` on the element) is
+ * mirrored onto the textarea inside, which is what a screen reader lands on.
  *
  * It is a form control, like a `<textarea>`: the text is its value in a form under its `name`;
  * `required`, `maxlength`, `disabled` and `readonly` take part in validation (`:invalid`,
@@ -247,6 +257,8 @@ export class CollabTextareaElement extends Base {
   #lastText = ''
   /** Whether the `name`-as-display-name warning was printed for this element. */
   #warnedName = false
+  /** The `messages` property: the widget's texts, or null for the defaults. */
+  #messages = null
 
   constructor () {
     super()
@@ -276,6 +288,10 @@ export class CollabTextareaElement extends Base {
 
   attributeChangedCallback (attribute, oldValue, newValue) {
     if (oldValue === newValue || !this.isConnected) return
+    if (LABEL_ATTRIBUTES.has(attribute)) {
+      this.#applyLabel()
+      return
+    }
     if (REMOUNT_ATTRIBUTES.has(attribute)) {
       this.#remount()
       return
@@ -356,6 +372,7 @@ export class CollabTextareaElement extends Base {
           console.error('<collab-textarea>: could not mount', error)
         }
         this.#applyControl()
+        this.#applyLabel()
       },
       (error) => {
         if (generation !== this.#generation) return
@@ -391,6 +408,7 @@ export class CollabTextareaElement extends Base {
     if (this.#locked()) options.readonly = true
     const debounce = this.debounce
     if (debounce !== null) options.debounce = debounce
+    if (this.#messages !== null) options.messages = this.#messages
     return options
   }
 
@@ -448,6 +466,39 @@ export class CollabTextareaElement extends Base {
       }
     }
     this.#updateForm()
+  }
+
+  /**
+   * The element's accessible name onto the inner textarea, which is what gets focus and what
+   * a screen reader announces: `aria-labelledby` (the referenced elements' text), else
+   * `aria-label`, else the text of its `<label>`s; with none, the widget's own (the
+   * `textLabel` message).
+   */
+  #applyLabel () {
+    const textarea = this.#innerTextarea()
+    if (!textarea) return
+    if (!textarea.hasAttribute('data-own-label')) {
+      textarea.setAttribute('data-own-label', textarea.getAttribute('aria-label') ?? '')
+    }
+    const name = this.#accessibleName()
+    textarea.setAttribute('aria-label', name || textarea.getAttribute('data-own-label'))
+  }
+
+  #accessibleName () {
+    const clean = (text) => (text ?? '').replace(/\s+/g, ' ').trim()
+    const ids = clean(this.getAttribute('aria-labelledby'))
+    if (ids) {
+      const root = this.getRootNode()
+      const text = ids
+        .split(' ')
+        .map((id) => clean(root.getElementById?.(id)?.textContent))
+        .filter(Boolean)
+        .join(' ')
+      if (text) return text
+    }
+    const label = clean(this.getAttribute('aria-label'))
+    if (label) return label
+    return [...this.labels].map((l) => clean(l.textContent)).filter(Boolean).join(' ')
   }
 
   /** The form value (the text) and the validity flags it gives. */
@@ -705,6 +756,19 @@ export class CollabTextareaElement extends Base {
 
   set readonly (value) {
     this.toggleAttribute('readonly', Boolean(value))
+  }
+
+  /** The widget's texts (see `CollabMessages` in index.d.ts); setting them remounts. */
+  get messages () {
+    return this.#messages
+  }
+
+  set messages (value) {
+    if (value !== null && value !== undefined && typeof value !== 'object') {
+      throw new TypeError('<collab-textarea>: messages must be an object of texts, or null')
+    }
+    this.#messages = value ?? null
+    if (this.isConnected) this.#remount()
   }
 
   /** The DOM spelling, as on `<textarea>`. */

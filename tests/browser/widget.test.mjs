@@ -11,6 +11,7 @@ import { launchBrowser } from './lib/browser.mjs'
 import { SERVER_BIN, WEB_ROOT } from './lib/env.mjs'
 import { Harness } from './lib/session.mjs'
 import { SyncServer } from './lib/sync-server.mjs'
+import accessibility from './suites/accessibility.mjs'
 import appearance from './suites/appearance.mjs'
 import cluster from './suites/cluster.mjs'
 import editing from './suites/editing.mjs'
@@ -18,6 +19,7 @@ import embedding from './suites/embedding.mjs'
 import forms from './suites/forms.mjs'
 import frameworks from './suites/frameworks.mjs'
 import interop from './suites/interop.mjs'
+import languages from './suites/languages.mjs'
 import large from './suites/large.mjs'
 import offline from './suites/offline.mjs'
 import persistence from './suites/persistence.mjs'
@@ -46,6 +48,8 @@ describe('collab-textarea in Chromium', () => {
   persistence(harness)
   embedding(harness)
   forms(harness)
+  languages(harness)
+  accessibility(harness)
   interop(harness)
   frameworks(harness)
   large(harness)

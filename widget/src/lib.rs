@@ -4,6 +4,7 @@
 //! - `lib.rs`: the exported `Widget` class, and nothing else.
 //! - [`widget`]: `Session`, one mounted widget wiring the parts below to DOM, socket, timers.
 //! - [`binding`]: pure textarea ↔ `Y.Text` logic: diffs, caret mapping, UTF-16.
+//! - [`direction`]: pure: a text's direction from its first strong letter (the textarea's `dir`).
 //! - [`shown`]: the textarea's value as a JavaScript string, diffed and spliced in place.
 //! - [`connection`]: the pure connection state machine, which close codes are retried, and
 //!   the reconnect backoff.
@@ -12,7 +13,10 @@
 //! - [`ledger`]: the pure bookkeeping of local changes not yet durably acknowledged.
 //! - [`local_copy`]: the pure rules of this device's copy (IndexedDB): records, when to write.
 //! - [`store`]: the IndexedDB calls.
-//! - [`save_line`]: the pure words of the status dot and the save line, and the events owed.
+//! - [`save_line`]: the pure words of the status dot and the save line, the events owed,
+//!   what the live region announces, and unsaved changes counted as edits.
+//! - [`messages`]: the pure catalog of every text shown, the page's replacements, plurals.
+//! - [`locale`]: the element's language and the `Intl` formatters for it.
 //! - [`presence`]: peers from awareness, colours, initials, relative-position JSON.
 //! - [`options`]: checking what the page passed.
 //! - [`view`]: the DOM in the shadow root, cursor measurement.
@@ -20,9 +24,12 @@
 
 pub mod binding;
 pub mod connection;
+pub mod direction;
 pub mod ledger;
 pub mod limits;
 pub mod local_copy;
+pub mod locale;
+pub mod messages;
 pub mod options;
 pub mod pieces;
 pub mod presence;
@@ -168,8 +175,47 @@ fn read_options(options: &JsValue) -> Result<(RawOptions, Option<js_sys::Functio
         placeholder: string("placeholder")?,
         token,
         persist: string("persist")?,
+        messages: field("messages")?
+            .map(|v| read_messages(&v))
+            .transpose()?
+            .unwrap_or_default(),
     };
     Ok((raw, token_fn))
+}
+
+/// The `messages` object: each own property a string, or an object of plural forms
+/// (`{ one: "…", other: "…" }`) whose values are strings.
+fn read_messages(messages: &JsValue) -> Result<Vec<(String, messages::Forms)>, String> {
+    let object: &js_sys::Object = messages
+        .dyn_ref()
+        .ok_or("`messages` must be an object of strings")?;
+    let mut out = Vec::new();
+    for entry in js_sys::Object::entries(object).iter() {
+        let entry: js_sys::Array = entry.unchecked_into();
+        let key = entry.get(0).as_string().unwrap_or_default();
+        let value = entry.get(1);
+        let bad = || format!("`messages.{key}` must be a string or an object of plural forms");
+        let forms = if let Some(text) = value.as_string() {
+            vec![("other".to_owned(), text)]
+        } else if let Some(forms) = value.dyn_ref::<js_sys::Object>() {
+            let mut list = Vec::new();
+            for form in js_sys::Object::entries(forms).iter() {
+                let form: js_sys::Array = form.unchecked_into();
+                let text = form.get(1).as_string().ok_or_else(bad)?;
+                list.push((form.get(0).as_string().unwrap_or_default(), text));
+            }
+            if list.is_empty() {
+                return Err(bad());
+            }
+            list
+        } else if value.is_null() || value.is_undefined() {
+            continue;
+        } else {
+            return Err(bad());
+        };
+        out.push((key, forms));
+    }
+    Ok(out)
 }
 
 /// `ws(s)://<page host>/sync`, the default server.

@@ -3,13 +3,14 @@
 use collab_core::color::color_for;
 use collab_core::doc_name::DocName;
 
+use crate::messages::{Forms, Messages, MessagesError};
 use crate::presence::is_safe_color;
 
 /// The default delay before local edits are sent, in milliseconds.
 pub const DEFAULT_DEBOUNCE_MS: u32 = 300;
 
 /// Options as JavaScript passes them (read field by field in `lib.rs`: serde-wasm-bindgen
-/// would add 13.6 kB gzip to the wasm for these eight fields).
+/// would add 13.6 kB gzip to the wasm for these fields).
 #[derive(Debug, Default)]
 pub struct RawOptions {
     pub server: Option<String>,
@@ -21,6 +22,8 @@ pub struct RawOptions {
     pub placeholder: Option<String>,
     pub token: Option<String>,
     pub persist: Option<String>,
+    /// The `messages` object: `(key, forms)`, a string being the `other` form.
+    pub messages: Vec<(String, Forms)>,
 }
 
 /// Checked options.
@@ -39,6 +42,8 @@ pub struct Options {
     /// Keep a copy of the document and its unsaved changes in IndexedDB (`persist`, default
     /// on; `"none"` turns it off).
     pub persist: bool,
+    /// The page's texts over the English defaults.
+    pub messages: Messages,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -53,6 +58,8 @@ pub enum OptionsError {
     BadDebounce,
     #[error("collab-textarea: `persist` must be \"indexeddb\" or \"none\" (got {0:?})")]
     BadPersist(String),
+    #[error(transparent)]
+    Messages(#[from] MessagesError),
 }
 
 impl Options {
@@ -95,6 +102,7 @@ impl Options {
             placeholder: raw.placeholder.unwrap_or_default(),
             token: raw.token.filter(|t| !t.trim().is_empty()),
             persist,
+            messages: Messages::new(raw.messages)?,
         })
     }
 
@@ -222,5 +230,21 @@ mod tests {
         assert_eq!((options.name.as_str(), options.debounce_ms), ("Ada", 0));
         assert_eq!(options.color, color_for("Ada"));
         assert_eq!(options.server, "ws://h/sync");
+    }
+
+    #[test]
+    fn messages_are_checked_by_key() {
+        let mut r = raw("ok");
+        r.messages = vec![("retry".into(), vec![("other".into(), "Nochmal".into())])];
+        let options = Options::from_raw(r, "ws://h/sync").unwrap();
+        assert_eq!(options.messages.text("retry", &[]), "Nochmal");
+        let mut r = raw("ok");
+        r.messages = vec![("retyr".into(), vec![("other".into(), "x".into())])];
+        assert_eq!(
+            Options::from_raw(r, "ws://h/sync"),
+            Err(OptionsError::Messages(MessagesError::UnknownKey(
+                "retyr".into()
+            )))
+        );
     }
 }

@@ -1,12 +1,19 @@
 //! The widget's DOM, inside an open shadow root: header (status dot, save line, Retry,
-//! avatars), the textarea, and an overlay where remote carets and selections are drawn at
-//! positions measured with a hidden mirror of the textarea.
+//! avatars, a live region), the textarea, and an overlay where remote carets and selections
+//! are drawn at positions measured with a hidden mirror of the textarea. Its words come from
+//! the page's messages, in the element's language.
 
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, HtmlElement, HtmlTextAreaElement, ShadowRoot};
 
+use collab_core::color::text_color_on;
+
 use crate::connection::Status;
+use crate::direction::Direction;
+use crate::locale::IntlLocale;
+use crate::messages::Messages;
 use crate::presence::{initials, User};
+use crate::save_line::{Announcer, Header, Words};
 use crate::shown::Shown;
 
 const STYLE: &str = include_str!("style.css");
@@ -24,9 +31,16 @@ pub struct View {
     pub textarea: HtmlTextAreaElement,
     overlay: HtmlElement,
     mirror: HtmlElement,
+    /// The live region: status changes are written here once (see [`Announcer`]).
+    live: HtmlElement,
+    announcer: Announcer,
+    messages: Messages,
+    locale: IntlLocale,
     /// What `set_status` and `set_save` last wrote (the DOM is left alone when unchanged).
     shown_status: Option<(Status, String)>,
     shown_save: Option<(&'static str, String)>,
+    /// The textarea's `dir`, as `set_direction` last set it.
+    shown_direction: Option<Direction>,
 }
 
 /// A remote peer's caret and selection, as UTF-16 offsets into the text.
@@ -49,8 +63,10 @@ struct Point {
 }
 
 impl View {
-    /// Builds the DOM in `host`'s shadow root (reusing one left by an earlier mount).
-    pub fn mount(host: &HtmlElement) -> Result<View, JsValue> {
+    /// Builds the DOM in `host`'s shadow root (reusing one left by an earlier mount), with
+    /// the page's `messages` in the host's language.
+    pub fn mount(host: &HtmlElement, messages: &Messages) -> Result<View, JsValue> {
+        let locale = IntlLocale::for_element(host);
         let document = host
             .owner_document()
             .ok_or_else(|| JsValue::from_str("the host element is not in a document"))?;
@@ -73,21 +89,27 @@ impl View {
         };
         let root = el("div", "ct-root", "root")?;
         let header = el("div", "ct-header", "header")?;
+        // The root follows the host's language (for hyphenation, voices), the text its own.
+        root.set_attribute("lang", locale.lang())?;
         let dot = el("span", "ct-dot", "status-dot")?;
-        dot.set_attribute("role", "status")?;
+        dot.set_attribute("role", "img")?;
+        // The save line changes every second ("Saved 5s ago"): not live. Changes worth
+        // hearing go to the live region, once.
         let save = el("span", "ct-save", "save-line")?;
-        save.set_attribute("aria-live", "polite")?;
+        save.set_attribute("dir", "auto")?;
+        let live = el("span", "ct-live", "live")?;
+        live.set_attribute("role", "status")?;
         let retry = el("button", "ct-retry", "retry")?;
         retry.set_attribute("type", "button")?;
-        retry.set_text_content(Some("Retry"));
+        retry.set_text_content(Some(&messages.text("retry", &[])));
         retry.set_hidden(true);
         let presence = el("div", "ct-presence", "presence")?;
-        presence.set_attribute("aria-label", "People here")?;
+        presence.set_attribute("aria-label", &messages.text("people", &[]))?;
         presence.set_attribute("role", "list")?;
         let editor = el("div", "ct-editor", "editor")?;
         let textarea: HtmlTextAreaElement =
             el("textarea", "ct-textarea", "textarea")?.unchecked_into();
-        textarea.set_attribute("aria-label", "Shared text")?;
+        textarea.set_attribute("aria-label", &messages.text("textLabel", &[]))?;
         textarea.set_attribute("spellcheck", "true")?;
         let overlay = el("div", "ct-overlay", "overlay")?;
         overlay.set_attribute("aria-hidden", "true")?;
@@ -95,7 +117,7 @@ impl View {
         mirror.set_class_name("ct-mirror");
         mirror.set_attribute("aria-hidden", "true")?;
 
-        for child in [&dot, &save, &retry, &presence] {
+        for child in [&dot, &save, &live, &retry, &presence] {
             header.append_child(child)?;
         }
         editor.append_child(&textarea)?;
@@ -115,14 +137,34 @@ impl View {
             textarea,
             overlay,
             mirror,
+            live,
+            announcer: Announcer::default(),
+            messages: messages.clone(),
+            locale,
             shown_status: None,
             shown_save: None,
+            shown_direction: None,
         })
     }
 
     /// Removes everything the widget put in the shadow root.
     pub fn unmount(&self) {
         self.shadow.set_inner_html("");
+    }
+
+    /// The page's messages in the element's language.
+    pub fn words(&self) -> Words<'_> {
+        Words {
+            messages: &self.messages,
+            locale: &self.locale,
+        }
+    }
+
+    /// Writes `header`'s news, if it has any, to the live region.
+    pub fn announce(&mut self, header: &Header) {
+        if let Some(words) = self.announcer.next(header) {
+            self.live.set_text_content(Some(&words));
+        }
     }
 
     pub fn set_status(&mut self, status: Status, words: &str) {
@@ -155,6 +197,19 @@ impl View {
         self.shown_save = Some((state, line.to_owned()));
     }
 
+    /// Right-to-left text (Arabic, Hebrew) lays out right to left: `dir` follows the text's
+    /// first strong letter, and without one the page's direction applies.
+    pub fn set_direction(&mut self, direction: Option<Direction>) {
+        if self.shown_direction == direction {
+            return;
+        }
+        let _ = match direction {
+            Some(direction) => self.textarea.set_attribute("dir", direction.as_str()),
+            None => self.textarea.remove_attribute("dir"),
+        };
+        self.shown_direction = direction;
+    }
+
     pub fn set_users(&self, users: &[User]) -> Result<(), JsValue> {
         self.presence.set_inner_html("");
         for user in users.iter().take(MAX_AVATARS) {
@@ -165,20 +220,24 @@ impl View {
             avatar.set_attribute("data-client-id", &user.client_id.to_string())?;
             let title = if user.is_self {
                 avatar.set_attribute("data-self", "true")?;
-                format!("{} (you)", user.name)
+                self.messages.text("you", &[("name", &user.name)])
             } else {
                 user.name.clone()
             };
             avatar.set_attribute("title", &title)?;
             avatar.set_attribute("aria-label", &title)?;
             avatar.style().set_property("background", &user.color)?;
+            avatar
+                .style()
+                .set_property("color", text_color_on(&user.color))?;
             avatar.set_text_content(Some(&initials(&user.name)));
             self.presence.append_child(&avatar)?;
         }
         if users.len() > MAX_AVATARS {
             let more: HtmlElement = self.document.create_element("span")?.dyn_into()?;
             more.set_class_name("ct-more");
-            more.set_text_content(Some(&format!("+{}", users.len() - MAX_AVATARS)));
+            let count = (users.len() - MAX_AVATARS).to_string();
+            more.set_text_content(Some(&self.messages.text("more", &[("count", &count)])));
             self.presence.append_child(&more)?;
         }
         Ok(())
@@ -244,6 +303,7 @@ impl View {
                 label.set_text_content(Some(&cursor.name));
                 let style = label.style();
                 style.set_property("background", &cursor.color)?;
+                style.set_property("color", text_color_on(&cursor.color))?;
                 style.set_property("left", &px(head.x - 1.0))?;
                 let top = if head.y < 16.0 {
                     head.y + head.height

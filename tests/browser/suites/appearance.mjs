@@ -50,7 +50,7 @@ export default function appearance (harness) {
 
       // Offline with unsaved changes.
       await ada.typeAtEnd('\n- typed offline')
-      await ada.waitState('"Offline — N unsaved changes kept"',
+      await ada.waitState('"Offline — N changes kept on this device"',
         (st, pattern) => st.save === 'offline' && new RegExp(pattern).test(st.saveLine), OFFLINE_LINE.source)
       await ada.screenshot('05-offline-unsaved')
       await ada.page.emulateMedia({ colorScheme: 'dark' })

@@ -18,7 +18,7 @@ impl Session {
     }
 
     pub fn unsaved(&self) -> usize {
-        self.ledger.unsaved()
+        self.edits.among(self.ledger.unsaved())
     }
 
     pub fn retry_now(&mut self) {

@@ -34,7 +34,8 @@ impl Session {
             }
         }
         self.shown = value;
-        self.local_change();
+        let at = (splice.index, splice.delete, splice.insert_len());
+        self.local_change(Some(at));
         self.send_cursor_soon();
     }
 
@@ -66,13 +67,16 @@ impl Session {
         };
         if changed {
             self.patch_textarea(true);
-            self.local_change();
+            self.local_change(None);
         }
     }
 
-    /// A local change was made (typing, undo, redo): count it and schedule sending it.
-    fn local_change(&mut self) {
+    /// A local change was made (typing at `at`, or an undo or redo): count it and schedule
+    /// sending it.
+    fn local_change(&mut self, at: Option<(u32, u32, u32)>) {
         self.ledger.record();
+        self.edits
+            .change(at, super::now_ms(), self.ledger.unsaved());
         self.copy_changed();
         self.events
             .push(("collab-text", js_sys::Object::new().into()));

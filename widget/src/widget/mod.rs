@@ -34,7 +34,7 @@ use crate::limits::Limits;
 use crate::local_copy::LocalCopy;
 use crate::options::Options;
 use crate::presence::Peers;
-use crate::save_line::Reported;
+use crate::save_line::{Edits, Reported};
 use crate::shown::Shown;
 use crate::socket::Socket;
 use crate::store::Store;
@@ -106,6 +106,8 @@ pub struct Session {
     token_fn: Option<js_sys::Function>,
     /// A 4401 was answered with a new token since the last sync (the next 4401 stops).
     token_renewed: bool,
+    /// The local changes grouped into edits, which the save line counts.
+    edits: Edits,
     peers: Peers,
     awareness_clock: u32,
     awareness_sent_at: f64,

@@ -30,7 +30,7 @@ impl Session {
         options: Options,
         token_fn: Option<js_sys::Function>,
     ) -> Result<Shared, JsValue> {
-        let view = View::mount(&host)?;
+        let view = View::mount(&host, &options.messages)?;
         let client_id = random_client_id();
         let doc = Doc::with_options(yrs::Options {
             client_id: ClientID::new(client_id),
@@ -112,6 +112,7 @@ impl Session {
                 connect_waiting: false,
                 token_fn,
                 token_renewed: false,
+                edits: Default::default(),
                 peers: Peers::default(),
                 awareness_clock: 0,
                 awareness_sent_at: 0.0,

@@ -3,8 +3,9 @@
 use wasm_bindgen::JsValue;
 
 use super::{now_ms, object, Session, LABEL_IDLE_MS, TICK_MS};
+use crate::direction;
 use crate::presence;
-use crate::save_line::header;
+use crate::save_line::{header, Local};
 use crate::socket::Socket;
 
 impl Session {
@@ -30,14 +31,23 @@ impl Session {
 
     /// Brings the status dot and save line up to date, queueing events for what changed.
     pub(super) fn refresh(&mut self) {
+        let start = self
+            .shown
+            .slice(0, self.shown.len().min(direction::PREFIX_UNITS));
+        self.view.set_direction(direction::of(&start));
         let online = self.socket.as_ref().is_some_and(Socket::is_open);
+        let local = Local {
+            ledger: &self.ledger,
+            edits: &self.edits,
+            keeping: self.local.keeping(),
+        };
         let header = header(
             &self.state,
-            &self.ledger,
+            local,
             online,
             now_ms(),
             self.limits.as_ref(),
-            self.local.keeping(),
+            self.view.words(),
         );
         let owed = self.reported.tell(&header);
         if owed.status {
@@ -51,6 +61,7 @@ impl Session {
         }
         self.view.set_status(header.status, &header.words);
         self.view.set_save(header.save.state, &header.save.line);
+        self.view.announce(&header);
         if owed.save {
             let detail = &header.detail;
             let saved_at = detail.saved_at_ms.map_or(JsValue::NULL, JsValue::from);
