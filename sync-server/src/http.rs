@@ -1,6 +1,7 @@
 //! HTTP on the sync port: the accept loop, and the routes — the WebSocket endpoint
 //! `/sync/{doc}`, `/healthz`, the REST endpoints `/api/docs`, `/api/docs/{doc}/text` and
-//! `DELETE /api/docs/{doc}` (admin access), and, for every other path, static files from the
+//! `DELETE /api/docs/{doc}` (admin access), the routes of the changing endpoints (`api`), and,
+//! for every other path, static files from the
 //! web root (see `assets`).
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api;
 use crate::assets::WebRoot;
 use crate::assets::{self, Lookup};
 use crate::auth::Verifier;
@@ -153,7 +155,8 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/docs", get(list_docs))
-        .route("/api/docs/{doc}/text", get(doc_text))
+        .route("/api/docs/{doc}/text", get(doc_text).put(api::put_text))
+        .route("/api/docs/{doc}/update", get(api::export).post(api::import))
         .route("/api/docs/{doc}", delete(delete_doc))
         .route("/sync/{*doc}", get(sync))
         .route("/sync", get(missing_doc_name))
@@ -256,8 +259,18 @@ fn bad_request(err: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response()
 }
 
-fn unavailable() -> Response {
+pub(crate) fn unavailable() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "server shutting down\n").into_response()
+}
+
+/// A plain-text answer: `reason` and a newline.
+pub(crate) fn plain(status: StatusCode, reason: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{reason}\n"),
+    )
+        .into_response()
 }
 
 #[derive(Serialize)]
@@ -320,7 +333,7 @@ struct DocListing {
 
 /// `?token=` on the REST endpoints (`Authorization: Bearer` is preferred).
 #[derive(Deserialize)]
-struct TokenParam {
+pub(crate) struct TokenParam {
     token: Option<String>,
 }
 
@@ -346,7 +359,7 @@ fn api_grant(
 /// The document a path names, if the request may act on it with `needs` access (always, on a
 /// server without a secret); otherwise the refusal to send: 400 for a bad name, 401 without a
 /// usable token, 403 for a token that does not grant this document at that level.
-fn granted_doc(
+pub(crate) fn granted_doc(
     app: &AppState,
     headers: &HeaderMap,
     query: TokenParam,
