@@ -1,12 +1,15 @@
 //! HTTP on the sync port: the accept loop, and the routes — the WebSocket endpoint
 //! `/sync/{doc}`, `/healthz`, the REST endpoints `/api/docs`, `/api/docs/{doc}/text` and
-//! `DELETE /api/docs/{doc}` (admin access), and, for every other path, static files from the
+//! `DELETE /api/docs/{doc}` (admin access), `PUT /api/docs/{doc}/text` (the minimal edit), `GET`/`POST
+//! /api/docs/{doc}/update` (export, import: through the room's apply pipeline, answered once
+//! durable), and, for every other path, static files from the
 //! web root (see `assets`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -31,8 +34,9 @@ use crate::limits::Admissions;
 use crate::metrics::Metrics;
 use crate::metrics::{readiness, Refusal};
 use crate::origin::OriginPolicy;
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryStopped};
 use crate::relay::Relay;
+use crate::room::{ChangeRefused, ServerChange};
 use crate::storage::writer::now_ms;
 use crate::storage::{ListQuery, StorageWriter};
 use crate::timestamp::rfc3339_utc;
@@ -158,7 +162,8 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/docs", get(list_docs))
-        .route("/api/docs/{doc}/text", get(doc_text))
+        .route("/api/docs/{doc}/text", get(doc_text).put(put_text))
+        .route("/api/docs/{doc}/update", get(export_doc).post(import_doc))
         .route("/api/docs/{doc}", delete(delete_doc))
         .route("/sync/{*doc}", get(sync))
         .route("/sync", get(missing_doc_name))
@@ -261,8 +266,18 @@ fn bad_request(err: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response()
 }
 
-fn unavailable() -> Response {
+pub(crate) fn unavailable() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "server shutting down\n").into_response()
+}
+
+/// A plain-text answer: `reason` and a newline.
+pub(crate) fn plain(status: StatusCode, reason: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{reason}\n"),
+    )
+        .into_response()
 }
 
 #[derive(Serialize)]
@@ -325,7 +340,7 @@ struct DocListing {
 
 /// `?token=` on the REST endpoints (`Authorization: Bearer` is preferred).
 #[derive(Deserialize)]
-struct TokenParam {
+pub(crate) struct TokenParam {
     token: Option<String>,
 }
 
@@ -351,7 +366,7 @@ fn api_grant(
 /// The document a path names, if the request may act on it with `needs` access (always, on a
 /// server without a secret); otherwise the refusal to send: 400 for a bad name, 401 without a
 /// usable token, 403 for a token that does not grant this document at that level.
-fn granted_doc(
+pub(crate) fn granted_doc(
     app: &AppState,
     headers: &HeaderMap,
     query: TokenParam,
@@ -544,6 +559,107 @@ async fn delete_doc(
             )
                 .into_response()
         }
+        Err(_) => unavailable(),
+    }
+}
+
+/// `PUT /api/docs/{doc}/text` (`write`): the body, UTF-8 text, becomes the document's text
+/// (created if it was never stored). 204 once durable.
+async fn put_text(
+    State(app): State<AppState>,
+    Path(doc): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenParam>,
+    body: Body,
+) -> Response {
+    let doc = match granted_doc(&app, &headers, query, &doc, Access::Write) {
+        Ok(doc) => doc,
+        Err(refused) => return *refused,
+    };
+    let body = match read_body(&app, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    let Ok(text) = String::from_utf8(body) else {
+        return plain(StatusCode::BAD_REQUEST, "the body is not UTF-8 text");
+    };
+    changed(
+        app.registry
+            .server_change(doc, ServerChange::Text(text))
+            .await,
+    )
+}
+
+/// `GET /api/docs/{doc}/update` (`read`): the whole document as one Yjs v1 update, or 404.
+async fn export_doc(
+    State(app): State<AppState>,
+    Path(doc): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenParam>,
+) -> Response {
+    let doc = match granted_doc(&app, &headers, query, &doc, Access::Read) {
+        Ok(doc) => doc,
+        Err(refused) => return *refused,
+    };
+    match app.registry.export(doc).await {
+        Ok(Some(update)) => {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], update).into_response()
+        }
+        Ok(None) => plain(StatusCode::NOT_FOUND, "no such document"),
+        Err(_) => unavailable(),
+    }
+}
+
+/// `POST /api/docs/{doc}/update` (`write`): applies the body, a Yjs v1 update, through the
+/// same checks as a client's (created if never stored). 204 once durable; 413 over the message
+/// limit or the document size limit; 400 with the reason when it fails validation.
+async fn import_doc(
+    State(app): State<AppState>,
+    Path(doc): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenParam>,
+    body: Body,
+) -> Response {
+    let doc = match granted_doc(&app, &headers, query, &doc, Access::Write) {
+        Ok(doc) => doc,
+        Err(refused) => return *refused,
+    };
+    let update = match read_body(&app, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    if update.is_empty() {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "the body is empty: send a Yjs v1 update",
+        );
+    }
+    changed(
+        app.registry
+            .server_change(doc, ServerChange::Update(update))
+            .await,
+    )
+}
+
+/// The request body, at most the server's message limit (413 past it).
+async fn read_body(app: &AppState, body: Body) -> Result<Vec<u8>, Response> {
+    let limit = app.config.max_message_size;
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(_) => Err(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body is over the server's message limit of {limit} bytes"),
+        )),
+    }
+}
+
+/// The answer to a server change.
+fn changed(result: Result<Result<(), ChangeRefused>, RegistryStopped>) -> Response {
+    match result {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(ChangeRefused::Invalid(reason))) => plain(StatusCode::BAD_REQUEST, &reason),
+        Ok(Err(ChangeRefused::TooLarge(reason))) => plain(StatusCode::PAYLOAD_TOO_LARGE, &reason),
+        Ok(Err(ChangeRefused::Failed(reason))) => plain(StatusCode::INTERNAL_SERVER_ERROR, &reason),
         Err(_) => unavailable(),
     }
 }

@@ -8,7 +8,8 @@
 //! - [`server`]: `Server::bind(config) -> local_addr() -> run(shutdown)`, and shutdown order.
 //! - [`config`]: every tunable, with defaults.
 //! - [`http`]: routes: `/sync/{doc}`, `/healthz`, `/readyz`, `/metrics`, `/api/docs`,
-//!   `/api/docs/{doc}/text`, and static files as the fallback.
+//!   `/api/docs/{doc}/text` (GET, PUT), `/api/docs/{doc}/update` (export, import), and static
+//!   files as the fallback.
 //! - [`assets`]: static files from the web root: path containment, MIME types, revalidation.
 //! - [`transport`]: one WebSocket connection: read, write, ping, close codes.
 //! - [`limits`]: connection caps (total, per IP, per document) and per-connection rate limits.

@@ -23,7 +23,8 @@ use crate::conn::{Conn, ConnId};
 use crate::crash_guard::Journal;
 use crate::relay::Deliver;
 use crate::room::{
-    Effect, Effects, Fanout, Frames, Keep, LoadResult, Relayed, Room, RoomContext, RoomSettings,
+    ChangeRefused, ChangeReply, Effect, Effects, ExportReply, Fanout, Frames, Keep, LoadResult,
+    Relayed, Room, RoomContext, RoomSettings, ServerChange,
 };
 use crate::storage::writer::DeleteReply;
 use crate::storage::{Receipt, StorageWriter};
@@ -44,6 +45,10 @@ pub enum DocCommand {
     /// Delete the document: close its connections (4410), drop its room without compacting,
     /// then delete its rows after every write the room queued.
     Delete(DeleteReply),
+    /// A change the server makes (a new text, an import); answered once durable.
+    ServerChange(ServerChange, ChangeReply),
+    /// The whole document as one v1 update.
+    Export(ExportReply),
     /// The room's relay subscription (by its token) is active: it may load.
     Subscribed(u64),
     /// A message from another instance (`relay`).
@@ -163,6 +168,26 @@ impl Registry {
     ) -> Result<Result<bool, crate::storage::StorageError>, RegistryStopped> {
         let (reply, rx) = oneshot::channel();
         self.send(doc, DocCommand::Delete(reply)).await?;
+        rx.await.map_err(|_| RegistryStopped)
+    }
+
+    /// Makes `change` to `doc` (loading it if needed) through the room's apply pipeline:
+    /// `Ok(Ok(()))` once it is durable, `Ok(Err(_))` if it was refused (nothing changed).
+    pub async fn server_change(
+        &self,
+        doc: DocName,
+        change: ServerChange,
+    ) -> Result<Result<(), ChangeRefused>, RegistryStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.send(doc, DocCommand::ServerChange(change, reply))
+            .await?;
+        rx.await.map_err(|_| RegistryStopped)
+    }
+
+    /// The whole of `doc` as one v1 update, loading it if needed; `None` if never stored.
+    pub async fn export(&self, doc: DocName) -> Result<Option<Vec<u8>>, RegistryStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.send(doc, DocCommand::Export(reply)).await?;
         rx.await.map_err(|_| RegistryStopped)
     }
 
@@ -304,6 +329,14 @@ fn handle(
             let effects = room_of(rooms, &doc, context, io).read_text(reply);
             carry_out(&doc, effects, io);
         }
+        Command::Doc(doc, DocCommand::ServerChange(change, reply)) => {
+            let effects = room_of(rooms, &doc, context, io).server_change(change, reply);
+            carry_out(&doc, effects, io);
+        }
+        Command::Doc(doc, DocCommand::Export(reply)) => {
+            let effects = room_of(rooms, &doc, context, io).export(reply);
+            carry_out(&doc, effects, io);
+        }
         Command::Doc(doc, DocCommand::Delete(reply)) => {
             if let Some(room) = rooms.get_mut(&doc) {
                 let effects = room.close_all(close_code::DELETED, "document deleted");
@@ -391,6 +424,18 @@ fn carry_out(doc: &DocName, effects: Effects, io: &RoomIo) {
             Effect::Close { conn, code, reason } => conn.close(code, &reason),
             Effect::Persist { write, ack } => io.storage.write(write, ack.map(receipt)),
             Effect::Ack(ack) => io.storage.receipt(receipt(ack)),
+            Effect::AfterCommit { write, watcher } => {
+                let receipt = Receipt {
+                    sender: next_server_sender(),
+                    count: 1,
+                    watcher: Box::new(watcher),
+                };
+                match write {
+                    Some(write) => io.storage.write(write, Some(receipt)),
+                    None => io.storage.receipt(receipt),
+                }
+            }
+            Effect::Answer(answer) => answer.send(),
             Effect::Load {
                 generation,
                 purpose,
@@ -436,6 +481,13 @@ fn receipt(ack: crate::room::Ack) -> Receipt {
         count: ack.count,
         watcher: Box::new(ack.conn),
     }
+}
+
+/// A receipt sender number of its own for each server change: above every connection id, so
+/// the writer never merges it with a connection's receipts.
+fn next_server_sender() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 63);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Ticks often enough to honour the shortest of the room timeouts, at most once a second.

@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 
 use super::fanout::Publication;
 use super::loading::LoadPurpose;
+use super::server_edit::{Answer, OnCommit};
 use crate::conn::Conn;
 use crate::storage::Write;
 
@@ -40,6 +41,14 @@ pub enum Effect {
     Subscribe { token: u64 },
     /// End the subscription `token` made.
     Unsubscribe { token: u64 },
+    /// Queue `write` (or none: only wait for the writes queued before); `watcher` hears once
+    /// the commit holding it is done (a server change's HTTP answer).
+    AfterCommit {
+        write: Option<Write>,
+        watcher: OnCommit,
+    },
+    /// Answer an HTTP request now (a refused server change, an export).
+    Answer(Answer),
     /// The answer to a text read: `None` when nothing was ever stored for the document.
     Text {
         reply: oneshot::Sender<Option<String>>,

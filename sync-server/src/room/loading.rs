@@ -145,6 +145,8 @@ impl Room {
                 Deferred::Relayed(update) => {
                     self.apply(update, Origin::Relay { from_redis: true });
                 }
+                Deferred::ServerChange(change, reply) => self.server_change_now(change, reply),
+                Deferred::Export(reply) => self.export_now(reply),
             }
         }
         Keep::Yes
@@ -160,6 +162,11 @@ impl Room {
             match deferred {
                 Deferred::Join(conn) => self.close(conn, close_code::INTERNAL_ERROR, reason),
                 Deferred::ReadText(reply) => self.out.push(Effect::Text { reply, text: None }),
+                Deferred::ServerChange(_, reply) => {
+                    self.answer(reply, super::ChangeRefused::Failed(reason.to_owned()))
+                }
+                // Dropped: the request hears the server is unavailable.
+                Deferred::Export(_) => {}
                 Deferred::Frame(..) | Deferred::Relayed(_) => {}
             }
         }
@@ -254,8 +261,8 @@ fn answer_from_snapshot(
                     }
                     _ => answering = false,
                 },
-                Deferred::ReadText(_) => {}
-                Deferred::Relayed(_) => answering = false,
+                Deferred::ReadText(_) | Deferred::Export(_) => {}
+                Deferred::Relayed(_) | Deferred::ServerChange(..) => answering = false,
             }
         }
         rest.push(deferred);

@@ -73,7 +73,10 @@ impl Room {
             queue.retain(|d| match d {
                 Deferred::Join(conn) => conn.id != id,
                 Deferred::Frame(from, _) => *from != id,
-                Deferred::ReadText(_) | Deferred::Relayed(_) => true,
+                Deferred::ReadText(_)
+                | Deferred::Relayed(_)
+                | Deferred::ServerChange(..)
+                | Deferred::Export(_) => true,
             });
         }
         if let Some(member) = self.members.remove(&id) {
@@ -151,6 +154,11 @@ impl ClientIds {
             self.owners.insert(range.client, owner.clone());
         }
         Ok(())
+    }
+
+    /// Whether some owner holds `client` (a server edit picks one nobody does).
+    pub fn is_claimed(&self, client: u64) -> bool {
+        self.owners.contains_key(&client)
     }
 
     pub fn release(&mut self, owner: &Owner) {

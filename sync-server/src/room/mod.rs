@@ -18,6 +18,7 @@
 //! - `presence`: awareness from members and other instances.
 //! - `compaction`: snapshots, unloading.
 //! - `quarantine`: updates that once killed the process.
+//! - `server_edit`: changes the server makes (a new text, an import) and the export.
 
 mod compaction;
 mod document;
@@ -29,6 +30,7 @@ mod membership;
 mod presence;
 mod quarantine;
 mod replication;
+mod server_edit;
 #[cfg(test)]
 mod tests;
 
@@ -50,6 +52,9 @@ pub use self::fanout::{Fanout, Publication, Relayed};
 pub use self::journal::ApplyJournal;
 pub use self::loading::{LoadPurpose, LoadResult};
 use self::membership::{ClientIds, Member};
+pub use self::server_edit::{
+    Answer, ChangeRefused, ChangeReply, ExportReply, OnCommit, ServerChange,
+};
 
 /// What every room on a thread shares.
 #[derive(Clone)]
@@ -123,6 +128,8 @@ enum Deferred {
     ReadText(oneshot::Sender<Option<String>>),
     /// An update from another instance.
     Relayed(Vec<u8>),
+    ServerChange(ServerChange, ChangeReply),
+    Export(ExportReply),
 }
 
 impl Room {

@@ -28,6 +28,10 @@ pub(super) enum Origin {
     /// Client-id ownership is per instance, so it neither claims ids nor is refused by local
     /// claims.
     Relay { from_redis: bool },
+    /// The server itself (`server_edit`: a new text, an import), already checked against the
+    /// quarantine, the size limit and members' client ids: applied like a member's update
+    /// (stored, broadcast, published); `reply` hears once it is durable, or why not.
+    Server { reply: super::ChangeReply },
 }
 
 impl Room {
@@ -103,7 +107,7 @@ impl Room {
         // Check the bytes before yrs sees them, and who may write under which client id.
         let client = match &origin {
             Origin::Client { id, .. } => Some(*id),
-            Origin::Relay { .. } => None,
+            Origin::Relay { .. } | Origin::Server { .. } => None,
         };
         let Some(shape) = self.validate(client, &update) else {
             return false;
@@ -152,9 +156,9 @@ impl Room {
                 return false;
             }
         }
-        let source = match client {
-            Some(_) => Source::Client,
-            None => Source::Relay,
+        let source = match origin {
+            Origin::Client { .. } | Origin::Server { .. } => Source::Client,
+            Origin::Relay { .. } => Source::Relay,
         };
         let (applied, cost) = loaded.apply_journaled(
             &*self.context.journal,
@@ -204,6 +208,52 @@ impl Room {
                 });
                 self.compact_if_due();
                 true
+            }
+            (Applied::Changed, Origin::Server { reply }) => {
+                loaded.changed(update.len());
+                loaded.log_len += 1;
+                let text_bytes = loaded.text.len(&loaded.doc.transact()) as u64;
+                let update = Bytes::from(update);
+                self.broadcast_update(&update);
+                self.publish(Publication::Update(update.clone()));
+                self.out.push(Effect::AfterCommit {
+                    write: Some(Write::Append {
+                        doc: self.name.clone(),
+                        update: update.into(),
+                        origin: "server".into(),
+                        text_bytes,
+                        // The API's caller is not passed down yet (see issue 17's attribution).
+                        author: None,
+                    }),
+                    watcher: super::OnCommit::new(reply),
+                });
+                self.compact_if_due();
+                true
+            }
+            (Applied::Unchanged, Origin::Server { reply }) => {
+                self.out.push(Effect::AfterCommit {
+                    write: None,
+                    watcher: super::OnCommit::new(reply),
+                });
+                true
+            }
+            (Applied::Refused(reason), Origin::Server { reply }) => {
+                self.answer(reply, super::ChangeRefused::Invalid(reason));
+                false
+            }
+            (Applied::Misplaced(reason), Origin::Server { reply }) => {
+                self.answer(reply, super::ChangeRefused::Invalid(reason));
+                self.reload();
+                false
+            }
+            (Applied::Broken(reason), Origin::Server { reply }) => {
+                tracing::error!(doc = %self.name, %reason, "a server change broke the document; reloading it");
+                self.answer(
+                    reply,
+                    super::ChangeRefused::Invalid(format!("update could not be applied: {reason}")),
+                );
+                self.reload();
+                false
             }
             (Applied::Changed, Origin::Relay { .. }) => {
                 loaded.changed(update.len());

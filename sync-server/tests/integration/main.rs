@@ -9,6 +9,7 @@ mod assets;
 mod auth;
 mod cluster;
 mod convergence;
+mod doc_api;
 mod durability;
 mod hostile;
 mod http_api;

@@ -687,9 +687,36 @@ pub async fn http_get_with(addr: SocketAddr, path: &str, extra: &[&str]) -> Http
 /// Sends a raw request and reads the response: head, then the body up to Content-Length
 /// (none for HEAD requests and 304s).
 pub async fn http_exchange(addr: SocketAddr, request: &str) -> HttpResponse {
+    http_exchange_bytes(addr, request.as_bytes()).await
+}
+
+/// A request of `method` to `path` with a binary `body` and extra header lines.
+pub async fn http_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[&str],
+    body: &[u8],
+) -> HttpResponse {
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for line in extra {
+        request.push_str(line);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    http_exchange_bytes(addr, &bytes).await
+}
+
+/// [`http_exchange`] for a request that need not be text.
+pub async fn http_exchange_bytes(addr: SocketAddr, request: &[u8]) -> HttpResponse {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let head_request = request.starts_with("HEAD ");
+    stream.write_all(request).await.unwrap();
+    let head_request = request.starts_with(b"HEAD ");
     within("an HTTP response", async {
         let mut response = Vec::new();
         let mut chunk = [0u8; 4096];
