@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use sync_server::auth::{self, Access, Audience, Claims, Secret};
+use sync_server::auth::{self, Access, Audience, Secret};
 use sync_server::protocol::message::encode_auth_token;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
@@ -14,14 +14,9 @@ use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey};
 
 use crate::support::{
-    http_get, http_get_with, http_request, within, Client, ServerProcess, TestServer,
+    claims, http_get, http_get_with, http_request, secret, token, within, Client, ServerProcess,
+    TestServer, SECRET,
 };
-
-const SECRET: &[u8] = b"integration-test-secret-of-32-bytes-or-more";
-
-fn secret() -> Secret {
-    Secret::new(SECRET.to_vec()).unwrap()
-}
 
 async fn start(dir: &std::path::Path) -> TestServer {
     TestServer::start_with(dir, |c| {
@@ -29,25 +24,6 @@ async fn start(dir: &std::path::Path) -> TestServer {
         c.auth_timeout = Duration::from_millis(300);
     })
     .await
-}
-
-fn claims(sub: &str, docs: &[&str], access: Access) -> Claims {
-    Claims {
-        sub: sub.into(),
-        name: Some(format!("User {sub}")),
-        color: Some("#123456".into()),
-        docs: docs.iter().map(|d| (*d).to_owned()).collect(),
-        access,
-        aud: Audience::One(auth::DEFAULT_AUDIENCE.into()),
-        exp: auth::unix_now() + 600,
-        iat: None,
-        nbf: None,
-        guest: false,
-    }
-}
-
-fn token(sub: &str, docs: &[&str], access: Access) -> String {
-    auth::mint(&secret(), &claims(sub, docs, access))
 }
 
 fn with_token(server: &TestServer, doc: &str, token: &str) -> String {

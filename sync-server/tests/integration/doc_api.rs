@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use sync_server::auth::{self, Access, Audience, Claims, Secret};
+use sync_server::auth::Access;
 use sync_server::config::Config;
 use sync_server::storage::PostgresUrl;
 use yrs::sync::{Message, SyncMessage};
 use yrs::{Text, Transact};
 
 use crate::postgres::shared;
-use crate::support::{http_get, http_send, stored_text, Client, HttpResponse, TestServer};
+use crate::support::{self, http_get, http_send, stored_text, Client, HttpResponse, TestServer};
 
 /// Which store a test server uses.
 #[derive(Debug, Clone, Copy)]
@@ -259,29 +259,15 @@ async fn bad_input_gets_a_reason_and_changes_nothing() {
     server.stop().await;
 }
 
-const SECRET: &[u8] = b"integration-test-secret-of-32-bytes-or-more";
-
 fn token(access: Access) -> String {
-    let claims = Claims {
-        sub: "api".into(),
-        name: None,
-        color: None,
-        docs: vec!["notes".into()],
-        access,
-        aud: Audience::One(auth::DEFAULT_AUDIENCE.into()),
-        exp: auth::unix_now() + 600,
-        iat: None,
-        nbf: None,
-        guest: false,
-    };
-    auth::mint(&Secret::new(SECRET.to_vec()).unwrap(), &claims)
+    support::token("api", &["notes"], access)
 }
 
 #[tokio::test]
 async fn changing_a_document_needs_write_access() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_with(dir.path(), |c| {
-        c.auth_secret = Some(Secret::new(SECRET.to_vec()).unwrap());
+        c.auth_secret = Some(support::secret());
         c.auth_timeout = Duration::from_millis(300);
     })
     .await;

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use sync_server::auth::{self, Access, Audience, Claims, Secret};
 use sync_server::{Config, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -949,4 +950,32 @@ pub fn database(server_url: &str, name: &str) -> String {
 /// Runs `sql` in the database of `url`; its rows, unaligned, without headers.
 pub fn psql(url: &str, sql: &str) -> String {
     services_sh(&["psql", url, sql])
+}
+
+/// The HS256 key of the test servers started with auth.
+pub const SECRET: &[u8] = b"integration-test-secret-of-32-bytes-or-more";
+
+pub fn secret() -> Secret {
+    Secret::new(SECRET.to_vec()).unwrap()
+}
+
+/// Claims for user `sub` (named "User {sub}") on `docs` with `access`, valid for 10 minutes.
+pub fn claims(sub: &str, docs: &[&str], access: Access) -> Claims {
+    Claims {
+        sub: sub.into(),
+        name: Some(format!("User {sub}")),
+        color: Some("#123456".into()),
+        docs: docs.iter().map(|d| (*d).to_owned()).collect(),
+        access,
+        aud: Audience::One(auth::DEFAULT_AUDIENCE.into()),
+        exp: auth::unix_now() + 600,
+        iat: None,
+        nbf: None,
+        guest: false,
+    }
+}
+
+/// [`claims`] signed with [`SECRET`].
+pub fn token(sub: &str, docs: &[&str], access: Access) -> String {
+    auth::mint(&secret(), &claims(sub, docs, access))
 }

@@ -10,13 +10,12 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use sync_server::auth::{self, Access, Audience, Claims, Secret};
+use sync_server::auth::Access;
 use sync_server::webhook::{sign, Endpoint, WebhookConfig, EVENT_HEADER, SIGNATURE_HEADER};
 use sync_server::Config;
 
-use crate::support::{eventually, http_request, scrape, within, Client, TestServer};
+use crate::support::{self, eventually, http_request, scrape, within, Client, TestServer};
 
-const SECRET: &[u8] = b"integration-test-secret-of-32-bytes-or-more";
 const HOOK_KEY: &[u8] = b"the receiver's webhook key";
 
 /// One request the receiver saw, and what it answered.
@@ -104,23 +103,11 @@ fn webhooks_to(receiver_url: &str, debounce: Duration) -> WebhookConfig {
 }
 
 fn token(sub: &str, access: Access) -> String {
-    let claims = Claims {
-        sub: sub.into(),
-        name: Some(format!("User {sub}")),
-        color: None,
-        docs: vec!["*".into()],
-        access,
-        aud: Audience::One(auth::DEFAULT_AUDIENCE.into()),
-        exp: auth::unix_now() + 600,
-        iat: None,
-        nbf: None,
-        guest: false,
-    };
-    auth::mint(&Secret::new(SECRET.to_vec()).unwrap(), &claims)
+    support::token(sub, &["*"], access)
 }
 
 fn with_auth(config: &mut Config, webhooks: WebhookConfig) {
-    config.auth_secret = Some(Secret::new(SECRET.to_vec()).unwrap());
+    config.auth_secret = Some(support::secret());
     config.webhooks = webhooks;
 }
 
