@@ -563,6 +563,19 @@ async fn delete_doc(
     }
 }
 
+/// A changing request's document, granted `write` access, and its body within the message
+/// limit; or the answer refusing it.
+async fn granted_body(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: TokenParam,
+    doc: &str,
+    body: Body,
+) -> Result<(DocName, Vec<u8>), Response> {
+    let doc = granted_doc(app, headers, query, doc, Access::Write).map_err(|refused| *refused)?;
+    Ok((doc, read_body(app, body).await?))
+}
+
 /// `PUT /api/docs/{doc}/text` (`write`): the body, UTF-8 text, becomes the document's text
 /// (created if it was never stored). 204 once durable.
 async fn put_text(
@@ -572,12 +585,8 @@ async fn put_text(
     Query(query): Query<TokenParam>,
     body: Body,
 ) -> Response {
-    let doc = match granted_doc(&app, &headers, query, &doc, Access::Write) {
-        Ok(doc) => doc,
-        Err(refused) => return *refused,
-    };
-    let body = match read_body(&app, body).await {
-        Ok(body) => body,
+    let (doc, body) = match granted_body(&app, &headers, query, &doc, body).await {
+        Ok(granted) => granted,
         Err(refused) => return refused,
     };
     let Ok(text) = String::from_utf8(body) else {
@@ -620,12 +629,8 @@ async fn import_doc(
     Query(query): Query<TokenParam>,
     body: Body,
 ) -> Response {
-    let doc = match granted_doc(&app, &headers, query, &doc, Access::Write) {
-        Ok(doc) => doc,
-        Err(refused) => return *refused,
-    };
-    let update = match read_body(&app, body).await {
-        Ok(body) => body,
+    let (doc, update) = match granted_body(&app, &headers, query, &doc, body).await {
+        Ok(granted) => granted,
         Err(refused) => return refused,
     };
     if update.is_empty() {

@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use yrs::{Doc, GetString, ReadTxn, StateVector, TextRef, Transact};
+use yrs::{Doc, GetString, ReadTxn, StateVector, Text, TextRef, Transact};
 
 use super::journal::{self, ApplyJournal};
 use super::quarantine::Quarantine;
@@ -54,6 +54,14 @@ impl LoadedDoc {
         self.whole = None;
         self.size += bytes as u64;
         self.exists = true;
+    }
+
+    /// Records a change that will be appended to the stored log; returns the text's size in
+    /// UTF-8 bytes after it.
+    pub fn appended(&mut self, bytes: usize) -> u64 {
+        self.changed(bytes);
+        self.log_len += 1;
+        self.text.len(&self.doc.transact()) as u64
     }
 
     /// The text, or `None` when nothing was ever stored.

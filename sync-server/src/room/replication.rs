@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use yrs::{ReadTxn, Text, Transact};
+use yrs::{ReadTxn, Transact};
 
 use super::membership::Owner;
 use super::{Ack, Effect, Frames, Publication, Room, State};
@@ -101,6 +101,28 @@ impl Room {
         }
     }
 
+    /// A change applied here from a member or the API: broadcast to the members, published
+    /// to other instances (which apply it but do not store it), and the append that stores
+    /// it here.
+    fn spread(
+        &mut self,
+        update: Vec<u8>,
+        text_bytes: u64,
+        origin: String,
+        author: Option<Author>,
+    ) -> Write {
+        let update = Bytes::from(update);
+        self.broadcast_update(&update);
+        self.publish(Publication::Update(update.clone()));
+        Write::Append {
+            doc: self.name.clone(),
+            update: update.into(),
+            origin,
+            text_bytes,
+            author,
+        }
+    }
+
     /// The apply pipeline. For a member's update, `false` when the rest of its frame must
     /// not be processed (it is being closed, or the document reloads).
     pub(super) fn apply(&mut self, update: Vec<u8>, origin: Origin) -> bool {
@@ -183,48 +205,26 @@ impl Room {
         }
         match (applied, origin) {
             (Applied::Changed, Origin::Client { id, ack }) => {
-                loaded.changed(update.len());
-                loaded.log_len += 1;
-                let text_bytes = loaded.text.len(&loaded.doc.transact()) as u64;
-                let update = Bytes::from(update);
-                self.broadcast_update(&update);
-                // Other instances apply it but do not store it: this one does, just below.
-                self.publish(Publication::Update(update.clone()));
+                let text_bytes = loaded.appended(update.len());
                 let user = self.members.get(&id).and_then(|m| m.conn.user.clone());
-                self.out.push(Effect::Persist {
-                    write: Write::Append {
-                        doc: self.name.clone(),
-                        update: update.into(),
-                        origin: user
-                            .as_ref()
-                            .map_or_else(|| id.to_string(), |u| u.id.clone()),
-                        text_bytes,
-                        author: user.map(|u| Author {
-                            id: u.id.clone(),
-                            name: Some(u.name.clone()),
-                        }),
-                    },
-                    ack,
+                let origin = user
+                    .as_ref()
+                    .map_or_else(|| id.to_string(), |u| u.id.clone());
+                let author = user.map(|u| Author {
+                    id: u.id.clone(),
+                    name: Some(u.name.clone()),
                 });
+                let write = self.spread(update, text_bytes, origin, author);
+                self.out.push(Effect::Persist { write, ack });
                 self.compact_if_due();
                 true
             }
             (Applied::Changed, Origin::Server { reply }) => {
-                loaded.changed(update.len());
-                loaded.log_len += 1;
-                let text_bytes = loaded.text.len(&loaded.doc.transact()) as u64;
-                let update = Bytes::from(update);
-                self.broadcast_update(&update);
-                self.publish(Publication::Update(update.clone()));
+                let text_bytes = loaded.appended(update.len());
+                // The API's caller is not passed down yet (see issue 17's attribution).
+                let write = self.spread(update, text_bytes, "server".into(), None);
                 self.out.push(Effect::AfterCommit {
-                    write: Some(Write::Append {
-                        doc: self.name.clone(),
-                        update: update.into(),
-                        origin: "server".into(),
-                        text_bytes,
-                        // The API's caller is not passed down yet (see issue 17's attribution).
-                        author: None,
-                    }),
+                    write: Some(write),
                     watcher: super::OnCommit::new(reply),
                 });
                 self.compact_if_due();
