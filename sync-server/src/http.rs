@@ -36,9 +36,9 @@ use crate::metrics::{readiness, Refusal};
 use crate::origin::OriginPolicy;
 use crate::registry::{Registry, RegistryStopped};
 use crate::relay::Relay;
-use crate::room::{ChangeRefused, ServerChange};
+use crate::room::{ChangeRefused, ServerChange, ServerEdit};
 use crate::storage::writer::now_ms;
-use crate::storage::{ListQuery, StorageWriter};
+use crate::storage::{Author, ListQuery, StorageWriter};
 use crate::timestamp::rfc3339_utc;
 use crate::transport::{self, SocketContext, SocketRequest, TokenCheck};
 use crate::webhook::{DocEvent, EventKind, Webhooks};
@@ -364,24 +364,31 @@ fn api_grant(
 }
 
 /// The document a path names, if the request may act on it with `needs` access (always, on a
-/// server without a secret); otherwise the refusal to send: 400 for a bad name, 401 without a
-/// usable token, 403 for a token that does not grant this document at that level.
+/// server without a secret), and the token's user; otherwise the refusal to send: 400 for a
+/// bad name, 401 without a usable token, 403 for a token that does not grant this document at
+/// that level.
 pub(crate) fn granted_doc(
     app: &AppState,
     headers: &HeaderMap,
     query: TokenParam,
     doc: &str,
     needs: Access,
-) -> Result<DocName, Box<Response>> {
+) -> Result<(DocName, Option<Author>), Box<Response>> {
     let doc = DocName::parse(doc).map_err(|err| Box::new(bad_request(err)))?;
     let refused = |err| Box::new(auth_refused(err));
-    if let Some(grant) = api_grant(app, headers, query).map_err(refused)? {
-        grant
-            .for_doc(doc.as_str())
-            .and_then(|grant| grant.at_least(needs))
-            .map_err(refused)?;
-    }
-    Ok(doc)
+    let Some(grant) = api_grant(app, headers, query).map_err(refused)? else {
+        return Ok((doc, None));
+    };
+    let user = grant.user.clone();
+    grant
+        .for_doc(doc.as_str())
+        .and_then(|grant| grant.at_least(needs))
+        .map_err(refused)?;
+    let by = Author {
+        id: user.id.clone(),
+        name: Some(user.name.clone()),
+    };
+    Ok((doc, Some(by)))
 }
 
 /// 401 (no usable token) or 403 (valid, but not for this document), in plain text.
@@ -512,8 +519,8 @@ async fn doc_text(
     headers: HeaderMap,
     Query(query): Query<TokenParam>,
 ) -> Response {
-    let doc = match granted_doc(&app, &headers, query, &doc, Access::Read) {
-        Ok(doc) => doc,
+    let (doc, _) = match granted_doc(&app, &headers, query, &doc, Access::Read) {
+        Ok(granted) => granted,
         Err(refused) => return *refused,
     };
     match app.registry.read_text(doc).await {
@@ -535,8 +542,8 @@ async fn delete_doc(
     headers: HeaderMap,
     Query(query): Query<TokenParam>,
 ) -> Response {
-    let doc = match granted_doc(&app, &headers, query, &doc, Access::Admin) {
-        Ok(doc) => doc,
+    let (doc, by) = match granted_doc(&app, &headers, query, &doc, Access::Admin) {
+        Ok(granted) => granted,
         Err(refused) => return *refused,
     };
     match app.registry.delete(doc.clone()).await {
@@ -546,7 +553,7 @@ async fn delete_doc(
                 doc,
                 at_ms: now_ms(),
                 size_bytes: 0,
-                authors: Vec::new(),
+                authors: by.into_iter().collect(),
             });
             StatusCode::NO_CONTENT.into_response()
         }
@@ -563,17 +570,18 @@ async fn delete_doc(
     }
 }
 
-/// A changing request's document, granted `write` access, and its body within the message
-/// limit; or the answer refusing it.
+/// A changing request's document, granted `write` access, the token's user, and its body
+/// within the message limit; or the answer refusing it.
 async fn granted_body(
     app: &AppState,
     headers: &HeaderMap,
     query: TokenParam,
     doc: &str,
     body: Body,
-) -> Result<(DocName, Vec<u8>), Response> {
-    let doc = granted_doc(app, headers, query, doc, Access::Write).map_err(|refused| *refused)?;
-    Ok((doc, read_body(app, body).await?))
+) -> Result<(DocName, Option<Author>, Vec<u8>), Response> {
+    let (doc, by) =
+        granted_doc(app, headers, query, doc, Access::Write).map_err(|refused| *refused)?;
+    Ok((doc, by, read_body(app, body).await?))
 }
 
 /// `PUT /api/docs/{doc}/text` (`write`): the body, UTF-8 text, becomes the document's text
@@ -585,7 +593,7 @@ async fn put_text(
     Query(query): Query<TokenParam>,
     body: Body,
 ) -> Response {
-    let (doc, body) = match granted_body(&app, &headers, query, &doc, body).await {
+    let (doc, by, body) = match granted_body(&app, &headers, query, &doc, body).await {
         Ok(granted) => granted,
         Err(refused) => return refused,
     };
@@ -594,7 +602,13 @@ async fn put_text(
     };
     changed(
         app.registry
-            .server_change(doc, ServerChange::Text(text))
+            .server_change(
+                doc,
+                ServerChange {
+                    edit: ServerEdit::Text(text),
+                    by,
+                },
+            )
             .await,
     )
 }
@@ -606,8 +620,8 @@ async fn export_doc(
     headers: HeaderMap,
     Query(query): Query<TokenParam>,
 ) -> Response {
-    let doc = match granted_doc(&app, &headers, query, &doc, Access::Read) {
-        Ok(doc) => doc,
+    let (doc, _) = match granted_doc(&app, &headers, query, &doc, Access::Read) {
+        Ok(granted) => granted,
         Err(refused) => return *refused,
     };
     match app.registry.export(doc).await {
@@ -629,7 +643,7 @@ async fn import_doc(
     Query(query): Query<TokenParam>,
     body: Body,
 ) -> Response {
-    let (doc, update) = match granted_body(&app, &headers, query, &doc, body).await {
+    let (doc, by, update) = match granted_body(&app, &headers, query, &doc, body).await {
         Ok(granted) => granted,
         Err(refused) => return refused,
     };
@@ -641,7 +655,13 @@ async fn import_doc(
     }
     changed(
         app.registry
-            .server_change(doc, ServerChange::Update(update))
+            .server_change(
+                doc,
+                ServerChange {
+                    edit: ServerEdit::Update(update),
+                    by,
+                },
+            )
             .await,
     )
 }

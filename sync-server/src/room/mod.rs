@@ -53,7 +53,7 @@ pub use self::journal::ApplyJournal;
 pub use self::loading::{LoadPurpose, LoadResult};
 use self::membership::{ClientIds, Member};
 pub use self::server_edit::{
-    Answer, ChangeRefused, ChangeReply, ExportReply, OnCommit, ServerChange,
+    Answer, ChangeRefused, ChangeReply, ExportReply, OnCommit, ServerChange, ServerEdit,
 };
 
 /// What every room on a thread shares.

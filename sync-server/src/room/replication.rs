@@ -30,8 +30,12 @@ pub(super) enum Origin {
     Relay { from_redis: bool },
     /// The server itself (`server_edit`: a new text, an import), already checked against the
     /// quarantine, the size limit and members' client ids: applied like a member's update
-    /// (stored, broadcast, published); `reply` hears once it is durable, or why not.
-    Server { reply: super::ChangeReply },
+    /// (stored, broadcast, published); `reply` hears once it is durable, or why not. `by`: the
+    /// token user who asked.
+    Server {
+        reply: super::ChangeReply,
+        by: Option<Author>,
+    },
 }
 
 impl Room {
@@ -219,10 +223,12 @@ impl Room {
                 self.compact_if_due();
                 true
             }
-            (Applied::Changed, Origin::Server { reply }) => {
+            (Applied::Changed, Origin::Server { reply, by }) => {
                 let text_bytes = loaded.appended(update.len());
-                // The API's caller is not passed down yet (see issue 17's attribution).
-                let write = self.spread(update, text_bytes, "server".into(), None);
+                let origin = by
+                    .as_ref()
+                    .map_or_else(|| "server".into(), |a| a.id.clone());
+                let write = self.spread(update, text_bytes, origin, by);
                 self.out.push(Effect::AfterCommit {
                     write: Some(write),
                     watcher: super::OnCommit::new(reply),
@@ -230,23 +236,23 @@ impl Room {
                 self.compact_if_due();
                 true
             }
-            (Applied::Unchanged, Origin::Server { reply }) => {
+            (Applied::Unchanged, Origin::Server { reply, .. }) => {
                 self.out.push(Effect::AfterCommit {
                     write: None,
                     watcher: super::OnCommit::new(reply),
                 });
                 true
             }
-            (Applied::Refused(reason), Origin::Server { reply }) => {
+            (Applied::Refused(reason), Origin::Server { reply, .. }) => {
                 self.answer(reply, super::ChangeRefused::Invalid(reason));
                 false
             }
-            (Applied::Misplaced(reason), Origin::Server { reply }) => {
+            (Applied::Misplaced(reason), Origin::Server { reply, .. }) => {
                 self.answer(reply, super::ChangeRefused::Invalid(reason));
                 self.reload();
                 false
             }
-            (Applied::Broken(reason), Origin::Server { reply }) => {
+            (Applied::Broken(reason), Origin::Server { reply, .. }) => {
                 tracing::error!(doc = %self.name, %reason, "a server change broke the document; reloading it");
                 self.answer(
                     reply,

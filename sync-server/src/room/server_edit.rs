@@ -15,13 +15,21 @@ use yrs::{ClientID, ReadTxn, StateVector, Transact};
 
 use super::replication::Origin;
 use super::{Deferred, Effect, Room, State};
-use crate::storage::CommitWatcher;
+use crate::storage::{Author, CommitWatcher};
 use collab_core::engine::{edit_update, panic_message};
 use collab_core::validate::validate_update_v1_shape;
 
-/// A change the server makes to a document.
+/// A change the server makes to a document, and the token user who asked for it (`None` on
+/// an open server): stored as its origin, and named by webhooks.
 #[derive(Debug)]
-pub enum ServerChange {
+pub struct ServerChange {
+    pub edit: ServerEdit,
+    pub by: Option<Author>,
+}
+
+/// What a server change does.
+#[derive(Debug)]
+pub enum ServerEdit {
     /// Make the text this, by the smallest edit found.
     Text(String),
     /// Apply this v1 update (an import).
@@ -116,9 +124,10 @@ impl Room {
             }
             State::Ready(loaded) => loaded,
         };
-        let update = match change {
-            ServerChange::Update(update) => update,
-            ServerChange::Text(target) => {
+        let by = change.by;
+        let update = match change.edit {
+            ServerEdit::Update(update) => update,
+            ServerEdit::Text(target) => {
                 // A client id this document has never seen, nor any member claimed.
                 let known = loaded.doc.transact().state_vector();
                 let client = loop {
@@ -182,7 +191,7 @@ impl Room {
         if let Some(reason) = loaded.over_size_limit(&update, &shape.ranges, max) {
             return self.answer(reply, ChangeRefused::TooLarge(reason));
         }
-        self.apply(update, Origin::Server { reply });
+        self.apply(update, Origin::Server { reply, by });
     }
 
     /// The whole document as one v1 update (loading it first if needed).

@@ -14,7 +14,9 @@ use sync_server::auth::Access;
 use sync_server::webhook::{sign, Endpoint, WebhookConfig, EVENT_HEADER, SIGNATURE_HEADER};
 use sync_server::Config;
 
-use crate::support::{self, eventually, http_request, scrape, within, Client, TestServer};
+use crate::support::{
+    self, eventually, http_request, http_send, scrape, within, Client, TestServer,
+};
 
 const HOOK_KEY: &[u8] = b"the receiver's webhook key";
 
@@ -263,7 +265,33 @@ async fn a_burst_of_commits_makes_deliveries_at_most_one_per_debounce_and_delete
         .collect();
     assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
 
-    // A delete is delivered without waiting for a debounce, and names no text.
+    // An edit through the API names the token's user.
+    let bot = token("bot", Access::Write);
+    let put = http_send(
+        server.addr,
+        "PUT",
+        "/api/docs/burst/text",
+        &[&format!("Authorization: Bearer {bot}")],
+        b"from the API",
+    )
+    .await;
+    assert_eq!(put.status, 204, "{}", put.text());
+    let seen = receiver
+        .wait_delivered("the delivery of the API's edit", |s| {
+            s.json()["size_bytes"] == "from the API".len()
+        })
+        .await;
+    let api_delivery = seen
+        .iter()
+        .find(|s| s.json()["size_bytes"] == "from the API".len())
+        .unwrap()
+        .json();
+    assert_eq!(
+        api_delivery["authors"],
+        serde_json::json!([{"id": "bot", "name": "User bot"}])
+    );
+
+    // A delete is delivered without waiting for a debounce, names no text, and says who.
     let admin = token("root", Access::Admin);
     let (status, body) = http_request(
         server.addr,
@@ -287,6 +315,10 @@ async fn a_burst_of_commits_makes_deliveries_at_most_one_per_debounce_and_delete
             body["size_bytes"].as_u64()
         ),
         (Some("delete"), Some("burst"), Some(0))
+    );
+    assert_eq!(
+        body["authors"],
+        serde_json::json!([{"id": "root", "name": "User root"}])
     );
     assert_eq!(
         delete.signature.as_deref(),
