@@ -4,10 +4,10 @@
 //!
 //! The storage writer calls [`Webhooks::notify`] after each commit: a send on an unbounded
 //! channel, which never blocks. One task collects the events, keeps the latest per document
-//! until its debounce ends, and spawns one delivery task per event and URL. Deliveries of one
-//! document may overlap when one is being retried; each body carries `updated_at`.
+//! until its debounce ends, and delivers it to every URL. A document has at most one commit
+//! delivery in flight; commits made while it is retried wait, folded into one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -196,13 +196,18 @@ impl CommitObserver for Webhooks {
     }
 }
 
-/// A commit waiting for its document's debounce to end.
+/// A commit waiting for its document's debounce to end (`due`), or, with `due: None`, for the
+/// document's delivery in flight to finish.
 struct Pending {
     event: DocEvent,
-    due: Instant,
+    due: Option<Instant>,
 }
 
 /// Receives events, holds commits until their document's debounce ends, and delivers.
+///
+/// A document has at most one commit delivery in flight (being sent or retried): commits that
+/// come meanwhile fold into one pending event, sent when it is done. So a receiver that is down
+/// costs one retrying delivery per document, not one per debounce.
 async fn collect(
     mut rx: mpsc::UnboundedReceiver<DocEvent>,
     config: Arc<WebhookConfig>,
@@ -211,51 +216,74 @@ async fn collect(
     let mut pending: HashMap<DocName, Pending> = HashMap::new();
     // When each document's last commit delivery left: the next may leave a debounce later.
     let mut last_sent: HashMap<DocName, Instant> = HashMap::new();
+    let mut in_flight: HashSet<DocName> = HashSet::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<DocName>();
     loop {
-        let next_due = pending.values().map(|p| p.due).min();
-        let event = match next_due {
-            Some(due) => tokio::select! {
-                event = rx.recv() => event,
-                () = tokio::time::sleep_until(due) => {
-                    let now = Instant::now();
-                    let ready: Vec<DocName> = pending
-                        .iter()
-                        .filter(|(_, p)| p.due <= now)
-                        .map(|(doc, _)| doc.clone())
-                        .collect();
-                    for doc in ready {
-                        if let Some(p) = pending.remove(&doc) {
-                            last_sent.insert(doc, now);
-                            deliver_all(p.event, &config, &metrics);
+        let next_due = pending.values().filter_map(|p| p.due).min();
+        let sleep = async {
+            match next_due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = rx.recv() => {
+                let Some(event) = event else { return };
+                match event.kind {
+                    EventKind::Commit => {
+                        let now = Instant::now();
+                        match pending.get_mut(&event.doc) {
+                            Some(p) => merge(&mut p.event, event),
+                            None => {
+                                let earliest = last_sent
+                                    .get(&event.doc)
+                                    .map_or(now, |at| *at + config.debounce);
+                                // A first commit waits a debounce too, so a burst makes one
+                                // delivery.
+                                let due = Some(earliest.max(now + config.debounce));
+                                pending.insert(event.doc.clone(), Pending { event, due });
+                            }
                         }
                     }
-                    // Documents whose debounce is long over need no memory of it.
-                    last_sent.retain(|_, at| now.duration_since(*at) < config.debounce);
-                    continue;
-                }
-            },
-            None => rx.recv().await,
-        };
-        let Some(event) = event else { return };
-        match event.kind {
-            EventKind::Commit => {
-                let now = Instant::now();
-                match pending.get_mut(&event.doc) {
-                    Some(p) => merge(&mut p.event, event),
-                    None => {
-                        let earliest = last_sent
-                            .get(&event.doc)
-                            .map_or(now, |at| *at + config.debounce);
-                        // A first commit waits a debounce too, so a burst makes one delivery.
-                        let due = earliest.max(now + config.debounce);
-                        pending.insert(event.doc.clone(), Pending { event, due });
+                    EventKind::Delete => {
+                        // What was pending describes a document that is now gone.
+                        pending.remove(&event.doc);
+                        deliver_all(event, &config, &metrics, None);
                     }
                 }
             }
-            EventKind::Delete => {
-                // What was pending describes a document that is now gone.
-                pending.remove(&event.doc);
-                deliver_all(event, &config, &metrics);
+            Some(doc) = done_rx.recv() => {
+                in_flight.remove(&doc);
+                if let Some(p) = pending.get_mut(&doc) {
+                    if p.due.is_none() {
+                        let earliest = last_sent.get(&doc).map_or_else(Instant::now, |at| *at + config.debounce);
+                        p.due = Some(earliest.max(Instant::now()));
+                    }
+                }
+            }
+            () = sleep => {
+                let now = Instant::now();
+                let ready: Vec<DocName> = pending
+                    .iter()
+                    .filter(|(_, p)| p.due.is_some_and(|due| due <= now))
+                    .map(|(doc, _)| doc.clone())
+                    .collect();
+                for doc in ready {
+                    if in_flight.contains(&doc) {
+                        // Sent once the delivery in flight is done.
+                        if let Some(p) = pending.get_mut(&doc) {
+                            p.due = None;
+                        }
+                    } else if let Some(p) = pending.remove(&doc) {
+                        last_sent.insert(doc.clone(), now);
+                        in_flight.insert(doc.clone());
+                        deliver_all(p.event, &config, &metrics, Some(done_tx.clone()));
+                    }
+                }
+                // Documents whose debounce is long over need no memory of it.
+                last_sent.retain(|doc, at| {
+                    now.duration_since(*at) < config.debounce || in_flight.contains(doc)
+                });
             }
         }
     }
@@ -272,19 +300,38 @@ fn merge(into: &mut DocEvent, later: DocEvent) {
     }
 }
 
-fn deliver_all(event: DocEvent, config: &Arc<WebhookConfig>, metrics: &Arc<Metrics>) {
+/// Sends `event` to every endpoint, each retried on its own; `done` hears the document's name
+/// once every endpoint has accepted it or been given up on.
+fn deliver_all(
+    event: DocEvent,
+    config: &Arc<WebhookConfig>,
+    metrics: &Arc<Metrics>,
+    done: Option<mpsc::UnboundedSender<DocName>>,
+) {
     let body = Bytes::from(encode(&event));
     let signature = config.secret.as_deref().map(|key| sign(key, &body));
-    for endpoint in &config.endpoints {
-        tokio::spawn(deliver(
-            endpoint.clone(),
-            event.kind,
-            body.clone(),
-            signature.clone(),
-            config.retry_first,
-            metrics.clone(),
-        ));
-    }
+    let deliveries: Vec<_> = config
+        .endpoints
+        .iter()
+        .map(|endpoint| {
+            deliver(
+                endpoint.clone(),
+                event.kind,
+                body.clone(),
+                signature.clone(),
+                config.retry_first,
+                metrics.clone(),
+            )
+        })
+        .collect();
+    let doc = event.doc;
+    tokio::spawn(async move {
+        futures_util::future::join_all(deliveries).await;
+        if let Some(done) = done {
+            // The collector only stops with the runtime.
+            let _ = done.send(doc);
+        }
+    });
 }
 
 /// The body for an event.

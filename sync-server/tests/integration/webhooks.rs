@@ -328,6 +328,57 @@ async fn a_burst_of_commits_makes_deliveries_at_most_one_per_debounce_and_delete
 }
 
 #[tokio::test]
+async fn commits_made_while_a_delivery_is_retried_wait_for_it_and_go_as_one() {
+    // Three refusals: the first delivery is retried after 100, 200 and 400 ms.
+    let receiver = Receiver::start(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with(dir.path(), |c| {
+        c.webhooks = WebhookConfig {
+            retry_first: Duration::from_millis(100),
+            ..webhooks_to(&receiver.url(), Duration::from_millis(50))
+        };
+    })
+    .await;
+    let mut a = Client::connect(&server.url("retried")).await;
+    a.push("a").await;
+    a.wait_saved().await;
+    eventually("the first attempt", || {
+        let seen = !receiver.seen().is_empty();
+        async move { seen }
+    })
+    .await;
+    for chunk in ["b", "c", "d"] {
+        a.push(chunk).await;
+        a.wait_saved().await;
+    }
+    let seen = receiver
+        .wait_delivered("the delivery of the last commit", |s| {
+            s.json()["size_bytes"] == 4
+        })
+        .await;
+    let mut bodies: Vec<&Bytes> = Vec::new();
+    for s in &seen {
+        if !bodies.contains(&&s.body) {
+            bodies.push(&s.body);
+        }
+    }
+    for pair in bodies.windows(2) {
+        let accepted = seen
+            .iter()
+            .find(|s| s.body == *pair[0] && s.answered == 200)
+            .expect("each delivery is accepted before the next one starts")
+            .at;
+        let next_first = seen.iter().find(|s| s.body == *pair[1]).unwrap().at;
+        assert!(
+            next_first >= accepted,
+            "a second delivery of the document started while the first was being retried"
+        );
+    }
+    a.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_receiver_that_is_down_never_holds_up_saving_and_shows_as_failed() {
     // A port that was just free: nothing listens there.
     let closed = {
