@@ -49,7 +49,7 @@ pub enum WebhookError {
 }
 
 /// Where deliveries go: an `http://host[:port]/path` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Endpoint {
     uri: Uri,
     host: String,
@@ -77,6 +77,13 @@ impl Endpoint {
 
     fn path_and_query(&self) -> &str {
         self.uri.path_and_query().map_or("/", |pq| pq.as_str())
+    }
+}
+
+/// As [`Display`](std::fmt::Display): without the query.
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }
 
@@ -464,6 +471,7 @@ mod tests {
             "http://127.0.0.1:9000/hooks/collab",
             "no query in logs"
         );
+        assert_eq!(format!("{e:?}"), "http://127.0.0.1:9000/hooks/collab");
         assert_eq!(Endpoint::parse("http://example.test").unwrap().port, 80);
         assert!(matches!(
             Endpoint::parse("https://example.test/"),

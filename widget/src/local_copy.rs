@@ -4,7 +4,7 @@
 //! A record is the whole document (one v1 update) and the number of local changes in it the
 //! server has not durably acknowledged. It is rewritten after every change (local or remote,
 //! and after an ack lowers the count), one write at a time: a change during a write asks for
-//! one more write when it ends. The copy holds every change once the write that started
+//! one more write when it ends, after a pause if the write was slow ([`pause_after`]). The copy holds every change once the write that started
 //! after it has completed; only then does the save line say "kept on this device".
 
 /// What the save line may say about where the unsaved changes are, besides the server.
@@ -125,6 +125,18 @@ impl LocalCopy {
     }
 }
 
+/// Writes shorter than this follow each other at once.
+const QUICK_WRITE_MS: f64 = 8.0;
+/// The longest pause between two writes.
+const MAX_PAUSE_MS: f64 = 5_000.0;
+
+/// How long to wait before the next write, after one that took `write_ms`: none after a quick
+/// one; otherwise four times its length (at most 5 s), so that rewriting a document of tens of
+/// megabytes takes at most a fifth of the page's time instead of all of it.
+pub fn pause_after(write_ms: f64) -> Option<u32> {
+    (write_ms >= QUICK_WRITE_MS).then(|| (write_ms * 4.0).min(MAX_PAUSE_MS) as u32)
+}
+
 /// A record's first bytes: the format and its version.
 const MAGIC: &[u8; 4] = b"CTX1";
 
@@ -242,5 +254,14 @@ mod tests {
         slow.refused();
         assert!(!slow.is_loading());
         assert!(!slow.loaded());
+    }
+
+    #[test]
+    fn a_slow_write_is_followed_by_a_pause_four_times_as_long() {
+        assert_eq!(pause_after(0.5), None);
+        assert_eq!(pause_after(7.9), None);
+        assert_eq!(pause_after(10.0), Some(40));
+        assert_eq!(pause_after(800.0), Some(3_200));
+        assert_eq!(pause_after(60_000.0), Some(5_000));
     }
 }

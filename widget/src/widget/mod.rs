@@ -100,6 +100,9 @@ pub struct Session {
     store: Option<Store>,
     /// Gives up waiting for the store to open.
     store_wait: Option<Timeout>,
+    /// When the write in flight started, and the pause after a slow one (see `pause_after`).
+    copy_started_ms: f64,
+    copy_pause: Option<Timeout>,
     /// A connect waits for the store to load or the token function to answer.
     connect_waiting: bool,
     /// The page's token function (`token: () => Promise<string>`), called before each connect.

@@ -109,6 +109,8 @@ impl Session {
                 local,
                 store: None,
                 store_wait: None,
+                copy_started_ms: 0.0,
+                copy_pause: None,
                 connect_waiting: false,
                 token_fn,
                 token_renewed: false,

@@ -6,8 +6,8 @@ use gloo_timers::callback::Timeout;
 use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, StateVector, Transact, Update};
 
-use super::{with, Session, REMOTE};
-use crate::local_copy::{record_key, Record};
+use super::{now_ms, with, Session, REMOTE};
+use crate::local_copy::{pause_after, record_key, Record};
 use crate::store::{self, Opened, Store};
 
 /// How long the socket waits for the store to open before connecting without it.
@@ -108,13 +108,16 @@ impl Session {
 
     /// Something the copy should hold changed (an edit, a remote update, an ack).
     pub(super) fn copy_changed(&mut self) {
-        if self.local.changed() {
+        // During a pause after a slow write, the write that ends it takes this change along.
+        if self.local.changed() && self.copy_pause.is_none() {
             self.write_copy();
         }
     }
 
     fn write_copy(&mut self) {
+        self.copy_pause = None;
         let Some(store) = &self.store else { return };
+        self.copy_started_ms = now_ms();
         let state = self
             .doc
             .transact()
@@ -131,7 +134,15 @@ impl Session {
 
     fn on_copy_written(&mut self) {
         if self.local.write_done() {
-            self.write_copy();
+            match pause_after(now_ms() - self.copy_started_ms) {
+                None => self.write_copy(),
+                Some(pause_ms) => {
+                    let me = self.me.clone();
+                    self.copy_pause = Some(Timeout::new(pause_ms, move || {
+                        with(&me, Session::write_copy)
+                    }));
+                }
+            }
         }
         self.refresh();
     }
@@ -155,6 +166,7 @@ impl Session {
         self.local.off();
         self.store = None;
         self.store_wait = None;
+        self.copy_pause = None;
         if std::mem::take(&mut self.connect_waiting) {
             self.open_socket();
         }
