@@ -327,6 +327,15 @@ mod tests {
         max_document_size: 64 << 20,
     };
 
+    /// Changes in `ledger` grouped by `edits`, every one kept on this device.
+    fn on_device<'a>(ledger: &'a Ledger, edits: &'a Edits) -> Local<'a> {
+        Local {
+            ledger,
+            edits,
+            keeping: Keeping::Device,
+        }
+    }
+
     fn line(
         state: &State,
         unsaved: usize,
@@ -463,11 +472,7 @@ mod tests {
         ledger.sent(1);
         let saving = header(
             &connected,
-            Local {
-                ledger: &ledger,
-                edits: &edits,
-                keeping: Keeping::Device,
-            },
+            on_device(&ledger, &edits),
             true,
             1_000.0,
             None,
@@ -486,11 +491,7 @@ mod tests {
         ledger.ack(1, 2_000.0);
         let saved = header(
             &connected,
-            Local {
-                ledger: &ledger,
-                edits: &edits,
-                keeping: Keeping::Device,
-            },
+            on_device(&ledger, &edits),
             true,
             7_000.0,
             None,
@@ -511,11 +512,7 @@ mod tests {
         };
         let offline = header(
             &waiting,
-            Local {
-                ledger: &ledger,
-                edits: &edits,
-                keeping: Keeping::Device,
-            },
+            on_device(&ledger, &edits),
             false,
             8_000.0,
             None,
@@ -534,11 +531,7 @@ mod tests {
         let mut reported = Reported::default();
         let first = header(
             &connected,
-            Local {
-                ledger: &ledger,
-                edits: &edits,
-                keeping: Keeping::Device,
-            },
+            on_device(&ledger, &edits),
             true,
             0.0,
             None,
@@ -554,11 +547,7 @@ mod tests {
         // The save line's words change with time ("Saved 3s ago"); the event does not.
         let later = header(
             &connected,
-            Local {
-                ledger: &ledger,
-                edits: &edits,
-                keeping: Keeping::Device,
-            },
+            on_device(&ledger, &edits),
             true,
             60_000.0,
             None,
@@ -575,11 +564,7 @@ mod tests {
         edits.change(Some((0, 0, 1)), 60_000.0, ledger.unsaved());
         let typed = header(
             &connected,
-            Local {
-                ledger: &ledger,
-                edits: &edits,
-                keeping: Keeping::Device,
-            },
+            on_device(&ledger, &edits),
             true,
             60_000.0,
             None,
@@ -595,11 +580,7 @@ mod tests {
         // A new attempt is news even when the status stays the same.
         let retrying = header(
             &State::Connecting { attempt: 2 },
-            Local {
-                ledger: &ledger,
-                edits: &edits,
-                keeping: Keeping::Device,
-            },
+            on_device(&ledger, &edits),
             false,
             0.0,
             None,
@@ -607,11 +588,7 @@ mod tests {
         );
         let again = header(
             &State::Connecting { attempt: 3 },
-            Local {
-                ledger: &ledger,
-                edits: &edits,
-                keeping: Keeping::Device,
-            },
+            on_device(&ledger, &edits),
             false,
             0.0,
             None,
@@ -660,11 +637,7 @@ mod tests {
         };
         let offline = header(
             &waiting,
-            Local {
-                ledger: &ledger,
-                edits: &edits,
-                keeping: Keeping::Device,
-            },
+            on_device(&ledger, &edits),
             false,
             4_000.0,
             None,
@@ -683,11 +656,7 @@ mod tests {
         assert_eq!(edits.among(ledger.unsaved()), 5);
         let offline = header(
             &waiting,
-            Local {
-                ledger: &ledger,
-                edits: &edits,
-                keeping: Keeping::Device,
-            },
+            on_device(&ledger, &edits),
             false,
             6_000.0,
             None,
@@ -712,11 +681,7 @@ mod tests {
         let at = |state: &State, ledger: &Ledger, edits: &Edits, now: f64| {
             header(
                 state,
-                Local {
-                    ledger,
-                    edits,
-                    keeping: Keeping::Device,
-                },
+                on_device(ledger, edits),
                 ledger.unsaved() > 0 && matches!(state, State::Connected { .. }),
                 now,
                 None,

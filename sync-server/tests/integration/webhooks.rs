@@ -113,16 +113,22 @@ fn with_auth(config: &mut Config, webhooks: WebhookConfig) {
     config.webhooks = webhooks;
 }
 
-/// Each distinct body, with the time it first arrived, in arrival order.
-fn deliveries(seen: &[Seen]) -> Vec<(Instant, serde_json::Value)> {
-    let mut out: Vec<(Instant, &Bytes)> = Vec::new();
+/// The first request of each distinct body, in arrival order: one per delivery.
+fn first_attempts(seen: &[Seen]) -> Vec<&Seen> {
+    let mut out: Vec<&Seen> = Vec::new();
     for s in seen {
-        if !out.iter().any(|(_, body)| **body == s.body) {
-            out.push((s.at, &s.body));
+        if !out.iter().any(|first| first.body == s.body) {
+            out.push(s);
         }
     }
-    out.into_iter()
-        .map(|(at, body)| (at, serde_json::from_slice(body).unwrap()))
+    out
+}
+
+/// Each delivery's body, with the time it first arrived, in arrival order.
+fn deliveries(seen: &[Seen]) -> Vec<(Instant, serde_json::Value)> {
+    first_attempts(seen)
+        .into_iter()
+        .map(|s| (s.at, s.json()))
         .collect()
 }
 
@@ -356,19 +362,13 @@ async fn commits_made_while_a_delivery_is_retried_wait_for_it_and_go_as_one() {
             s.json()["size_bytes"] == 4
         })
         .await;
-    let mut bodies: Vec<&Bytes> = Vec::new();
-    for s in &seen {
-        if !bodies.contains(&&s.body) {
-            bodies.push(&s.body);
-        }
-    }
-    for pair in bodies.windows(2) {
+    for pair in first_attempts(&seen).windows(2) {
         let accepted = seen
             .iter()
-            .find(|s| s.body == *pair[0] && s.answered == 200)
+            .find(|s| s.body == pair[0].body && s.answered == 200)
             .expect("each delivery is accepted before the next one starts")
             .at;
-        let next_first = seen.iter().find(|s| s.body == *pair[1]).unwrap().at;
+        let next_first = pair[1].at;
         assert!(
             next_first >= accepted,
             "a second delivery of the document started while the first was being retried"
