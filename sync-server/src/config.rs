@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::auth::{PublicKeys, Secret, ShareKey, DEFAULT_AUDIENCE};
 use crate::limits::Limits;
 use crate::relay::RedisUrl;
-use crate::storage::PostgresUrl;
+use crate::storage::{PostgresUrl, Retention};
 use crate::webhook::WebhookConfig;
 
 /// How a server is set up. `main.rs` fills it from flags and environment; tests and the
@@ -83,6 +83,13 @@ pub struct Config {
     pub testing_skip_validation: bool,
     /// `--webhook` URLs, `--webhook-secret`, `--webhook-debounce`: none by default.
     pub webhooks: WebhookConfig,
+    /// A version is saved after this long without edits (`--checkpoint-idle`).
+    pub checkpoint_idle: Duration,
+    /// Editing that never pauses still gets a version this often (`--checkpoint-max`).
+    pub checkpoint_max: Duration,
+    /// Versions, change summaries and deleted documents older than this are dropped by
+    /// compaction (`--history-retention`; `None`: keep everything).
+    pub history_retention: Retention,
 }
 
 impl Default for Config {
@@ -115,6 +122,9 @@ impl Default for Config {
             testing_skip_validation: false,
             allowed_origins: Vec::new(),
             webhooks: WebhookConfig::default(),
+            checkpoint_idle: Duration::from_secs(60),
+            checkpoint_max: Duration::from_secs(600),
+            history_retention: Retention::DEFAULT,
         }
     }
 }

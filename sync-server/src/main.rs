@@ -11,7 +11,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 use sync_server::auth::{self, Access, Audience, Claims, PublicKeys, Secret};
 use sync_server::limits::Limits;
 use sync_server::relay::RedisUrl;
-use sync_server::storage::PostgresUrl;
+use sync_server::storage::{PostgresUrl, Retention};
 use sync_server::webhook::{Endpoint, WebhookConfig};
 use sync_server::{Config, Server};
 
@@ -343,6 +343,19 @@ struct Args {
     #[arg(long, env = "SYNC_SERVER_WEBHOOK_DEBOUNCE", default_value_t = 2.0)]
     webhook_debounce: f64,
 
+    /// Seconds without edits after which a document's changes are saved as a version.
+    #[arg(long, env = "SYNC_SERVER_CHECKPOINT_IDLE", default_value_t = 60.0)]
+    checkpoint_idle: f64,
+
+    /// Seconds of editing that never pauses after which a version is saved anyway.
+    #[arg(long, env = "SYNC_SERVER_CHECKPOINT_MAX", default_value_t = 600.0)]
+    checkpoint_max: f64,
+
+    /// How long versions, the audit trail and deleted documents are kept: a number with a
+    /// unit (`30d`, `12h`, `90m`, `45s`; a bare number is seconds). 0: keep everything.
+    #[arg(long, env = "SYNC_SERVER_HISTORY_RETENTION", default_value = "30d")]
+    history_retention: String,
+
     /// Seconds a connection without ?token= has to send its token message.
     #[arg(long, env = "SYNC_SERVER_AUTH_TIMEOUT", default_value_t = 10.0)]
     auth_timeout: f64,
@@ -435,6 +448,10 @@ fn main() -> anyhow::Result<()> {
         ping_interval: seconds(args.ping_interval, "ping-interval")?,
         idle_timeout: seconds(args.idle_timeout, "idle-timeout")?,
         unload_after: seconds(args.unload_after, "unload-after")?,
+        checkpoint_idle: seconds(args.checkpoint_idle, "checkpoint-idle")?,
+        checkpoint_max: seconds(args.checkpoint_max, "checkpoint-max")?,
+        history_retention: Retention::parse(&args.history_retention)
+            .map_err(|reason| anyhow::anyhow!("--history-retention {reason}"))?,
         compact_after: args.compact_after,
         max_connections: args.max_connections,
         limits: Limits {

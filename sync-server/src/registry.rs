@@ -23,11 +23,11 @@ use crate::conn::{Conn, ConnId};
 use crate::crash_guard::Journal;
 use crate::relay::Deliver;
 use crate::room::{
-    ChangeRefused, ChangeReply, Effect, Effects, ExportReply, Fanout, Frames, Keep, LoadResult,
-    Relayed, Room, RoomContext, RoomSettings, ServerChange,
+    ChangeRefused, ChangeReply, Effect, Effects, ExportReply, Fanout, Frames, HistoryCommand,
+    HistoryRefusal, Keep, LoadResult, Relayed, Room, RoomContext, RoomSettings, ServerChange,
 };
 use crate::storage::writer::DeleteReply;
-use crate::storage::{Receipt, StorageWriter};
+use crate::storage::{Receipt, StorageWriter, VersionInfo, VersionKind};
 use collab_core::doc_name::DocName;
 use collab_core::wire::close_code;
 
@@ -43,8 +43,14 @@ pub enum DocCommand {
     Leave(ConnId),
     ReadText(oneshot::Sender<Option<String>>),
     /// Delete the document: close its connections (4410), drop its room without compacting,
-    /// then delete its rows after every write the room queued.
-    Delete(DeleteReply),
+    /// then delete its rows (to the trash, or with its history when `purge`) after every
+    /// write the room queued.
+    Delete {
+        purge: bool,
+        reply: DeleteReply,
+    },
+    /// Save a version (named, or after a restore); answered once durable.
+    History(HistoryCommand),
     /// A change the server makes (a new text, an import); answered once durable.
     ServerChange(ServerChange, ChangeReply),
     /// The whole document as one v1 update.
@@ -160,14 +166,30 @@ impl Registry {
         rx.await.map_err(|_| RegistryStopped)
     }
 
-    /// Deletes `doc`: its connections are closed (4410), its room dropped, and everything
-    /// stored for it deleted. `Ok(false)` if it was never stored.
+    /// Deletes `doc`: its connections are closed (4410), its room dropped, and what is
+    /// stored for it moved to the trash (with `purge`: deleted with its history).
+    /// `Ok(false)` if it was never stored.
     pub async fn delete(
         &self,
         doc: DocName,
+        purge: bool,
     ) -> Result<Result<bool, crate::storage::StorageError>, RegistryStopped> {
         let (reply, rx) = oneshot::channel();
-        self.send(doc, DocCommand::Delete(reply)).await?;
+        self.send(doc, DocCommand::Delete { purge, reply }).await?;
+        rx.await.map_err(|_| RegistryStopped)
+    }
+
+    /// Saves the current state of `doc` as a version of `kind`, loading it if needed;
+    /// answered once durable.
+    pub async fn save_version(
+        &self,
+        doc: DocName,
+        kind: VersionKind,
+        label: Option<String>,
+    ) -> Result<Result<VersionInfo, HistoryRefusal>, RegistryStopped> {
+        let (reply, rx) = oneshot::channel();
+        let command = HistoryCommand::Save { kind, label, reply };
+        self.send(doc, DocCommand::History(command)).await?;
         rx.await.map_err(|_| RegistryStopped)
     }
 
@@ -337,14 +359,18 @@ fn handle(
             let effects = room_of(rooms, &doc, context, io).export(reply);
             carry_out(&doc, effects, io);
         }
-        Command::Doc(doc, DocCommand::Delete(reply)) => {
+        Command::Doc(doc, DocCommand::History(command)) => {
+            let effects = room_of(rooms, &doc, context, io).history(command);
+            carry_out(&doc, effects, io);
+        }
+        Command::Doc(doc, DocCommand::Delete { purge, reply }) => {
             if let Some(room) = rooms.get_mut(&doc) {
                 let effects = room.close_all(close_code::DELETED, "document deleted");
                 carry_out(&doc, effects, io);
                 remove(rooms, &doc, io);
             }
             // Queued after every write the room made: FIFO, so those are deleted too.
-            io.storage.delete(doc, reply);
+            io.storage.delete(doc, purge, reply);
         }
         // Frames and departures for a room that is gone (it failed to load) are moot.
         Command::Doc(doc, DocCommand::Frame(conn, frame)) => {
@@ -493,6 +519,10 @@ fn next_server_sender() -> u64 {
 /// Ticks often enough to honour the shortest of the room timeouts, at most once a second.
 fn tick_period(context: &RoomContext) -> Duration {
     let settings = &context.settings;
-    (settings.unload_after.min(settings.awareness_timeout) / 4)
-        .clamp(Duration::from_millis(10), Duration::from_secs(1))
+    (settings
+        .unload_after
+        .min(settings.awareness_timeout)
+        .min(settings.version_idle)
+        / 4)
+    .clamp(Duration::from_millis(10), Duration::from_secs(1))
 }

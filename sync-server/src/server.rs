@@ -128,6 +128,8 @@ impl Server {
             ),
             max_message_size: config.max_message_size,
             max_document_size: config.max_document_size,
+            version_idle: config.checkpoint_idle,
+            version_max_interval: config.checkpoint_max,
         };
         let (registry, room_threads) = Registry::start(
             config.room_threads,
@@ -272,6 +274,7 @@ fn close_all_sockets(open_sockets: &OpenSockets) {
 async fn open_store(config: &Config) -> Result<Box<dyn Store>, ServerError> {
     let data = config.data.clone();
     let postgres = config.postgres.clone();
+    let retention = config.history_retention;
     let opened = tokio::task::spawn_blocking(move || match postgres {
         Some(url) => {
             // No database here, but the crash journals still go beside `data`.
@@ -286,7 +289,9 @@ async fn open_store(config: &Config) -> Result<Box<dyn Store>, ServerError> {
                 database: database.clone(),
                 source,
             };
-            let store = PostgresStore::open(&url).map_err(error)?;
+            let store = PostgresStore::open(&url)
+                .map_err(error)?
+                .with_retention(retention);
             quarantine_killers(store, &data, error)
         }
         None => {
@@ -294,7 +299,9 @@ async fn open_store(config: &Config) -> Result<Box<dyn Store>, ServerError> {
                 path: data.clone(),
                 source,
             };
-            let store = SqliteStore::open(&data).map_err(error)?;
+            let store = SqliteStore::open(&data)
+                .map_err(error)?
+                .with_retention(retention);
             quarantine_killers(store, &data, error)
         }
     })

@@ -134,6 +134,22 @@ impl Default for WebhookConfig {
 pub enum EventKind {
     Commit,
     Delete,
+    /// A version was restored (`POST /api/docs/{doc}/restore`).
+    Restore,
+    /// A deleted document was brought back (`POST /api/docs/{doc}/undelete`).
+    Undelete,
+}
+
+impl EventKind {
+    /// Its name in the `X-Collab-Event` header and the body's `event`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Commit => "commit",
+            EventKind::Delete => "delete",
+            EventKind::Restore => "restore",
+            EventKind::Undelete => "undelete",
+        }
+    }
 }
 
 /// One document's event, as the writer (or the API) reports it.
@@ -255,6 +271,10 @@ async fn collect(
                     EventKind::Delete => {
                         // What was pending describes a document that is now gone.
                         pending.remove(&event.doc);
+                        deliver_all(event, &config, &metrics, None);
+                    }
+                    // Said at once; the commit that made them is delivered as a commit too.
+                    EventKind::Restore | EventKind::Undelete => {
                         deliver_all(event, &config, &metrics, None);
                     }
                 }
@@ -433,13 +453,7 @@ async fn post(
             USER_AGENT,
             concat!("collab-sync-server/", env!("CARGO_PKG_VERSION")),
         )
-        .header(
-            EVENT_HEADER,
-            match kind {
-                EventKind::Commit => "commit",
-                EventKind::Delete => "delete",
-            },
-        );
+        .header(EVENT_HEADER, kind.as_str());
     if let Some(signature) = signature {
         request = request.header(SIGNATURE_HEADER, signature);
     }
@@ -502,10 +516,12 @@ mod tests {
         let ann = Author {
             id: "ann".into(),
             name: Some("Ann".into()),
+            verified: true,
         };
         let bob = Author {
             id: "bob".into(),
             name: None,
+            verified: true,
         };
         let mut first = DocEvent {
             kind: EventKind::Commit,

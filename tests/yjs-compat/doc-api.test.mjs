@@ -1,7 +1,9 @@
 // The document API with stock clients: `PUT /api/docs/{doc}/text` merges with what a stock
 // y-websocket client typed at the same time, `DELETE /api/docs/{doc}` closes a stock client
 // with 4410 "document deleted", and a document exported (`GET .../update`, which stock Yjs
-// reads) and imported (`POST .../update`) into a fresh server has the same text.
+// reads) and imported (`POST .../update`) into a fresh server has the same text. History: a
+// restore reaches a stock client at once and merges with what it typed offline, and an
+// undelete brings the text back for stock clients.
 //
 // Binary under test: $SYNC_SERVER_BIN, default <repo>/target/debug/sync-server.
 // All waits are event driven, each capped by WAIT_MS.
@@ -14,7 +16,7 @@ import path from 'node:path'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
-import { startServer, stopServer, waitFor } from './server.mjs'
+import { WAIT_MS, startServer, stopServer, waitFor } from './server.mjs'
 
 describe('the document API with stock Yjs clients', () => {
   let dir, server, fresh
@@ -22,7 +24,8 @@ describe('the document API with stock Yjs clients', () => {
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'collab-docapi-'))
-    server = await startServer(path.join(dir, 'a.sqlite3'))
+    // Checkpoints after 0.2 s without edits, so versions appear while the test waits.
+    server = await startServer(path.join(dir, 'a.sqlite3'), { SYNC_SERVER_CHECKPOINT_IDLE: '0.2' })
   })
 
   after(async () => {
@@ -115,5 +118,66 @@ describe('the document API with stock Yjs clients', () => {
     const bad = await fetch(api(fresh, 'moved', '/update'), { method: 'POST', body: 'not an update' })
     assert.equal(bad.status, 400)
     assert.match(await bad.text(), /invalid update/)
+  })
+
+  /** Polls the server's answer until `done(json)` holds (the checkpoint timer runs there). */
+  const pollJson = async (what, url, done) => {
+    const deadline = Date.now() + WAIT_MS
+    for (;;) {
+      const json = await (await fetch(url)).json()
+      if (done(json)) return json
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(json)}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  it('a restore reaches a stock client at once and merges with its offline typing', async () => {
+    const a = connect('history')
+    await synced(a)
+    a.text.insert(0, 'first draft')
+    const o = connect('history')
+    await seen(o, 'first draft')
+    const [first] = await pollJson('a first version', api(server, 'history', '/versions'), (v) => v.length >= 1)
+    assert.equal(first.kind, 'auto')
+    a.text.insert(11, ', then more')
+    await seen(o, 'first draft, then more')
+    await pollJson('a second version', api(server, 'history', '/versions'), (v) => v.length >= 2)
+    a.provider.disconnect()
+    a.text.insert(0, '>> ')
+    const res = await fetch(api(server, 'history', '/restore'), {
+      method: 'POST',
+      body: JSON.stringify({ version: first.id })
+    })
+    const body = await res.text()
+    assert.equal(res.status, 200, body)
+    assert.equal(JSON.parse(body).kind, 'restore')
+    await seen(o, 'first draft')
+    a.provider.connect()
+    await seen(a, '>> first draft')
+    await seen(o, '>> first draft')
+    const text = await (await fetch(api(server, 'history', `/versions/${first.id}/text`))).text()
+    assert.equal(text, 'first draft')
+  })
+
+  it('undelete brings a deleted document back for stock clients', async () => {
+    const w = connect('lost')
+    await synced(w)
+    w.text.insert(0, 'do not lose me')
+    const closed = new Promise((resolve) => {
+      w.provider.on('connection-close', (event) => {
+        w.provider.shouldConnect = false
+        resolve(event)
+      })
+    })
+    const o = connect('lost')
+    await seen(o, 'do not lose me')
+    o.provider.destroy()
+    assert.equal((await fetch(api(server, 'lost'), { method: 'DELETE' })).status, 204)
+    assert.equal((await closed).code, 4410)
+    assert.equal((await fetch(api(server, 'lost', '/text'))).status, 404)
+    const back = await fetch(api(server, 'lost', '/undelete'), { method: 'POST' })
+    assert.equal(back.status, 204, await back.text())
+    const r = connect('lost')
+    await seen(r, 'do not lose me')
   })
 })

@@ -66,6 +66,7 @@ impl Room {
     }
 
     pub(super) fn unload_now(&mut self) {
+        self.checkpoint_pending();
         if self.log_len() > 0 {
             self.compact();
         }

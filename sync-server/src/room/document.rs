@@ -35,6 +35,8 @@ pub(super) struct LoadedDoc {
     /// An upper bound of the document's encoded size in bytes: exact after each encoding of
     /// the whole document, plus the bytes of every update applied since.
     pub size: u64,
+    /// What the transactions on `doc` inserted and deleted, for attribution.
+    pub edits: Arc<super::history::EditCounts>,
 }
 
 /// The whole document as frames, for a version of it.

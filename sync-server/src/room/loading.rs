@@ -112,7 +112,9 @@ impl Room {
         match build_doc(&self.name, &stored, &*self.context.journal) {
             Ok((doc, text)) => {
                 let started = Instant::now();
+                let edits = super::history::EditCounts::watch(&doc);
                 self.state = State::Ready(LoadedDoc {
+                    edits,
                     doc,
                     text,
                     exists: stored.exists(),
@@ -147,6 +149,7 @@ impl Room {
                 }
                 Deferred::ServerChange(change, reply) => self.server_change_now(change, reply),
                 Deferred::Export(reply) => self.export_now(reply),
+                Deferred::History(command) => self.history_now(command),
             }
         }
         Keep::Yes
@@ -166,7 +169,7 @@ impl Room {
                     self.answer(reply, super::ChangeRefused::Failed(reason.to_owned()))
                 }
                 // Dropped: the request hears the server is unavailable.
-                Deferred::Export(_) => {}
+                Deferred::Export(_) | Deferred::History(_) => {}
                 Deferred::Frame(..) | Deferred::Relayed(_) => {}
             }
         }
@@ -261,7 +264,7 @@ fn answer_from_snapshot(
                     }
                     _ => answering = false,
                 },
-                Deferred::ReadText(_) | Deferred::Export(_) => {}
+                Deferred::ReadText(_) | Deferred::Export(_) | Deferred::History(_) => {}
                 Deferred::Relayed(_) | Deferred::ServerChange(..) => answering = false,
             }
         }

@@ -76,9 +76,11 @@ impl Room {
                 Deferred::ReadText(_)
                 | Deferred::Relayed(_)
                 | Deferred::ServerChange(..)
-                | Deferred::Export(_) => true,
+                | Deferred::Export(_)
+                | Deferred::History(_) => true,
             });
         }
+        self.history.forget(id);
         if let Some(member) = self.members.remove(&id) {
             // A user's client ids stay theirs while any of their connections is here.
             let owner = Owner::of(&member.conn);

@@ -19,11 +19,13 @@
 //! - `compaction`: snapshots, unloading.
 //! - `quarantine`: updates that once killed the process.
 //! - `server_edit`: changes the server makes (a new text, an import) and the export.
+//! - `history`: attribution of each update, checkpoints and named versions.
 
 mod compaction;
 mod document;
 pub mod effects;
 pub mod fanout;
+mod history;
 pub mod journal;
 mod loading;
 mod membership;
@@ -49,6 +51,7 @@ use collab_core::wire::close_code;
 use self::document::LoadedDoc;
 pub use self::effects::{Ack, Effect, Effects, Frames};
 pub use self::fanout::{Fanout, Publication, Relayed};
+pub use self::history::{text_of_state, HistoryCommand, HistoryRefusal, VersionReply};
 pub use self::journal::ApplyJournal;
 pub use self::loading::{LoadPurpose, LoadResult};
 use self::membership::{ClientIds, Member};
@@ -86,6 +89,10 @@ pub struct RoomSettings {
     pub max_message_size: usize,
     /// Largest encoded state a document may reach (0: no limit), see `Config`.
     pub max_document_size: usize,
+    /// A version is saved after this long without edits.
+    pub version_idle: Duration,
+    /// Editing that never pauses still gets a version this often.
+    pub version_max_interval: Duration,
 }
 
 /// Whether the room thread should keep a room after an event.
@@ -110,6 +117,8 @@ pub struct Room {
     /// The token of this room's relay subscription; the first load waits for it to be active,
     /// so nothing another instance publishes falls between the load and the subscription.
     subscription: Option<u64>,
+    /// Authors and times of changes since the last version; names claimed in open mode.
+    history: self::history::History,
     /// What the handler running now has asked for so far.
     out: Effects,
 }
@@ -130,6 +139,7 @@ enum Deferred {
     Relayed(Vec<u8>),
     ServerChange(ServerChange, ChangeReply),
     Export(ExportReply),
+    History(HistoryCommand),
 }
 
 impl Room {
@@ -146,6 +156,7 @@ impl Room {
             idle_since: Some(Instant::now()),
             generation: 0,
             subscription: None,
+            history: Default::default(),
             out: Vec::new(),
         };
         if context.fanout {
@@ -209,6 +220,7 @@ impl Room {
     pub fn tick(&mut self, now: Instant) -> (Keep, Effects) {
         if let State::Ready(loaded) = &mut self.state {
             loaded.tick();
+            self.checkpoint_if_due(now);
         }
         self.sweep_presence(now);
         let idle_long_enough = self.idle_since.is_some_and(|since| {

@@ -17,12 +17,17 @@ impl Room {
         let Some(member) = self.members.get(&id) else {
             return;
         };
-        // With a token, the name and colour others see are the token's.
+        // With a token, the name and colour others see are the token's; without one, the
+        // name the member claims is who its edits are by (unverified).
         if let Some(user) = &member.conn.user {
             for entry in &mut entries {
                 if let Some(state) = &entry.state {
                     entry.state = Some(user.stamp(state).into());
                 }
+            }
+        } else {
+            for state in entries.iter().filter_map(|e| e.state.as_deref()) {
+                self.history.claim(id, state);
             }
         }
         let applied = self.presence.apply(id, entries, Instant::now());

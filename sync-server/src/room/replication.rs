@@ -14,7 +14,7 @@ use crate::conn::ConnId;
 use crate::pieces::{piece_size, update_frames, PieceSize};
 use crate::protocol::message::encode_permission_denied;
 use crate::protocol::Incoming;
-use crate::storage::{Author, Write};
+use crate::storage::{Attribution, Author, Write};
 use collab_core::engine::{would_change, Applied, Source};
 use collab_core::validate::{validate_update_v1_shape, Shape};
 use collab_core::wire::close_code;
@@ -113,7 +113,7 @@ impl Room {
         update: Vec<u8>,
         text_bytes: u64,
         origin: String,
-        author: Option<Author>,
+        by: Attribution,
     ) -> Write {
         let update = Bytes::from(update);
         self.broadcast_update(&update);
@@ -123,7 +123,7 @@ impl Room {
             update: update.into(),
             origin,
             text_bytes,
-            author,
+            by,
         }
     }
 
@@ -182,6 +182,8 @@ impl Room {
                 return false;
             }
         }
+        // What this update inserts and deletes is counted from here (see `attribute`).
+        loaded.edits.take();
         let source = match origin {
             Origin::Client { .. } | Origin::Server { .. } => Source::Client,
             Origin::Relay { .. } => Source::Relay,
@@ -211,23 +213,22 @@ impl Room {
             (Applied::Changed, Origin::Client { id, ack }) => {
                 let text_bytes = loaded.appended(update.len());
                 let user = self.members.get(&id).and_then(|m| m.conn.user.clone());
-                let origin = user
-                    .as_ref()
-                    .map_or_else(|| id.to_string(), |u| u.id.clone());
-                let author = user.map(|u| Author {
-                    id: u.id.clone(),
-                    name: Some(u.name.clone()),
-                });
-                let write = self.spread(update, text_bytes, origin, author);
+                let origin = user.map_or_else(|| id.to_string(), |u| u.id.clone());
+                let by = self.attribute(self.author_of_member(id), Instant::now());
+                let write = self.spread(update, text_bytes, origin, by);
                 self.out.push(Effect::Persist { write, ack });
                 self.compact_if_due();
                 true
             }
             (Applied::Changed, Origin::Server { reply, by }) => {
                 let text_bytes = loaded.appended(update.len());
-                let origin = by
-                    .as_ref()
-                    .map_or_else(|| "server".into(), |a| a.id.clone());
+                let author = by.unwrap_or_else(|| Author {
+                    id: "server".into(),
+                    name: None,
+                    verified: false,
+                });
+                let origin = author.id.clone();
+                let by = self.attribute(author, Instant::now());
                 let write = self.spread(update, text_bytes, origin, by);
                 self.out.push(Effect::AfterCommit {
                     write: Some(write),

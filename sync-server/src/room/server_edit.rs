@@ -57,12 +57,21 @@ pub type ChangeReply = oneshot::Sender<Result<(), ChangeRefused>>;
 /// stored for it.
 pub type ExportReply = oneshot::Sender<Option<Vec<u8>>>;
 
-/// A reply to send once a commit is done: the storage writer's watcher for a server change.
-pub struct OnCommit(Mutex<Option<ChangeReply>>);
+/// A reply to send once a commit is done: the storage writer's watcher for a server change
+/// or a saved version.
+pub struct OnCommit(Mutex<Option<Box<dyn FnOnce() + Send>>>);
 
 impl OnCommit {
+    /// Answers `reply` with success.
     pub fn new(reply: ChangeReply) -> OnCommit {
-        OnCommit(Mutex::new(Some(reply)))
+        OnCommit::call(move || {
+            let _ = reply.send(Ok(()));
+        })
+    }
+
+    /// Calls `answer` (once).
+    pub fn call(answer: impl FnOnce() + Send + 'static) -> OnCommit {
+        OnCommit(Mutex::new(Some(Box::new(answer))))
     }
 }
 
@@ -74,9 +83,9 @@ impl std::fmt::Debug for OnCommit {
 
 impl CommitWatcher for OnCommit {
     fn committed(&self, _count: u64) {
-        let reply = self.0.lock().map(|mut reply| reply.take());
-        if let Ok(Some(reply)) = reply {
-            let _ = reply.send(Ok(()));
+        let answer = self.0.lock().map(|mut answer| answer.take());
+        if let Ok(Some(answer)) = answer {
+            answer();
         }
     }
 }

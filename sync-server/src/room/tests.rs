@@ -50,6 +50,8 @@ fn settings() -> Arc<RoomSettings> {
         position_checks: (0.0, 1),
         max_message_size: 4 << 20,
         max_document_size: 0,
+        version_idle: Duration::from_secs(60),
+        version_max_interval: Duration::from_secs(600),
     })
 }
 

@@ -6,11 +6,13 @@
 //! - [`postgres`]: `PostgresStore`, the only code that names the postgres crate; safe with
 //!   several server instances writing the same database.
 //! - [`writer`]: `StorageWriter`, the queue in front of a `Store`.
+//! - [`history`]: attribution, versions, the audit trail and retention.
 //!
 //! The log model: each document is an optional snapshot plus the updates appended since, in
 //! order. Loading applies the snapshot, then the updates. Compaction replaces the snapshot and
 //! deletes the updates it covers, in one transaction.
 
+pub mod history;
 pub mod postgres;
 pub mod sqlite;
 pub mod writer;
@@ -19,6 +21,9 @@ use std::time::Duration;
 
 use collab_core::doc_name::DocName;
 
+pub use self::history::{
+    Attribution, Author, Change, Retention, Trashed, VersionInfo, VersionKind,
+};
 pub use self::postgres::{PostgresStore, PostgresUrl};
 pub use sqlite::SqliteStore;
 pub use writer::{now_ms, CommitWatcher, Receipt, StorageWriter};
@@ -87,13 +92,6 @@ impl ListQuery {
     }
 }
 
-/// Someone whose token vouches for an edit: the token's `sub` and `name`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
-pub struct Author {
-    pub id: String,
-    pub name: Option<String>,
-}
-
 /// One change to storage. A batch of them commits atomically, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
@@ -104,8 +102,8 @@ pub enum Write {
         /// Who wrote it (the token's subject, else the connection), for auditing.
         origin: String,
         text_bytes: u64,
-        /// The token's user, when there is one: webhooks name them. Not stored.
-        author: Option<Author>,
+        /// Who wrote it and what it changed, for the audit trail.
+        by: Attribution,
     },
     /// Replaces the snapshot with `snapshot` and deletes every update appended before this
     /// write. The caller guarantees `snapshot` contains all of them.
@@ -113,6 +111,18 @@ pub enum Write {
         doc: DocName,
         snapshot: Vec<u8>,
         text_bytes: u64,
+    },
+    /// Saves a version: the whole document state `state` (a v1 update from an empty
+    /// document), under `id` (unique per document, made by the room).
+    Version {
+        doc: DocName,
+        id: String,
+        created_at_ms: i64,
+        label: Option<String>,
+        kind: VersionKind,
+        text_bytes: u64,
+        authors: Vec<Author>,
+        state: Vec<u8>,
     },
     /// Records an update that killed the process while it was being applied.
     Quarantine {
@@ -144,10 +154,44 @@ pub trait Store: Send + 'static {
     fn load(&mut self, doc: &DocName) -> Result<StoredDoc, StorageError>;
     /// Lists stored documents in byte order of their names, as `query` selects.
     fn list(&mut self, query: &ListQuery) -> Result<Vec<DocSummary>, StorageError>;
-    /// Deletes everything stored for `doc` (its list entry, snapshot and log; the quarantine
-    /// keeps its record of updates that killed the process), in one transaction. Returns
-    /// whether anything was stored. A hard delete: nothing is kept to undo it.
-    fn delete(&mut self, doc: &DocName) -> Result<bool, StorageError>;
+    /// Deletes `doc`'s list entry, snapshot and log in one transaction (the quarantine keeps
+    /// its record of updates that killed the process), so the name is free again. Without
+    /// `purge` the snapshot and log go to the trash (see [`Store::trashed`]) and the history
+    /// stays, both until retention drops them; the log's attribution is folded into change
+    /// summaries first. With `purge` the history and the trash go too. Returns whether the
+    /// document was stored.
+    fn delete(&mut self, doc: &DocName, purge: bool, now_ms: i64) -> Result<bool, StorageError>;
+    /// The last deletion of `doc` still in the trash: when, and its snapshot and log in
+    /// order (what the document was).
+    fn trashed(&mut self, _doc: &DocName) -> Result<Option<Trashed>, StorageError> {
+        Ok(None)
+    }
+    /// Empties the trash of `doc`'s deletion at `deleted_at` (it was brought back).
+    fn forget_trashed(&mut self, _doc: &DocName, _deleted_at: i64) -> Result<(), StorageError> {
+        Ok(())
+    }
+    /// The versions of `doc`, oldest first. (The default: a store that keeps no history.)
+    fn versions(&mut self, _doc: &DocName) -> Result<Vec<VersionInfo>, StorageError> {
+        Ok(Vec::new())
+    }
+    /// The state saved as version `id` of `doc`, with its description.
+    fn version_state(
+        &mut self,
+        _doc: &DocName,
+        _id: &str,
+    ) -> Result<Option<(VersionInfo, Vec<u8>)>, StorageError> {
+        Ok(None)
+    }
+    /// The audit trail of `doc`: changes whose last batch is at or after `since_ms`, oldest
+    /// first, at most `limit`.
+    fn changes(
+        &mut self,
+        _doc: &DocName,
+        _since_ms: i64,
+        _limit: usize,
+    ) -> Result<Vec<Change>, StorageError> {
+        Ok(Vec::new())
+    }
     /// Checks that the backend can be reached (reconnecting if needed). Called by the writer
     /// every [`Store::check_interval`] while idle, so readiness also fails when nothing is
     /// being written.
@@ -170,8 +214,32 @@ impl Store for Box<dyn Store> {
     fn list(&mut self, query: &ListQuery) -> Result<Vec<DocSummary>, StorageError> {
         (**self).list(query)
     }
-    fn delete(&mut self, doc: &DocName) -> Result<bool, StorageError> {
-        (**self).delete(doc)
+    fn delete(&mut self, doc: &DocName, purge: bool, now_ms: i64) -> Result<bool, StorageError> {
+        (**self).delete(doc, purge, now_ms)
+    }
+    fn trashed(&mut self, doc: &DocName) -> Result<Option<Trashed>, StorageError> {
+        (**self).trashed(doc)
+    }
+    fn forget_trashed(&mut self, doc: &DocName, deleted_at: i64) -> Result<(), StorageError> {
+        (**self).forget_trashed(doc, deleted_at)
+    }
+    fn versions(&mut self, doc: &DocName) -> Result<Vec<VersionInfo>, StorageError> {
+        (**self).versions(doc)
+    }
+    fn version_state(
+        &mut self,
+        doc: &DocName,
+        id: &str,
+    ) -> Result<Option<(VersionInfo, Vec<u8>)>, StorageError> {
+        (**self).version_state(doc, id)
+    }
+    fn changes(
+        &mut self,
+        doc: &DocName,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StorageError> {
+        (**self).changes(doc, since_ms, limit)
     }
     fn check(&mut self) -> Result<(), StorageError> {
         (**self).check()

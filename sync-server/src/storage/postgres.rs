@@ -23,7 +23,11 @@ use std::time::Duration;
 
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
-use super::{DocSummary, ListQuery, StorageError, Store, StoredDoc, Write};
+use super::history::{authors_from_json, authors_json, Trashed, SUMMARY_PERIOD_MS};
+use super::{
+    Author, Change, DocSummary, ListQuery, Retention, StorageError, Store, StoredDoc, VersionInfo,
+    VersionKind, Write,
+};
 use collab_core::doc_name::DocName;
 use collab_core::engine::merge_stored;
 
@@ -39,8 +43,11 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// Key of the advisory lock held while the schema is created or migrated.
 const MIGRATION_LOCK: i64 = 0x636f_6c6c_6162_0001;
 
-/// Schema migrations; the version is the number of them applied.
-const MIGRATIONS: &[&str] = &["
+/// Schema migrations, in order; the version is the number of them applied.
+const MIGRATIONS: &[&str] = &[SCHEMA_1, HISTORY_2];
+
+/// Step 1: documents, snapshots, the log, the quarantine.
+const SCHEMA_1: &str = "
 CREATE TABLE documents (
     name        text PRIMARY KEY,
     text_bytes  bigint NOT NULL,
@@ -68,7 +75,52 @@ CREATE TABLE quarantine (
     created_at bigint NOT NULL
 );
 CREATE INDEX quarantine_by_doc ON quarantine (doc, id);
-"];
+";
+
+/// Step 2: history. Who wrote each log row and what it changed; change summaries that
+/// compaction folds dropped rows into; saved versions (see `storage::history`).
+const HISTORY_2: &str = "
+ALTER TABLE updates ADD COLUMN author_id text NOT NULL DEFAULT '';
+ALTER TABLE updates ADD COLUMN author_name text;
+ALTER TABLE updates ADD COLUMN verified boolean NOT NULL DEFAULT false;
+ALTER TABLE updates ADD COLUMN inserted bigint NOT NULL DEFAULT 0;
+ALTER TABLE updates ADD COLUMN deleted bigint NOT NULL DEFAULT 0;
+CREATE TABLE changes (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    doc         text NOT NULL,
+    author_id   text NOT NULL,
+    author_name text,
+    verified    boolean NOT NULL,
+    first_at    bigint NOT NULL,
+    last_at     bigint NOT NULL,
+    updates     bigint NOT NULL,
+    inserted    bigint NOT NULL,
+    deleted     bigint NOT NULL
+);
+CREATE INDEX changes_by_doc ON changes (doc, last_at);
+CREATE INDEX changes_by_age ON changes (last_at);
+CREATE TABLE versions (
+    doc        text NOT NULL,
+    id         text NOT NULL,
+    created_at bigint NOT NULL,
+    label      text,
+    kind       text NOT NULL,
+    text_bytes bigint NOT NULL,
+    authors    text NOT NULL,
+    data       bytea NOT NULL,
+    PRIMARY KEY (doc, id)
+);
+CREATE INDEX versions_by_time ON versions (doc, created_at);
+CREATE INDEX versions_by_age ON versions (created_at);
+CREATE TABLE trash (
+    doc        text NOT NULL,
+    deleted_at bigint NOT NULL,
+    seq        bigint NOT NULL,
+    data       bytea NOT NULL,
+    PRIMARY KEY (doc, deleted_at, seq)
+);
+CREATE INDEX trash_by_age ON trash (deleted_at);
+";
 
 /// A PostgreSQL connection URL (`postgres://user:password@host:port/dbname` or the
 /// `key=value` form). Its `Debug` and `Display` never show the password.
@@ -162,6 +214,8 @@ pub struct PostgresStore {
     url: PostgresUrl,
     /// `None` after any error: the next call connects again.
     client: Option<Client>,
+    /// How long versions and change summaries are kept; compaction drops older ones.
+    retention: Retention,
 }
 
 impl PostgresStore {
@@ -171,9 +225,16 @@ impl PostgresStore {
         let mut store = PostgresStore {
             url: url.clone(),
             client: None,
+            retention: Retention::DEFAULT,
         };
         store.with_client(migrate)?;
         Ok(store)
+    }
+
+    /// Keeps versions and change summaries for `retention` (default 30 days).
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// Runs `f` on a connected client, connecting first if needed; on error the client is
@@ -230,7 +291,12 @@ fn migrate(client: &mut Client) -> Result<(), StorageError> {
 }
 
 /// Commits `writes` in one transaction.
-fn commit_batch(client: &mut Client, writes: &[Write], now_ms: i64) -> Result<(), StorageError> {
+fn commit_batch(
+    client: &mut Client,
+    writes: &[Write],
+    now_ms: i64,
+    retention: Retention,
+) -> Result<(), StorageError> {
     let mut tx = client.transaction()?;
     lock_documents(&mut tx, writes, now_ms)?;
     let mut next = 0;
@@ -246,6 +312,36 @@ fn commit_batch(client: &mut Client, writes: &[Write], now_ms: i64) -> Result<()
             }
             Write::Compact { doc, snapshot, .. } => {
                 compact(&mut tx, doc, snapshot, now_ms)?;
+                if let Some(cutoff) = retention.cutoff(now_ms) {
+                    apply_retention(&mut tx, cutoff)?;
+                }
+                next += 1;
+            }
+            Write::Version {
+                doc,
+                id,
+                created_at_ms,
+                label,
+                kind,
+                text_bytes,
+                authors,
+                state,
+            } => {
+                let text_bytes = i64::try_from(*text_bytes).unwrap_or(i64::MAX);
+                tx.execute(
+                    "INSERT INTO versions (doc, id, created_at, label, kind, text_bytes, authors, data)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    &[
+                        &doc.as_str(),
+                        id,
+                        created_at_ms,
+                        label,
+                        &kind.as_str(),
+                        &text_bytes,
+                        &authors_json(authors),
+                        state,
+                    ],
+                )?;
                 next += 1;
             }
             Write::Quarantine {
@@ -285,7 +381,7 @@ fn lock_documents(
             } => {
                 sizes.insert(doc.as_str(), *text_bytes);
             }
-            Write::Quarantine { .. } => {}
+            Write::Quarantine { .. } | Write::Version { .. } => {}
         }
     }
     if sizes.is_empty() {
@@ -310,25 +406,39 @@ fn append(tx: &mut Transaction<'_>, run: &[Write], now_ms: i64) -> Result<(), St
     let mut docs = Vec::with_capacity(run.len());
     let mut data = Vec::with_capacity(run.len());
     let mut origins = Vec::with_capacity(run.len());
+    let (mut ids, mut names, mut verified) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut inserted, mut deleted) = (Vec::new(), Vec::new());
     for write in run {
         if let Write::Append {
             doc,
             update,
             origin,
+            by,
             ..
         } = write
         {
             docs.push(doc.as_str());
             data.push(update.as_slice());
             origins.push(origin.as_str());
+            ids.push(by.author.id.as_str());
+            names.push(by.author.name.as_deref());
+            verified.push(by.author.verified);
+            inserted.push(i64::try_from(by.inserted).unwrap_or(i64::MAX));
+            deleted.push(i64::try_from(by.deleted).unwrap_or(i64::MAX));
         }
     }
     tx.execute(
-        "INSERT INTO updates (doc, data, origin, created_at)
-         SELECT doc, data, origin, $4
-         FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS t(doc, data, origin, n)
+        "INSERT INTO updates (doc, data, origin, created_at, author_id, author_name, verified,
+                              inserted, deleted)
+         SELECT doc, data, origin, $4, author_id, author_name, verified, inserted, deleted
+         FROM unnest($1::text[], $2::bytea[], $3::text[], $5::text[], $6::text[], $7::bool[],
+                     $8::bigint[], $9::bigint[])
+              WITH ORDINALITY AS t(doc, data, origin, author_id, author_name, verified, inserted,
+                                   deleted, n)
          ORDER BY n",
-        &[&docs, &data, &origins, &now_ms],
+        &[
+            &docs, &data, &origins, &now_ms, &ids, &names, &verified, &inserted, &deleted,
+        ],
     )?;
     Ok(())
 }
@@ -408,6 +518,17 @@ fn compact(
          ON CONFLICT (doc) DO UPDATE SET data = excluded.data, compacted_at = excluded.compacted_at",
         &[&name, &merged.snapshot, &now_ms],
     )?;
+    // The rows' attribution outlives them, folded per author and minute.
+    tx.execute(
+        "INSERT INTO changes (doc, author_id, author_name, verified, first_at, last_at, updates,
+                              inserted, deleted)
+         SELECT doc, author_id, author_name, verified, min(created_at), max(created_at), count(*),
+                sum(inserted), sum(deleted)
+         FROM updates WHERE id = ANY($1)
+         GROUP BY doc, author_id, author_name, verified, created_at / $2
+         ORDER BY min(id)",
+        &[&merged_ids, &SUMMARY_PERIOD_MS],
+    )?;
     tx.execute("DELETE FROM updates WHERE id = ANY($1)", &[&merged_ids])?;
     let text_bytes = i64::try_from(merged.text_bytes).unwrap_or(i64::MAX);
     tx.execute(
@@ -415,6 +536,66 @@ fn compact(
         &[&name, &text_bytes],
     )?;
     Ok(())
+}
+
+/// Drops every version, change summary and deleted document older than `cutoff` (indexed
+/// by age, so a compaction with nothing to drop reads three empty index ranges).
+fn apply_retention(tx: &mut Transaction<'_>, cutoff: i64) -> Result<(), StorageError> {
+    for sql in [
+        "DELETE FROM versions WHERE created_at < $1",
+        "DELETE FROM changes WHERE last_at < $1",
+        "DELETE FROM trash WHERE deleted_at < $1",
+    ] {
+        tx.execute(sql, &[&cutoff])?;
+    }
+    Ok(())
+}
+
+fn version_info(row: &postgres::Row) -> VersionInfo {
+    VersionInfo {
+        id: row.get(0),
+        created_at_ms: row.get(1),
+        label: row.get(2),
+        kind: VersionKind::parse(row.get(3)),
+        text_bytes: row.get::<_, i64>(4).max(0) as u64,
+        authors: authors_from_json(row.get(5)),
+    }
+}
+
+fn read_changes(
+    client: &mut Client,
+    doc: &DocName,
+    since_ms: i64,
+    limit: usize,
+) -> Result<Vec<Change>, StorageError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client.query(
+        "SELECT author_id, author_name, verified, first_at, last_at, updates, inserted, deleted
+         FROM (SELECT 0 AS part, id, author_id, author_name, verified, first_at, last_at,
+                      updates, inserted, deleted
+               FROM changes WHERE doc = $1 AND last_at >= $2
+               UNION ALL
+               SELECT 1, id, author_id, author_name, verified, created_at, created_at, 1,
+                      inserted, deleted
+               FROM updates WHERE doc = $1 AND created_at >= $2) AS trail
+         ORDER BY part, id LIMIT $3",
+        &[&doc.as_str(), &since_ms, &limit],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Change {
+            author: Author {
+                id: row.get(0),
+                name: row.get(1),
+                verified: row.get(2),
+            },
+            first_at_ms: row.get(3),
+            last_at_ms: row.get(4),
+            updates: row.get::<_, i64>(5).max(0) as u64,
+            inserted: row.get::<_, i64>(6).max(0) as u64,
+            deleted: row.get::<_, i64>(7).max(0) as u64,
+        })
+        .collect())
 }
 
 /// Snapshot, log and quarantine of `doc`, as of one moment.
@@ -454,7 +635,8 @@ fn load_doc(client: &mut Client, doc: &DocName) -> Result<StoredDoc, StorageErro
 
 impl Store for PostgresStore {
     fn commit(&mut self, writes: &[Write], now_ms: i64) -> Result<(), StorageError> {
-        self.with_client(|client| commit_batch(client, writes, now_ms))
+        let retention = self.retention;
+        self.with_client(|client| commit_batch(client, writes, now_ms, retention))
     }
 
     fn load(&mut self, doc: &DocName) -> Result<StoredDoc, StorageError> {
@@ -485,26 +667,120 @@ impl Store for PostgresStore {
         })
     }
 
-    fn delete(&mut self, doc: &DocName) -> Result<bool, StorageError> {
+    fn delete(&mut self, doc: &DocName, purge: bool, now_ms: i64) -> Result<bool, StorageError> {
         self.with_client(|client| {
             let mut tx = client.transaction()?;
+            let name = doc.as_str();
             // The document row's lock first, as a batch takes it: a batch of another
             // instance appending to this document waits for the delete, or the delete for it.
             tx.query(
                 "SELECT name FROM documents WHERE name = $1 FOR UPDATE",
-                &[&doc.as_str()],
+                &[&name],
             )?;
+            if purge {
+                for sql in [
+                    "DELETE FROM versions WHERE doc = $1",
+                    "DELETE FROM changes WHERE doc = $1",
+                    "DELETE FROM trash WHERE doc = $1",
+                ] {
+                    tx.execute(sql, &[&name])?;
+                }
+            } else {
+                // The snapshot (seq 0) and the log, in order, kept for `undelete`.
+                tx.execute(
+                    "INSERT INTO trash (doc, deleted_at, seq, data)
+                     SELECT doc, $2::bigint, 0, data FROM snapshots WHERE doc = $1
+                     UNION ALL SELECT doc, $2::bigint, id, data FROM updates WHERE doc = $1",
+                    &[&name, &now_ms],
+                )?;
+                tx.execute(
+                    "INSERT INTO changes (doc, author_id, author_name, verified, first_at, last_at,
+                                          updates, inserted, deleted)
+                     SELECT doc, author_id, author_name, verified, min(created_at),
+                            max(created_at), count(*), sum(inserted), sum(deleted)
+                     FROM updates WHERE doc = $1
+                     GROUP BY doc, author_id, author_name, verified, created_at / $2
+                     ORDER BY min(id)",
+                    &[&name, &SUMMARY_PERIOD_MS],
+                )?;
+            }
             let mut removed = 0;
             for sql in [
                 "DELETE FROM updates WHERE doc = $1",
                 "DELETE FROM snapshots WHERE doc = $1",
                 "DELETE FROM documents WHERE name = $1",
             ] {
-                removed += tx.execute(sql, &[&doc.as_str()])?;
+                removed += tx.execute(sql, &[&name])?;
             }
             tx.commit()?;
             Ok(removed > 0)
         })
+    }
+
+    fn trashed(&mut self, doc: &DocName) -> Result<Option<Trashed>, StorageError> {
+        self.with_client(|client| {
+            let row = client.query_one(
+                "SELECT max(deleted_at) FROM trash WHERE doc = $1",
+                &[&doc.as_str()],
+            )?;
+            let Some(deleted_at) = row.get::<_, Option<i64>>(0) else {
+                return Ok(None);
+            };
+            let parts = client
+                .query(
+                    "SELECT data FROM trash WHERE doc = $1 AND deleted_at = $2 ORDER BY seq",
+                    &[&doc.as_str(), &deleted_at],
+                )?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            Ok(Some((deleted_at, parts)))
+        })
+    }
+
+    fn forget_trashed(&mut self, doc: &DocName, deleted_at: i64) -> Result<(), StorageError> {
+        self.with_client(|client| {
+            client.execute(
+                "DELETE FROM trash WHERE doc = $1 AND deleted_at = $2",
+                &[&doc.as_str(), &deleted_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn versions(&mut self, doc: &DocName) -> Result<Vec<VersionInfo>, StorageError> {
+        self.with_client(|client| {
+            let rows = client.query(
+                "SELECT id, created_at, label, kind, text_bytes, authors FROM versions
+                 WHERE doc = $1 ORDER BY created_at, id",
+                &[&doc.as_str()],
+            )?;
+            Ok(rows.iter().map(version_info).collect())
+        })
+    }
+
+    fn version_state(
+        &mut self,
+        doc: &DocName,
+        id: &str,
+    ) -> Result<Option<(VersionInfo, Vec<u8>)>, StorageError> {
+        self.with_client(|client| {
+            let row = client.query_opt(
+                "SELECT id, created_at, label, kind, text_bytes, authors, data FROM versions
+                 WHERE doc = $1 AND id = $2",
+                &[&doc.as_str(), &id],
+            )?;
+            Ok(row.map(|row| (version_info(&row), row.get(6))))
+        })
+    }
+
+    fn changes(
+        &mut self,
+        doc: &DocName,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StorageError> {
+        self.with_client(|client| read_changes(client, doc, since_ms, limit))
     }
 
     fn check(&mut self) -> Result<(), StorageError> {

@@ -6,10 +6,20 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{DocSummary, ListQuery, StorageError, Store, StoredDoc, Write};
+use super::history::{authors_from_json, authors_json, Trashed, SUMMARY_PERIOD_MS};
+use super::{
+    Author, Change, DocSummary, ListQuery, Retention, StorageError, Store, StoredDoc, VersionInfo,
+    VersionKind, Write,
+};
 use collab_core::doc_name::DocName;
 
-const SCHEMA: &str = "
+/// Schema steps, applied in order: the file's `PRAGMA user_version` is how many it has.
+/// Each runs in a transaction of its own with the version it brings the file to.
+const MIGRATIONS: &[&str] = &[SCHEMA_1, HISTORY_2];
+
+/// Step 1: documents, snapshots, the log, the quarantine. (`IF NOT EXISTS`: files made
+/// before the version was kept already have them.)
+const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS documents (
     name        TEXT PRIMARY KEY,
     text_bytes  INTEGER NOT NULL,
@@ -37,7 +47,51 @@ CREATE TABLE IF NOT EXISTS quarantine (
     created_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS quarantine_by_doc ON quarantine (doc);
-PRAGMA user_version = 1;
+";
+
+/// Step 2: history. Who wrote each log row and what it changed; change summaries that
+/// compaction folds dropped rows into; saved versions (see `storage::history`).
+const HISTORY_2: &str = "
+ALTER TABLE updates ADD COLUMN author_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE updates ADD COLUMN author_name TEXT;
+ALTER TABLE updates ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE updates ADD COLUMN inserted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE updates ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE changes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc         TEXT NOT NULL,
+    author_id   TEXT NOT NULL,
+    author_name TEXT,
+    verified    INTEGER NOT NULL,
+    first_at    INTEGER NOT NULL,
+    last_at     INTEGER NOT NULL,
+    updates     INTEGER NOT NULL,
+    inserted    INTEGER NOT NULL,
+    deleted     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX changes_by_doc ON changes (doc, last_at);
+CREATE INDEX changes_by_age ON changes (last_at);
+CREATE TABLE versions (
+    doc        TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    label      TEXT,
+    kind       TEXT NOT NULL,
+    text_bytes INTEGER NOT NULL,
+    authors    TEXT NOT NULL,
+    data       BLOB NOT NULL,
+    PRIMARY KEY (doc, id)
+) STRICT;
+CREATE INDEX versions_by_time ON versions (doc, created_at);
+CREATE INDEX versions_by_age ON versions (created_at);
+CREATE TABLE trash (
+    doc        TEXT NOT NULL,
+    deleted_at INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    PRIMARY KEY (doc, deleted_at, seq)
+) STRICT;
+CREATE INDEX trash_by_age ON trash (deleted_at);
 ";
 
 /// How long a statement waits for a lock held by another process before failing.
@@ -48,6 +102,8 @@ pub struct SqliteStore {
     /// `None` after a failed commit: the connection is reopened before the next attempt,
     /// because SQLite's state after an fsync failure cannot be trusted.
     conn: Option<Connection>,
+    /// How long versions and change summaries are kept; compaction drops older ones.
+    retention: Retention,
 }
 
 impl From<rusqlite::Error> for StorageError {
@@ -69,7 +125,14 @@ impl SqliteStore {
         Ok(SqliteStore {
             path: path.to_path_buf(),
             conn: Some(conn),
+            retention: Retention::DEFAULT,
         })
+    }
+
+    /// Keeps versions and change summaries for `retention` (default 30 days).
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
     }
 
     fn conn(&mut self) -> Result<&mut Connection, StorageError> {
@@ -81,6 +144,7 @@ impl SqliteStore {
     }
 
     fn try_commit(&mut self, writes: &[Write], now_ms: i64) -> Result<(), StorageError> {
+        let retention = self.retention;
         let conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for write in writes {
@@ -90,13 +154,50 @@ impl SqliteStore {
                     update,
                     origin,
                     text_bytes,
-                    ..
+                    by,
                 } => {
                     touch_document(&tx, doc, *text_bytes, now_ms)?;
                     tx.prepare_cached(
-                        "INSERT INTO updates (doc, data, origin, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT INTO updates (doc, data, origin, created_at, author_id, author_name,
+                                              verified, inserted, deleted)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     )?
-                    .execute(params![doc.as_str(), update, origin, now_ms])?;
+                    .execute(params![
+                        doc.as_str(),
+                        update,
+                        origin,
+                        now_ms,
+                        by.author.id,
+                        by.author.name,
+                        by.author.verified,
+                        by.inserted as i64,
+                        by.deleted as i64
+                    ])?;
+                }
+                Write::Version {
+                    doc,
+                    id,
+                    created_at_ms,
+                    label,
+                    kind,
+                    text_bytes,
+                    authors,
+                    state,
+                } => {
+                    tx.prepare_cached(
+                        "INSERT INTO versions (doc, id, created_at, label, kind, text_bytes, authors, data)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?
+                    .execute(params![
+                        doc.as_str(),
+                        id,
+                        created_at_ms,
+                        label,
+                        kind.as_str(),
+                        *text_bytes as i64,
+                        authors_json(authors),
+                        state
+                    ])?;
                 }
                 Write::Compact {
                     doc,
@@ -110,8 +211,12 @@ impl SqliteStore {
                                                          compacted_at = excluded.compacted_at",
                     )?
                     .execute(params![doc.as_str(), snapshot, now_ms])?;
+                    summarise_log(&tx, doc)?;
                     tx.prepare_cached("DELETE FROM updates WHERE doc = ?1")?
                         .execute(params![doc.as_str()])?;
+                    if let Some(cutoff) = retention.cutoff(now_ms) {
+                        apply_retention(&tx, cutoff)?;
+                    }
                 }
                 Write::Quarantine {
                     doc,
@@ -131,7 +236,7 @@ impl SqliteStore {
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StorageError> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // WAL: readers never block the writer. FULL: a commit survives power loss, not only a
     // process crash, which is what "Saved" promises.
@@ -143,8 +248,75 @@ fn open_connection(path: &Path) -> Result<Connection, StorageError> {
         )));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch(SCHEMA)?;
+    migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Applies the schema steps the file lacks, in order, each with its version.
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let current = usize::try_from(current).unwrap_or(0);
+    if current > MIGRATIONS.len() {
+        return Err(StorageError::Backend(format!(
+            "the database schema is version {current}, newer than this server's {}",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated meanwhile: read the version again under the lock.
+        let now: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if usize::try_from(now).unwrap_or(0) > index {
+            continue;
+        }
+        if index > 0 {
+            tracing::info!(version = index + 1, "migrating the SQLite schema");
+        }
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Folds the log rows of `doc` into change summaries (one per author and minute), before
+/// compaction deletes them.
+fn summarise_log(tx: &rusqlite::Transaction<'_>, doc: &DocName) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "INSERT INTO changes (doc, author_id, author_name, verified, first_at, last_at, updates,
+                              inserted, deleted)
+         SELECT doc, author_id, author_name, verified, MIN(created_at), MAX(created_at), COUNT(*),
+                SUM(inserted), SUM(deleted)
+         FROM updates WHERE doc = ?1
+         GROUP BY author_id, author_name, verified, created_at / ?2
+         ORDER BY MIN(id)",
+    )?
+    .execute(params![doc.as_str(), SUMMARY_PERIOD_MS])?;
+    Ok(())
+}
+
+/// Drops every version, change summary and deleted document older than `cutoff` (indexed
+/// by age, so a compaction with nothing to drop reads three empty index ranges).
+fn apply_retention(tx: &rusqlite::Transaction<'_>, cutoff: i64) -> Result<(), StorageError> {
+    for sql in [
+        "DELETE FROM versions WHERE created_at < ?1",
+        "DELETE FROM changes WHERE last_at < ?1",
+        "DELETE FROM trash WHERE deleted_at < ?1",
+    ] {
+        tx.prepare_cached(sql)?.execute(params![cutoff])?;
+    }
+    Ok(())
+}
+
+fn version_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
+    Ok(VersionInfo {
+        id: row.get(0)?,
+        created_at_ms: row.get(1)?,
+        label: row.get(2)?,
+        kind: VersionKind::parse(&row.get::<_, String>(3)?),
+        text_bytes: row.get::<_, i64>(4)?.max(0) as u64,
+        authors: authors_from_json(&row.get::<_, String>(5)?),
+    })
 }
 
 fn touch_document(
@@ -213,17 +385,57 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn delete(&mut self, doc: &DocName) -> Result<bool, StorageError> {
+    fn versions(&mut self, doc: &DocName) -> Result<Vec<VersionInfo>, StorageError> {
+        self.read_versions(doc)
+    }
+
+    fn version_state(
+        &mut self,
+        doc: &DocName,
+        id: &str,
+    ) -> Result<Option<(VersionInfo, Vec<u8>)>, StorageError> {
+        self.read_version(doc, id)
+    }
+
+    fn changes(
+        &mut self,
+        doc: &DocName,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StorageError> {
+        self.read_changes(doc, since_ms, limit)
+    }
+
+    fn delete(&mut self, doc: &DocName, purge: bool, now_ms: i64) -> Result<bool, StorageError> {
         let result = (|| {
             let conn = self.conn()?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let name = doc.as_str();
+            if purge {
+                for sql in [
+                    "DELETE FROM versions WHERE doc = ?1",
+                    "DELETE FROM changes WHERE doc = ?1",
+                    "DELETE FROM trash WHERE doc = ?1",
+                ] {
+                    tx.prepare_cached(sql)?.execute(params![name])?;
+                }
+            } else {
+                // The snapshot (seq 0) and the log, in order, kept for `undelete`.
+                tx.prepare_cached(
+                    "INSERT INTO trash (doc, deleted_at, seq, data)
+                     SELECT doc, ?2, 0, data FROM snapshots WHERE doc = ?1
+                     UNION ALL SELECT doc, ?2, id, data FROM updates WHERE doc = ?1",
+                )?
+                .execute(params![name, now_ms])?;
+                summarise_log(&tx, doc)?;
+            }
             let mut removed = 0;
             for sql in [
                 "DELETE FROM updates WHERE doc = ?1",
                 "DELETE FROM snapshots WHERE doc = ?1",
                 "DELETE FROM documents WHERE name = ?1",
             ] {
-                removed += tx.prepare_cached(sql)?.execute(params![doc.as_str()])?;
+                removed += tx.prepare_cached(sql)?.execute(params![name])?;
             }
             tx.commit()?;
             Ok(removed > 0)
@@ -232,6 +444,101 @@ impl Store for SqliteStore {
             self.conn = None;
         }
         result
+    }
+
+    fn trashed(&mut self, doc: &DocName) -> Result<Option<Trashed>, StorageError> {
+        let conn = self.conn()?;
+        let Some(deleted_at) = conn
+            .prepare_cached("SELECT MAX(deleted_at) FROM trash WHERE doc = ?1")?
+            .query_row(params![doc.as_str()], |row| row.get::<_, Option<i64>>(0))?
+        else {
+            return Ok(None);
+        };
+        let parts = conn
+            .prepare_cached(
+                "SELECT data FROM trash WHERE doc = ?1 AND deleted_at = ?2 ORDER BY seq",
+            )?
+            .query_map(params![doc.as_str(), deleted_at], |row| row.get(0))?
+            .collect::<Result<Vec<Vec<u8>>, _>>()?;
+        Ok(Some((deleted_at, parts)))
+    }
+
+    fn forget_trashed(&mut self, doc: &DocName, deleted_at: i64) -> Result<(), StorageError> {
+        let conn = self.conn()?;
+        conn.prepare_cached("DELETE FROM trash WHERE doc = ?1 AND deleted_at = ?2")?
+            .execute(params![doc.as_str(), deleted_at])?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    fn read_versions(&mut self, doc: &DocName) -> Result<Vec<VersionInfo>, StorageError> {
+        let conn = self.conn()?;
+        let rows = conn
+            .prepare_cached(
+                "SELECT id, created_at, label, kind, text_bytes, authors FROM versions
+                 WHERE doc = ?1 ORDER BY created_at, id",
+            )?
+            .query_map(params![doc.as_str()], version_info)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn read_version(
+        &mut self,
+        doc: &DocName,
+        id: &str,
+    ) -> Result<Option<(VersionInfo, Vec<u8>)>, StorageError> {
+        let conn = self.conn()?;
+        let found = conn
+            .prepare_cached(
+                "SELECT id, created_at, label, kind, text_bytes, authors, data FROM versions
+                 WHERE doc = ?1 AND id = ?2",
+            )?
+            .query_row(params![doc.as_str(), id], |row| {
+                Ok((version_info(row)?, row.get(6)?))
+            })
+            .optional()?;
+        Ok(found)
+    }
+
+    fn read_changes(
+        &mut self,
+        doc: &DocName,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StorageError> {
+        let conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Summaries first (they are older than every row still in the log), then the log.
+        let rows = conn
+            .prepare_cached(
+                "SELECT author_id, author_name, verified, first_at, last_at, updates, inserted, deleted
+                 FROM (SELECT 0 AS part, id, author_id, author_name, verified, first_at, last_at,
+                              updates, inserted, deleted
+                       FROM changes WHERE doc = ?1 AND last_at >= ?2
+                       UNION ALL
+                       SELECT 1, id, author_id, author_name, verified, created_at, created_at, 1,
+                              inserted, deleted
+                       FROM updates WHERE doc = ?1 AND created_at >= ?2)
+                 ORDER BY part, id LIMIT ?3",
+            )?
+            .query_map(params![doc.as_str(), since_ms, limit], |row| {
+                Ok(Change {
+                    author: Author {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        verified: row.get(2)?,
+                    },
+                    first_at_ms: row.get(3)?,
+                    last_at_ms: row.get(4)?,
+                    updates: row.get::<_, i64>(5)?.max(0) as u64,
+                    inserted: row.get::<_, i64>(6)?.max(0) as u64,
+                    deleted: row.get::<_, i64>(7)?.max(0) as u64,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 }
 
@@ -249,7 +556,7 @@ mod tests {
             update: update.to_vec(),
             origin: "test".into(),
             text_bytes: update.len() as u64,
-            author: None,
+            by: Default::default(),
         }
     }
 
@@ -361,7 +668,7 @@ mod tests {
             .commit(&[append("a", b"1"), compact, append("a", b"2")], 1)
             .unwrap();
         store.commit(&[append("b", b"x")], 2).unwrap();
-        assert!(store.delete(&doc("a")).unwrap());
+        assert!(store.delete(&doc("a"), true, 0).unwrap());
         assert!(!store.load(&doc("a")).unwrap().exists());
         let names: Vec<_> = store
             .list(&ListQuery::all())
@@ -371,7 +678,10 @@ mod tests {
             .collect();
         assert_eq!(names, ["b"]);
         assert_eq!(store.load(&doc("b")).unwrap().updates, vec![b"x".to_vec()]);
-        assert!(!store.delete(&doc("a")).unwrap(), "nothing left to delete");
+        assert!(
+            !store.delete(&doc("a"), true, 0).unwrap(),
+            "nothing left to delete"
+        );
     }
 
     #[test]

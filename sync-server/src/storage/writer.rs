@@ -17,7 +17,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Author, DocSummary, ListQuery, StorageError, Store, StoredDoc, Write};
+use super::history::{HistoryAnswer, HistoryRead, HistoryReply};
+use super::{
+    Author, Change, DocSummary, ListQuery, StorageError, Store, StoredDoc, Trashed, VersionInfo,
+    Write,
+};
 use crate::metrics::{Metrics, StorageHealth};
 use collab_core::doc_name::DocName;
 
@@ -93,10 +97,17 @@ enum Request {
     },
     Delete {
         doc: DocName,
+        purge: bool,
         reply: DeleteReply,
     },
     Flush {
         reply: oneshot::Sender<()>,
+    },
+    /// A read of a document's versions or audit trail (`storage::history`).
+    History {
+        doc: DocName,
+        read: HistoryRead,
+        reply: HistoryReply,
     },
     /// Time to check the store can be reached (see `Store::check_interval`).
     Check,
@@ -239,15 +250,77 @@ impl StorageWriter {
         rx.await.map_err(|_| StorageError::WriterStopped)?
     }
 
-    /// Deletes everything stored for `doc` once every write queued before this call is
-    /// committed (so an update a room queued before is deleted too), in a transaction of its
-    /// own; a failure is reported to `reply`, not retried.
-    pub fn delete(&self, doc: DocName, reply: DeleteReply) {
+    /// Deletes `doc` (to the trash, or with its history when `purge`; see `Store::delete`)
+    /// once every write queued before this call is committed (so an update a room queued
+    /// before is deleted too), in a transaction of its own; a failure is reported to
+    /// `reply`, not retried.
+    pub fn delete(&self, doc: DocName, purge: bool, reply: DeleteReply) {
         if let Err(mpsc::error::SendError(Request::Delete { reply, .. })) =
-            self.queue.send(Request::Delete { doc, reply })
+            self.queue.send(Request::Delete { doc, purge, reply })
         {
             let _ = reply.send(Err(StorageError::WriterStopped));
         }
+    }
+
+    /// The versions of `doc`, oldest first, as of the writes queued before this call.
+    pub async fn versions(&self, doc: DocName) -> Result<Vec<VersionInfo>, StorageError> {
+        match self.history(doc, HistoryRead::Versions).await? {
+            HistoryAnswer::Versions(versions) => Ok(versions),
+            _ => Err(StorageError::Backend("unexpected history answer".into())),
+        }
+    }
+
+    /// Version `id` of `doc` and its state, if there is one.
+    pub async fn version_state(
+        &self,
+        doc: DocName,
+        id: String,
+    ) -> Result<Option<(VersionInfo, Vec<u8>)>, StorageError> {
+        match self.history(doc, HistoryRead::Version(id)).await? {
+            HistoryAnswer::Version(found) => Ok(found),
+            _ => Err(StorageError::Backend("unexpected history answer".into())),
+        }
+    }
+
+    /// The audit trail of `doc` since `since_ms`, oldest first, at most `limit` lines.
+    pub async fn changes(
+        &self,
+        doc: DocName,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StorageError> {
+        match self
+            .history(doc, HistoryRead::Changes { since_ms, limit })
+            .await?
+        {
+            HistoryAnswer::Changes(changes) => Ok(changes),
+            _ => Err(StorageError::Backend("unexpected history answer".into())),
+        }
+    }
+
+    /// The last deletion of `doc` still in the trash: when, and what the document was.
+    pub async fn trashed(&self, doc: DocName) -> Result<Option<Trashed>, StorageError> {
+        match self.history(doc, HistoryRead::Trashed).await? {
+            HistoryAnswer::Trashed(found) => Ok(found),
+            _ => Err(StorageError::Backend("unexpected history answer".into())),
+        }
+    }
+
+    /// Empties the trash of `doc`'s deletion at `deleted_at` (it was brought back).
+    pub async fn forget_trashed(&self, doc: DocName, deleted_at: i64) -> Result<(), StorageError> {
+        self.history(doc, HistoryRead::ForgetTrashed(deleted_at))
+            .await
+            .map(drop)
+    }
+
+    async fn history(
+        &self,
+        doc: DocName,
+        read: HistoryRead,
+    ) -> Result<HistoryAnswer, StorageError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::History { doc, read, reply });
+        rx.await.map_err(|_| StorageError::WriterStopped)?
     }
 
     /// Resolves once every write queued before this call is committed.
@@ -305,11 +378,11 @@ fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: 
                     commit(&mut store, &mut batch, shared);
                     let _ = reply.send(store.list(&query));
                 }
-                Request::Delete { doc, reply } => {
+                Request::Delete { doc, purge, reply } => {
                     commit(&mut store, &mut batch, shared);
-                    let deleted = store.delete(&doc);
+                    let deleted = store.delete(&doc, purge, now_ms());
                     match &deleted {
-                        Ok(existed) => tracing::info!(%doc, existed, "document deleted"),
+                        Ok(existed) => tracing::info!(%doc, existed, purge, "document deleted"),
                         Err(error) => tracing::error!(%doc, %error, "cannot delete document"),
                     }
                     let _ = reply.send(deleted);
@@ -317,6 +390,10 @@ fn run(mut store: impl Store, mut rx: mpsc::UnboundedReceiver<Request>, shared: 
                 Request::Flush { reply } => {
                     commit(&mut store, &mut batch, shared);
                     let _ = reply.send(());
+                }
+                Request::History { doc, read, reply } => {
+                    commit(&mut store, &mut batch, shared);
+                    let _ = reply.send(read.run(&mut store, &doc));
                 }
                 Request::Check => {
                     shared.check_queued.store(false, Ordering::SeqCst);
@@ -389,14 +466,18 @@ fn committed(writes: &[Write], at_ms: i64) -> Vec<Committed> {
         let (doc, text_bytes, author) = match write {
             Write::Append {
                 doc,
-                author,
+                by,
                 text_bytes,
                 ..
-            } => (doc, *text_bytes, author.as_ref()),
+            } => (
+                doc,
+                *text_bytes,
+                Some(&by.author).filter(|a| !a.id.is_empty()),
+            ),
             Write::Compact {
                 doc, text_bytes, ..
             } => (doc, *text_bytes, None),
-            Write::Quarantine { .. } => continue,
+            Write::Version { .. } | Write::Quarantine { .. } => continue,
         };
         let i = *index.entry(doc).or_insert_with(|| {
             out.push(Committed {
@@ -490,7 +571,12 @@ mod tests {
         fn list(&mut self, _query: &ListQuery) -> Result<Vec<DocSummary>, StorageError> {
             Ok(Vec::new())
         }
-        fn delete(&mut self, _doc: &DocName) -> Result<bool, StorageError> {
+        fn delete(
+            &mut self,
+            _doc: &DocName,
+            _purge: bool,
+            _now_ms: i64,
+        ) -> Result<bool, StorageError> {
             Ok(false)
         }
     }
@@ -501,7 +587,7 @@ mod tests {
             update: vec![n],
             origin: "t".into(),
             text_bytes: 0,
-            author: None,
+            by: Default::default(),
         }
     }
 
@@ -587,7 +673,12 @@ mod tests {
         fn list(&mut self, _query: &ListQuery) -> Result<Vec<DocSummary>, StorageError> {
             Ok(Vec::new())
         }
-        fn delete(&mut self, _doc: &DocName) -> Result<bool, StorageError> {
+        fn delete(
+            &mut self,
+            _doc: &DocName,
+            _purge: bool,
+            _now_ms: i64,
+        ) -> Result<bool, StorageError> {
             Ok(false)
         }
         fn check(&mut self) -> Result<(), StorageError> {

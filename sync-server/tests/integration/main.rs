@@ -11,6 +11,7 @@ mod cluster;
 mod convergence;
 mod doc_api;
 mod durability;
+mod history;
 mod hostile;
 mod http_api;
 mod large;

@@ -349,7 +349,7 @@ fn append(name: &str, update: Vec<u8>) -> Write {
         update,
         origin: "test".into(),
         text_bytes: 0,
-        author: None,
+        by: Default::default(),
     }
 }
 
@@ -418,7 +418,8 @@ fn stores_sharing_a_database_migrate_once_and_compact_without_losing_rows() {
             .collect();
         opening.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    assert_eq!(psql(&db, "SELECT version FROM schema_version"), "1");
+    // Two steps: the documents, then their history.
+    assert_eq!(psql(&db, "SELECT version FROM schema_version"), "2");
     let [mut a, mut b, ..] = <[PostgresStore; 4]>::try_from(stores).ok().unwrap();
 
     // In order, all in one batch, other documents untouched.

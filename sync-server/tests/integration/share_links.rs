@@ -192,7 +192,7 @@ fn the_postgres_store_deletes_one_document_and_nothing_else() {
         update: update.to_vec(),
         origin: "test".into(),
         text_bytes: update.len() as u64,
-        author: None,
+        by: Default::default(),
     };
     store
         .commit(
@@ -200,7 +200,7 @@ fn the_postgres_store_deletes_one_document_and_nothing_else() {
             1,
         )
         .unwrap();
-    assert!(store.delete(&doc("a")).unwrap());
+    assert!(store.delete(&doc("a"), true, 0).unwrap());
     assert!(!store.load(&doc("a")).unwrap().exists());
     let names: Vec<_> = store
         .list(&ListQuery::all())
@@ -210,7 +210,10 @@ fn the_postgres_store_deletes_one_document_and_nothing_else() {
         .collect();
     assert_eq!(names, ["b"]);
     assert_eq!(store.load(&doc("b")).unwrap().updates, vec![b"x".to_vec()]);
-    assert!(!store.delete(&doc("a")).unwrap(), "nothing left to delete");
+    assert!(
+        !store.delete(&doc("a"), true, 0).unwrap(),
+        "nothing left to delete"
+    );
     // A document deleted and written again starts afresh.
     store.commit(&[append("a", b"3")], 2).unwrap();
     assert_eq!(store.load(&doc("a")).unwrap().updates, vec![b"3".to_vec()]);

@@ -294,7 +294,7 @@ async fn a_burst_of_commits_makes_deliveries_at_most_one_per_debounce_and_delete
         .json();
     assert_eq!(
         api_delivery["authors"],
-        serde_json::json!([{"id": "bot", "name": "User bot"}])
+        serde_json::json!([{"id": "bot", "name": "User bot", "verified": true}])
     );
 
     // A delete is delivered without waiting for a debounce, names no text, and says who.
@@ -324,7 +324,7 @@ async fn a_burst_of_commits_makes_deliveries_at_most_one_per_debounce_and_delete
     );
     assert_eq!(
         body["authors"],
-        serde_json::json!([{"id": "root", "name": "User root"}])
+        serde_json::json!([{"id": "root", "name": "User root", "verified": true}])
     );
     assert_eq!(
         delete.signature.as_deref(),

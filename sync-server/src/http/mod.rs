@@ -2,8 +2,10 @@
 //! `/sync/{doc}`, `/healthz`, the REST endpoints `/api/docs`, `/api/docs/{doc}/text` and
 //! `DELETE /api/docs/{doc}` (admin access), `PUT /api/docs/{doc}/text` (the minimal edit), `GET`/`POST
 //! /api/docs/{doc}/update` (export, import: through the room's apply pipeline, answered once
-//! durable), and, for every other path, static files from the
-//! web root (see `assets`).
+//! durable), the history endpoints ([`history`]), and, for every other path, static files
+//! from the web root (see `assets`).
+
+mod history;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -165,6 +167,17 @@ pub fn router(app: AppState) -> Router {
         .route("/api/docs/{doc}/text", get(doc_text).put(put_text))
         .route("/api/docs/{doc}/update", get(export_doc).post(import_doc))
         .route("/api/docs/{doc}", delete(delete_doc))
+        .route(
+            "/api/docs/{doc}/versions",
+            get(history::list_versions).post(history::name_version),
+        )
+        .route(
+            "/api/docs/{doc}/versions/{id}/text",
+            get(history::version_text),
+        )
+        .route("/api/docs/{doc}/restore", post(history::restore))
+        .route("/api/docs/{doc}/changes", get(history::changes))
+        .route("/api/docs/{doc}/undelete", post(history::undelete))
         .route("/sync/{*doc}", get(sync))
         .route("/sync", get(missing_doc_name))
         .route("/sync/", get(missing_doc_name))
@@ -387,6 +400,7 @@ pub(crate) fn granted_doc(
     let by = Author {
         id: user.id.clone(),
         name: Some(user.name.clone()),
+        verified: true,
     };
     Ok((doc, Some(by)))
 }
@@ -532,21 +546,38 @@ async fn doc_text(
     }
 }
 
+/// `?purge=1` of `DELETE /api/docs/{doc}`, and the token.
+#[derive(Deserialize)]
+struct DeleteParams {
+    purge: Option<String>,
+    token: Option<String>,
+}
+
 /// `DELETE /api/docs/{doc}`: with a secret, needs a token granting the document with `admin`
 /// access (401 without a usable token, 403 otherwise). Closes the document's connections
-/// (4410 "document deleted"), then deletes everything stored for it, after every write queued
-/// before: 204, or 404 if nothing was stored. A hard delete (no undo).
+/// (4410 "document deleted"), then, after every write queued before, deletes it: the name is
+/// free again, and what it held stays in the trash with its history for the retention period
+/// (`POST .../undelete` brings it back); with `?purge=1` the history goes too. 204, or 404 if
+/// nothing was stored.
 async fn delete_doc(
     State(app): State<AppState>,
     Path(doc): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<TokenParam>,
+    Query(params): Query<DeleteParams>,
 ) -> Response {
+    let purge = match params.purge.as_deref() {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") | Some("") => true,
+        Some(_) => return plain(StatusCode::BAD_REQUEST, "purge must be 1 or 0"),
+    };
+    let query = TokenParam {
+        token: params.token,
+    };
     let (doc, by) = match granted_doc(&app, &headers, query, &doc, Access::Admin) {
         Ok(granted) => granted,
         Err(refused) => return *refused,
     };
-    match app.registry.delete(doc.clone()).await {
+    match app.registry.delete(doc.clone(), purge).await {
         Ok(Ok(true)) => {
             app.webhooks.notify(DocEvent {
                 kind: EventKind::Delete,
