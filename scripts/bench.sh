@@ -61,10 +61,12 @@ fi
 # (e) in the browser (bench/browser/run.mjs): the widget and a yjs 13.6.33 baseline in one page of
 # headless Chromium (Debian's /usr/bin/chromium, or CHROME_BIN; playwright-core downloads none),
 # the cold load from our sync-server, the trace's 259,778 updates applied as remote updates,
-# the trace replayed through the textarea, keystroke latency at ~100 KB. Run before sync-bench,
-# which merges its JSON into the report (a failed run is reported as not measured, and this
-# script then exits non-zero). Smoke mode runs it too, at its smoke size (the first 5,000
-# updates, 20 keystrokes: ~20 s), when the widget is built and Chromium is there, and skips it
+# the trace replayed through the textarea, keystroke latency at ~100 KB, and this device's copy
+# (IndexedDB: time to first text from the network and from the copy, keystrokes with persistence
+# on and off; run.mjs --render writes its section of BENCHMARKS.md, below). Run before
+# sync-bench, which merges its JSON into the report (a failed run is reported as not measured,
+# and this script then exits non-zero). Smoke mode runs it too, at its smoke size (the first
+# 5,000 updates, 20 keystrokes: ~35 s), when the widget is built and Chromium is there, and skips it
 # otherwise; its figures mean nothing either.
 browser_json=target/bench/browser-$mode.json
 browser_failed=
@@ -107,6 +109,11 @@ if [ "$mode" != smoke ]; then
 fi
 echo "== bench: sync-bench ${args[*]} $*" >&2
 "$bin_dir/sync-bench" "${args[@]}" "$@"
+# The browser run's part on this device's copy is not in sync-bench's report: its own section,
+# after the browser table (or "Not measured" when the run did not get there).
+if [ "$mode" != smoke ] && [ ${#browser_args[@]} -gt 0 ]; then
+    node bench/browser/run.mjs --render "$browser_json" --into BENCHMARKS.md
+fi
 if [ -n "$browser_failed" ]; then
     echo "== bench: the browser part of (e) did not complete (see above)" >&2
     exit 1

@@ -21,6 +21,19 @@ WebSocket.prototype.send = function (data) {
   return nativeSend.call(this, data)
 }
 
+// Writes of this device's copy (the widget's IndexedDB `put`s), recorded the same way: when
+// each started, how long the `put` call itself took (the value is cloned there) and its bytes.
+const puts = []
+const nativePut = IDBObjectStore.prototype.put
+IDBObjectStore.prototype.put = function (value, key) {
+  const t0 = performance.now()
+  try {
+    return nativePut.call(this, value, key)
+  } finally {
+    puts.push({ at: t0, ms: performance.now() - t0, bytes: value?.byteLength ?? 0 })
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The yjs baseline binding.
 
@@ -150,6 +163,43 @@ function waitStatus (handle, status) {
       if (d.status === status) { off(); resolve() }
     })
   })
+}
+
+/** The widget's last `collab-save` detail, and a wait for its `local` (where the unsaved
+ *  changes are: 'device' once the copy on this device holds everything). */
+function trackSave (handle) {
+  const seen = { local: null }
+  const waiting = []
+  handle.on('save', (d) => {
+    seen.local = d.local
+    for (const w of waiting.splice(0)) if (!w(d.local)) waiting.push(w)
+  })
+  seen.until = (local, ms) => seen.local === local
+    ? Promise.resolve()
+    : new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the save line's local did not become '${local}' in ${ms} ms (it is '${seen.local}')`)), ms)
+      waiting.push((now) => { if (now !== local) return false; clearTimeout(timer); resolve(); return true })
+    })
+  return seen
+}
+
+/** From now on, every WebSocket the page opens records when it was created, opened and got
+ *  its first message (`performance.now()`); the widget's own handlers are untouched. */
+const sockets = []
+function traceSockets () {
+  if (window.WebSocket.__traced) return
+  const Native = window.WebSocket
+  class TracedWebSocket extends Native {
+    constructor (...args) {
+      super(...args)
+      const rec = { created: performance.now(), open: null, message: null }
+      sockets.push(rec)
+      this.addEventListener('open', () => { rec.open ??= performance.now() })
+      this.addEventListener('message', () => { rec.message ??= performance.now() })
+    }
+  }
+  TracedWebSocket.__traced = true
+  window.WebSocket = TracedWebSocket
 }
 
 /** Resolves once the widget's textarea `ta` shows `length` characters. */
@@ -371,14 +421,18 @@ window.bench = {
 
   /** Loads `doc` from the sync server for `keystrokes` (instead of a `localReplay`): the widget
    *  mounted on it, or yjs bound to a textarea with its socket, until the textarea shows all
-   *  `length` characters. */
-  async loadForKeystrokes ({ who, server, doc, length }) {
+   *  `length` characters. `persist`: the widget's option (undefined: its default, a copy in
+   *  IndexedDB; then this also waits until the copy holds the loaded document, so that typing
+   *  does not start during that first write). */
+  async loadForKeystrokes ({ who, server, doc, length, persist }) {
     let ta, handle
     if (who === 'widget') {
-      const m = await widgetMount({ server, doc })
+      const m = await widgetMount({ server, doc, ...(persist ? { persist } : {}) })
       handle = m.handle
+      const save = trackSave(handle)
       ta = widgetTextarea(m.host)
       await untilLength(handle, ta, length)
+      if (persist !== 'none') await save.until('device', 20_000)
     } else {
       await loadYjs()
       ta = freshTextarea('yjs-textarea')
@@ -404,19 +458,72 @@ window.bench = {
     const chars = ta.value.length
     const update = []
     const handler = []
+    // Per keystroke: whether its input handler started a write of this device's copy.
+    const wrote = []
+    const putsBefore = puts.length
     for (let k = 0; k < n; k++) {
       await new Promise((resolve) => setTimeout(resolve, 2))
       sent[who].length = 0
       ta.setSelectionRange(pos, pos)
       ta.setRangeText('x', pos, pos, 'end')
+      const p0 = puts.length
       const t0 = performance.now()
       ta.dispatchEvent(new InputEvent('input', { bubbles: true, inputType: 'insertText', data: 'x' }))
       const t1 = performance.now()
       if (sent[who].length !== 1) throw new Error(`${who}: ${sent[who].length} update frames for one keystroke`)
       update.push(sent[who][0] - t0)
       handler.push(t1 - t0)
+      wrote.push(puts.length > p0)
       pos++
     }
-    return { chars, update, handler }
+    // Copy writes that started during the run, in a handler or after one (a write that ends
+    // while changes are waiting starts the next at once, or after a pause if it was slow).
+    const during = puts.slice(putsBefore)
+    return { chars, update, handler, wrote, puts: during.length, put_ms: during.map((p) => p.ms), put_bytes: during.map((p) => p.bytes) }
+  },
+
+  /** Time to first text (this device's copy): import the package and `ready()`, then the clock
+   *  runs from `mount()` to the textarea showing all `length` characters. The widget is left
+   *  mounted for `firstTextEnd`. Also when the page's WebSockets were created, opened and got
+   *  their first message, relative to `mount()` (null: not yet). */
+  async firstText ({ server, doc, length, persist }) {
+    traceSockets()
+    const t0 = performance.now()
+    const mod = await import('/collab-textarea/index.js')
+    await mod.ready()
+    const tCode = performance.now()
+    const host = freshHost()
+    const putsBefore = puts.length
+    const tMount = performance.now()
+    const handle = await mod.mount(host, { server, doc, debounce: 0, ...(persist ? { persist } : {}) })
+    const save = trackSave(handle)
+    const ta = widgetTextarea(host)
+    await untilLength(handle, ta, length)
+    const tText = performance.now()
+    window.__first = { handle, save, ta, putsBefore }
+    const rel = (t) => t === null ? null : t - tMount
+    const s = sockets.filter((x) => x.created >= tMount)
+    return {
+      text_ms: tText - tMount,
+      code_ms: tCode - t0,
+      socket_created_ms: s.length ? rel(s[0].created) : null,
+      socket_open_ms: s.length ? rel(s[0].open) : null,
+      socket_message_ms: s.length ? rel(s[0].message) : null,
+      text: ta.value
+    }
+  },
+
+  /** Ends a `firstText`: optionally waits until the widget is connected (synced) and/or this
+   *  device's copy holds everything, then unmounts; says how many copy writes were made. */
+  async firstTextEnd ({ connected, copied }) {
+    const { handle, save, putsBefore } = window.__first
+    if (connected) {
+      await Promise.race([waitStatus(handle, 'connected'),
+        new Promise((resolve, reject) => setTimeout(() => reject(new Error('not connected in 20 s')), 20_000))])
+    }
+    if (copied) await save.until('device', 20_000)
+    const status = handle.status()
+    handle.unmount()
+    return { status, puts: puts.length - putsBefore }
   }
 }

@@ -4,8 +4,13 @@
 // is timed and bench/NOTES.md for what the figures mean.
 //
 //   node run.mjs --mode smoke|quick|full --out FILE.json [--server-bin PATH] [--npm-dir DIR]
-//                [--trace FILE.json.gz] [--chrome PATH] [--phases cold,remote,local] [--batch N]
-//                [--limit N] [--keys K] [--profile DIR [--profile-only PREFIX]]
+//                [--trace FILE.json.gz] [--chrome PATH] [--phases cold,remote,local,probe,persist]
+//                [--batch N] [--limit N] [--keys K] [--profile DIR [--profile-only PREFIX]]
+//   node run.mjs --render FILE.json --into BENCHMARKS.md
+//
+// --render puts the part about this device's copy (the `persist` phase, which sync-bench's
+// report does not know) into BENCHMARKS.md as its own section after the browser table,
+// replacing that section if it is there (scripts/bench.sh runs it after sync-bench).
 //
 // --profile DIR writes a Chrome CPU profile (DIR/<part>.cpuprofile, for DevTools) of each remote
 // apply, local replay and keystroke run (or only of the parts whose name starts with PREFIX:
@@ -14,11 +19,15 @@
 // smoke: the first 5,000 updates of the trace for everything, 20 keystrokes, one cold load each
 // (checks the instrument). quick: remote apply and local replay of the first 30,000 updates;
 // cold loads (5 each) and keystrokes (200 per position) on the whole document. full: all
-// 259,778 updates, 500 keystrokes, 9 cold loads.
+// 259,778 updates, 500 keystrokes, 9 cold loads. The persist phase (this device's copy) uses the
+// cold-load document (the whole document but in smoke mode): time to first text (smoke 2,
+// quick 10, full 20 repetitions) and keystrokes with persistence on and off (two rounds,
+// on/none then none/on), each page in a Chromium of its own on a fresh --user-data-dir.
 
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
@@ -44,9 +53,10 @@ const MODE = arg('mode', 'quick')
 const PLANS = {
   // limit: updates in the remote apply and local replay; whole: cold load and keystrokes on the
   // whole document (else on the first `limit` updates' document).
-  smoke: { limit: 5000, keys: 20, coldReps: 1, whole: false },
-  quick: { limit: 30000, keys: 200, coldReps: 5, whole: true },
-  full: { limit: Infinity, keys: 500, coldReps: 9, whole: true }
+  // firstReps: repetitions of the time to first text (persist phase).
+  smoke: { limit: 5000, keys: 20, coldReps: 1, firstReps: 2, whole: false },
+  quick: { limit: 30000, keys: 200, coldReps: 5, firstReps: 10, whole: true },
+  full: { limit: Infinity, keys: 500, coldReps: 9, firstReps: 20, whole: true }
 }
 const plan = PLANS[MODE] && { ...PLANS[MODE] }
 if (!plan) {
@@ -63,8 +73,10 @@ const TRACE = path.resolve(arg('trace', path.join(ROOT, 'bench/data/automerge-pa
 const CHROME = arg('chrome', process.env.CHROME_BIN ?? '/usr/bin/chromium')
 /** Sync messages per WebSocket frame in an extra remote-apply run (1: no extra run). */
 const BATCH = Number(arg('batch', '1'))
-/** Parts to run (for working on the instrument): cold, remote, local, probe. */
-const PHASES = new Set(arg('phases', 'cold,remote,local,probe').split(','))
+/** Parts to run (for working on the instrument): cold, remote, local, probe, persist. */
+const PHASES = new Set(arg('phases', 'cold,remote,local,probe,persist').split(','))
+/** What every widget part but the persist phase runs with: the widget's default. */
+const DEFAULT_PERSIST = 'indexeddb (the default: a copy in IndexedDB; fresh off-the-record contexts, IndexedDB in memory)'
 /** Seconds the whole run may take before it gives up (0: no limit): a page that never reaches
  *  its end state fails the run with the phase it was in, instead of holding CI until its own
  *  limit. */
@@ -288,6 +300,49 @@ async function pushDocument (wsBase, doc, update) {
   ws.close()
 }
 
+/** A TCP relay in front of the sync-server (`wsBase`: its ws://HOST:PORT/sync) that can hold
+ *  connections back. While held, a new connection is accepted and left waiting: nothing is read
+ *  from it or sent to it, so the page's WebSocket stays connecting (the server unreachable, as
+ *  far as the page can tell, and no console error). `release()` relays the waiting ones (their
+ *  bytes were kept) and every later connection at once. */
+async function startGate (wsBase) {
+  const target = new URL(wsBase.replace(/^ws/, 'http'))
+  let held = null
+  const open = new Set()
+  const relay = (client) => {
+    const upstream = net.connect(Number(target.port), target.hostname)
+    const end = () => { client.destroy(); upstream.destroy() }
+    for (const s of [client, upstream]) { s.on('error', end); s.on('close', end) }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  }
+  const server = net.createServer((client) => {
+    open.add(client)
+    client.on('close', () => open.delete(client))
+    if (held) {
+      client.pause()
+      client.on('error', () => client.destroy())
+      held.push(client)
+    } else {
+      relay(client)
+    }
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    ws: `ws://127.0.0.1:${server.address().port}${target.pathname}`,
+    hold () { held ??= [] },
+    release () {
+      const waiting = held ?? []
+      held = null
+      for (const c of waiting) if (!c.destroyed) relay(c)
+    },
+    close () {
+      for (const c of open) c.destroy()
+      server.close()
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Statistics.
 
@@ -297,12 +352,130 @@ function pct (values, p) {
 }
 const median = (v) => pct(v, 50)
 const summary = (v) => ({ n: v.length, p50_ms: pct(v, 50), p99_ms: pct(v, 99), max_ms: Math.max(...v), mean_ms: v.reduce((a, b) => a + b, 0) / v.length })
+/** Median and p90 over repetitions (with 10, the p90 is the 9th of the 10 sorted). */
+const spread = (v) => v.length ? { n: v.length, median_ms: pct(v, 50), p90_ms: pct(v, 90), min_ms: Math.min(...v), max_ms: Math.max(...v) } : null
+
+// ---------------------------------------------------------------------------------------------
+// This device's copy: time to first text from the network and from IndexedDB, and what
+// persisting costs a keystroke.
+
+async function persistPhase ({ out, sync, openPage, closePage, check, save, compacted, length }) {
+  out.reps = plan.firstReps
+  out.profile = 'each repetition and keystroke page in a browser of its own on a fresh --user-data-dir (IndexedDB on disk)'
+  // Time to first text. Per repetition one fresh profile (empty HTTP cache and IndexedDB) and
+  // one document; the widget reaches the sync-server through the gate.
+  log(`this device's copy: time to first text (${plan.firstReps} repetitions)`)
+  const gate = await startGate(sync.ws)
+  const runs = { network: [], device_unreachable: [], device_reachable: [] }
+  try {
+    for (let r = 0; r < plan.firstReps; r++) await pushDocument(sync.ws, `first-${r}`, compacted)
+    await new Promise((resolve) => setTimeout(resolve, 1000)) // let the server unload them
+    for (let r = 0; r < plan.firstReps; r++) {
+      const doc = `first-${r}`
+      const { context, page } = await openPage({ profile: true })
+      const call = (fn, a) => page.evaluate(([fn, a]) => window.bench[fn](a), [fn, a])
+      const first = async (kind) => {
+        const res = await call('firstText', { server: gate.ws, doc, length })
+        check(`first text, ${kind}`, res.text)
+        delete res.text
+        runs[kind].push(res)
+        return res
+      }
+      const reload = async () => {
+        await page.reload()
+        await page.waitForFunction(() => window.bench !== undefined)
+      }
+      // (a) From the network: the empty IndexedDB is opened (created), then the socket.
+      await first('network')
+      // The copy is written once the loaded document is in it; then the page goes.
+      Object.assign(runs.network.at(-1), await call('firstTextEnd', { connected: true, copied: true }))
+      // (b) From the copy, the server held back: nothing can come over the socket.
+      await reload()
+      gate.hold()
+      const b = await first('device_unreachable')
+      if (b.socket_message_ms !== null || b.socket_open_ms !== null) throw new Error('first text from the copy: the socket delivered while the server was held back')
+      gate.release()
+      Object.assign(b, await call('firstTextEnd', { connected: true, copied: true }))
+      // (b') From the copy, the server reachable (the socket opens once the copy is loaded).
+      await reload()
+      await first('device_reachable')
+      Object.assign(runs.device_reachable.at(-1), await call('firstTextEnd', { connected: true }))
+      await closePage(context)
+    }
+  } finally {
+    gate.close()
+  }
+  const ms = (kind, key) => runs[kind].map((x) => x[key]).filter((x) => x !== null)
+  out.first_text = {
+    chars: length,
+    network: { text: spread(ms('network', 'text_ms')), socket_created: spread(ms('network', 'socket_created_ms')), runs: runs.network },
+    device_unreachable: { text: spread(ms('device_unreachable', 'text_ms')), runs: runs.device_unreachable },
+    device_reachable: {
+      text: spread(ms('device_reachable', 'text_ms')),
+      socket_created: spread(ms('device_reachable', 'socket_created_ms')),
+      socket_first_message: spread(ms('device_reachable', 'socket_message_ms')),
+      runs: runs.device_reachable
+    }
+  }
+  const t = out.first_text
+  log(`first text: network median ${t.network.text.median_ms.toFixed(1)} p90 ${t.network.text.p90_ms.toFixed(1)} ms; copy (server held back) ${t.device_unreachable.text.median_ms.toFixed(1)} / ${t.device_unreachable.text.p90_ms.toFixed(1)} ms; copy (server reachable) ${t.device_reachable.text.median_ms.toFixed(1)} / ${t.device_reachable.text.p90_ms.toFixed(1)} ms`)
+  save()
+
+  // Keystrokes with persistence on (the default) and `persist: "none"`: the document and
+  // positions of the keystroke part (the whole document loaded from the sync-server into a
+  // fresh page, `plan.keys` at the end, then as many in the middle), two rounds in opposite
+  // order, pooled per setting.
+  log(`this device's copy: keystrokes with persist on and "none" (${plan.keys} per position and page)`)
+  const order = [['on', 'none'], ['none', 'on']]
+  const acc = {}
+  for (const [round, settings] of order.entries()) {
+    for (const setting of settings) {
+      const doc = `keys-p${round}-${setting}`
+      await pushDocument(sync.ws, doc, compacted)
+      const { context, page } = await openPage({ profile: true })
+      const loaded = await page.evaluate((a) => window.bench.loadForKeystrokes(a), { who: 'widget', server: sync.ws, doc, length, persist: setting === 'none' ? 'none' : undefined })
+      check(`loading the document for keystrokes, persist ${setting}`, loaded.text)
+      for (const where of ['end', 'middle']) {
+        const k = await profiled(page, `keys-${where}-persist-${setting}-${round}`, () => page.evaluate((a) => window.bench.keystrokes(a), { who: 'widget', where, n: plan.keys }))
+        const a = ((acc[setting] ??= {})[where] ??= { chars: k.chars, update: [], handler: [], wrote: [], puts: 0, put_ms: [], put_bytes: [] })
+        a.update.push(...k.update)
+        a.handler.push(...k.handler)
+        a.wrote.push(...k.wrote)
+        a.puts += k.puts
+        a.put_ms.push(...k.put_ms)
+        a.put_bytes.push(...k.put_bytes)
+      }
+      await closePage(context)
+    }
+  }
+  out.keystrokes = { order: order.map((o) => o.join(',')), pages_per_setting: order.length }
+  for (const [setting, byWhere] of Object.entries(acc)) {
+    out.keystrokes[setting] = {}
+    for (const [where, a] of Object.entries(byWhere)) {
+      const started = a.update.filter((_, i) => a.wrote[i])
+      const others = a.update.filter((_, i) => !a.wrote[i])
+      out.keystrokes[setting][where] = {
+        chars: a.chars,
+        update: summary(a.update),
+        handler: summary(a.handler),
+        copy_writes: a.puts,
+        keystrokes_starting_a_write: started.length,
+        update_when_starting_a_write: started.length ? summary(started) : null,
+        update_otherwise: others.length ? summary(others) : null,
+        put_call: a.put_ms.length ? summary(a.put_ms) : null,
+        copy_bytes: a.put_bytes.length ? pct(a.put_bytes, 50) : null
+      }
+      const x = out.keystrokes[setting][where]
+      log(`persist ${setting}, keystrokes at ${where} (${x.chars} chars): update p50 ${x.update.p50_ms.toFixed(3)} p99 ${x.update.p99_ms.toFixed(3)} ms; ${x.copy_writes} copy writes, ${x.keystrokes_starting_a_write} started in a keystroke`)
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 
 async function main () {
   const began = performance.now()
-  const result = { mode: MODE, loadavg_start: loadavg(), machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version } }
+  const result = { mode: MODE, started_at: new Date().toISOString(), loadavg_start: loadavg(), binaries: { sync_server: SERVER_BIN, npm_dir: NPM_DIR }, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version } }
   log(`(e) browser: generating the trace's updates with yjs (${MODE})`)
   const trace = loadTrace()
   const count = trace.updates.length
@@ -314,32 +487,51 @@ async function main () {
     patchesJson: JSON.stringify(trace.patches)
   }
   const pageServer = await startPageServer(data)
-  const sync = PHASES.has('cold') || PHASES.has('probe') || (PHASES.has('local') && plan.whole)
+  const sync = PHASES.has('cold') || PHASES.has('probe') || PHASES.has('persist') || (PHASES.has('local') && plan.whole)
     ? await startSyncServer()
     : null
-  const browser = await chromium.launch({
-    executablePath: CHROME,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
-  })
+  const chromeArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+  const browser = await chromium.launch({ executablePath: CHROME, headless: true, args: chromeArgs })
+  // Browsers of their own with an on-disk profile (the persist phase), closed with the run.
+  const profiles = new Map()
+  const closeProfiles = () => Promise.all([...profiles.keys()].map((c) => c.close().catch(() => {})))
   result.browser = `Chromium ${browser.version()}`
   if (TIME_LIMIT_S > 0) {
     setTimeout(() => {
       console.error(`(e) browser: gave up after ${TIME_LIMIT_S} s (--time-limit) after '${lastLog}'`)
-      const closing = Promise.race([browser.close(), new Promise((resolve) => setTimeout(resolve, 5000))])
+      const closing = Promise.race([Promise.all([browser.close(), closeProfiles()]), new Promise((resolve) => setTimeout(resolve, 5000))])
       closing.finally(() => { sync?.close(); process.exit(1) })
     }, TIME_LIMIT_S * 1000).unref()
   }
   const errors = []
-  const openPage = async () => {
-    const context = await browser.newContext({ viewport: { width: 1000, height: 800 } })
-    const page = await context.newPage()
+  // A page in a fresh browser context of the one browser (off the record: its HTTP cache and
+  // IndexedDB live in memory), or, with `profile`, in a browser of its own started on a fresh
+  // --user-data-dir (IndexedDB on disk, as in a person's browser; `closePage` removes it).
+  const viewport = { width: 1000, height: 800 }
+  const openPage = async ({ profile = false } = {}) => {
+    let context
+    if (profile) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ct-bench-profile-'))
+      context = await chromium.launchPersistentContext(dir, { executablePath: CHROME, headless: true, args: chromeArgs, viewport })
+      profiles.set(context, dir)
+    } else {
+      context = await browser.newContext({ viewport })
+    }
+    const page = context.pages()[0] ?? await context.newPage()
     page.on('pageerror', (e) => errors.push(String(e?.stack ?? e)))
     page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()}`) })
     await page.goto(`${pageServer.url}/page.html`)
     await page.waitForFunction(() => window.bench !== undefined)
     if (!await page.evaluate(() => window.crossOriginIsolated)) throw new Error('the page is not cross-origin isolated (timer resolution)')
     return { context, page }
+  }
+  const closePage = async (context) => {
+    await context.close()
+    const dir = profiles.get(context)
+    if (dir) {
+      profiles.delete(context)
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   }
   // The results so far, rewritten after each phase (marked partial until the end), so that a
   // run cut short keeps what it measured.
@@ -376,7 +568,7 @@ async function main () {
       await context.close()
     }
     const coldSummary = (runs) => Object.fromEntries(['total_ms', 'code_ms', 'doc_ms'].map((k) => [k, median(runs.map((x) => x[k]))]))
-    result.cold_load = { widget: { ...coldSummary(cold.widget), runs: cold.widget }, yjs: { ...coldSummary(cold.yjs), runs: cold.yjs } }
+    result.cold_load = { persist: DEFAULT_PERSIST, widget: { ...coldSummary(cold.widget), runs: cold.widget }, yjs: { ...coldSummary(cold.yjs), runs: cold.yjs } }
     log(`widget ${result.cold_load.widget.total_ms.toFixed(1)} ms (code ${result.cold_load.widget.code_ms.toFixed(1)}), yjs ${result.cold_load.yjs.total_ms.toFixed(1)} ms (code ${result.cold_load.yjs.code_ms.toFixed(1)})`)
     save()
     }
@@ -384,7 +576,7 @@ async function main () {
     // Remote apply: each in a fresh page.
     if (PHASES.has('remote')) {
     log(`remote apply of ${count} updates`)
-    result.remote_apply = { batch: BATCH }
+    result.remote_apply = { batch: BATCH, persist: DEFAULT_PERSIST }
     for (const [who, fn, extra] of [
       ['widget', 'remoteWidget', { doc: 'remote-w', batch: 1 }],
       ['yjs', 'remoteYjs', { doc: 'remote-y', batch: 1 }],
@@ -412,8 +604,8 @@ async function main () {
     // the trace, in the whole document loaded from the sync server.
     if (PHASES.has('local')) {
     log('local replay and keystrokes')
-    result.local_replay = {}
-    result.keystrokes = { end: {}, middle: {} }
+    result.local_replay = { persist: DEFAULT_PERSIST }
+    result.keystrokes = { persist: DEFAULT_PERSIST, end: {}, middle: {} }
     const whole = trace.prefix !== trace.final
     for (const who of ['widget', 'yjs']) {
       let { context, page } = await openPage()
@@ -450,7 +642,15 @@ async function main () {
       log(JSON.stringify(result.probe))
       await context.close()
     }
+
+    // This device's copy (the widget's `persist`), on the cold-load document.
+    if (PHASES.has('persist')) {
+      result.persist = {}
+      await persistPhase({ out: result.persist, sync, openPage, closePage, check, save, compacted: trace.compacted, length: trace.final.length })
+    }
   } finally {
+    await closeProfiles()
+    for (const dir of profiles.values()) fs.rmSync(dir, { recursive: true, force: true })
     await browser.close().catch(() => {})
     pageServer.close()
     sync?.close()
@@ -463,7 +663,100 @@ async function main () {
   log(`wrote ${OUT} (${result.seconds.toFixed(0)} s)`)
 }
 
-main().catch((error) => {
-  console.error(error)
-  process.exit(1)
-})
+// ---------------------------------------------------------------------------------------------
+// The persist phase in BENCHMARKS.md: its own section, after the browser table that sync-bench
+// writes (bench/src/report.rs), in that table's format (`—` for what was not measured, ratios
+// as `0.00×`).
+
+const PERSIST_HEADING = "### (e) Widget: this device's copy (IndexedDB) in headless Chromium"
+
+/** `sameRun`: the browser table above comes from this run (its line names this run's mode,
+ *  length and load averages). */
+function persistSection (b, sameRun) {
+  const n = (v, digits) => typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '—'
+  const ratio = (a, c) => typeof a === 'number' && typeof c === 'number' && c > 0 ? `${(a / c).toFixed(2)}×` : '—'
+  const p = b?.persist
+  let md = `${PERSIST_HEADING}\n\n`
+  if (!p?.first_text && !p?.keystrokes) {
+    return `${md}Not measured: ${b?.error ?? (b ? 'the browser run stopped before this part' : 'the browser benchmark did not run')}.\n\n`
+  }
+  const when = b.started_at ? `${b.started_at.slice(0, 16).replace('T', ' ')} UTC` : 'date not recorded'
+  md += `${b.browser ?? 'Chromium'}, ${b.mode} mode, browser run of ${when}; 1-minute load average ${n(b.loadavg_start, 2)} at its start, ${n(b.loadavg_end, 2)} at its end. ` +
+    `The document is the cold-load one (${b.trace?.final_chars} characters, compacted ${b.trace?.compacted_bytes} bytes), on the same sync-server. ` +
+    (sameRun
+      ? 'The browser table above is from this run: its widget rows ran with the widget\'s default, persistence on (`persist` unset: a copy in IndexedDB), each page in a fresh off-the-record browser context (IndexedDB in memory, empty at the start). '
+      : 'The browser table above is from another run (its own line says which). ') +
+    'The rows below ran in browsers of their own, each on a fresh on-disk profile (`--user-data-dir`), so IndexedDB is on disk. ' +
+    'See bench/NOTES.md, "Scenario (e) in the browser", *This device\'s copy*, for what each row includes.\n\n'
+  if (b.partial) md += '**Partial run**: it stopped before every part was measured; missing rows show —.\n\n'
+  const t = p.first_text
+  if (t) {
+    md += `| time to first text: \`mount()\` → the textarea shows all ${t.chars} characters (${t.network?.text?.n ?? 0} repetitions) | median (ms) | p90 (ms) |\n|---|---:|---:|\n`
+    const row = (label, x) => { md += `| ${label} | ${n(x?.median_ms, 1)} | ${n(x?.p90_ms, 1)} |\n` }
+    row('from the network: fresh browser profile, empty IndexedDB', t.network?.text)
+    row('… its WebSocket created (ms after `mount()`: IndexedDB opened first)', t.network?.socket_created)
+    row('from this device\'s copy: same profile, page reloaded, sync-server held back (nothing delivered)', t.device_unreachable?.text)
+    row('from this device\'s copy: same profile, page reloaded, sync-server reachable', t.device_reachable?.text)
+    row('… its WebSocket created (ms after `mount()`)', t.device_reachable?.socket_created)
+    md += '\n'
+  }
+  const k = p.keystrokes
+  if (k?.on || k?.none) {
+    const per = k.on?.end?.update?.n ?? k.none?.end?.update?.n ?? 0
+    md += `| keystrokes on that document (${per} per setting and position, ${k.pages_per_setting ?? '?'} pages each) | persist on (default) | \`persist: "none"\` | on ÷ none |\n|---|---:|---:|---:|\n`
+    const row = (label, a, c, digits = 3) => { md += `| ${label} | ${n(a, digits)} | ${n(c, digits)} | ${ratio(a, c)} |\n` }
+    for (const [where, label] of [['end', 'at the end'], ['middle', 'in the middle']]) {
+      const on = k.on?.[where]
+      const off = k.none?.[where]
+      const chars = on?.chars ?? off?.chars
+      row(`keystroke ${label} of ${chars} chars: input → update sent, p50 (ms)`, on?.update?.p50_ms, off?.update?.p50_ms)
+      row(`keystroke ${label} of ${chars} chars: input → update sent, p99 (ms)`, on?.update?.p99_ms, off?.update?.p99_ms)
+      row('… whole input handler, p99 (ms)', on?.handler?.p99_ms, off?.handler?.p99_ms)
+      md += `| … copy writes started during them / by a keystroke's handler | ${on ? `${on.copy_writes} / ${on.keystrokes_starting_a_write}` : '—'} | ${off ? `${off.copy_writes} / ${off.keystrokes_starting_a_write}` : '—'} | — |\n`
+      row('… keystrokes whose handler started a write: input → update sent, p50 (ms)', on?.update_when_starting_a_write?.p50_ms, null)
+    }
+  }
+  if (b.errors?.length) md += `\nThe page reported ${b.errors.length} errors or warnings in the run; the first: \`${String(b.errors[0]).replaceAll('`', "'")}\`\n`
+  return `${md}\n`
+}
+
+/** Puts the persist section of the browser run `jsonFile` into `mdFile`: in place of the one
+ *  there, or else after the browser table, or else before the notes. */
+function renderInto (jsonFile, mdFile) {
+  let b = null
+  try {
+    b = JSON.parse(fs.readFileSync(jsonFile, 'utf8'))
+  } catch {}
+  const lines = fs.readFileSync(mdFile, 'utf8').split(/(?<=\n)/)
+  const isHeading = (l) => l.startsWith('## ') || l.startsWith('### ')
+  const blockEnd = (i) => {
+    let j = i + 1
+    while (j < lines.length && !isHeading(lines[j])) j++
+    return j
+  }
+  let at = lines.findIndex((l) => l.startsWith(PERSIST_HEADING))
+  let end
+  if (at >= 0) {
+    end = blockEnd(at)
+  } else {
+    const table = lines.findIndex((l) => l.startsWith('### (e) Widget in headless Chromium'))
+    at = table >= 0 ? blockEnd(table) : lines.findIndex((l) => l.startsWith('## Notes'))
+    if (at < 0) at = lines.length
+    end = at
+  }
+  const f2 = (x) => typeof x === 'number' ? x.toFixed(2) : '?'
+  const runLine = b && `, ${b.mode} mode, ${(b.seconds ?? 0).toFixed(0)} s; 1-minute load average ${f2(b.loadavg_start)} at the start, ${f2(b.loadavg_end)} at the end.`
+  const table = lines.findIndex((l) => l.startsWith('### (e) Widget in headless Chromium'))
+  const sameRun = Boolean(runLine) && table >= 0 && lines.slice(table, blockEnd(table)).some((l) => l.includes(runLine))
+  lines.splice(at, end - at, persistSection(b, sameRun))
+  fs.writeFileSync(mdFile, lines.join(''))
+}
+
+if (arg('render')) {
+  renderInto(path.resolve(arg('render')), path.resolve(arg('into', path.join(ROOT, 'BENCHMARKS.md'))))
+} else {
+  main().catch((error) => {
+    console.error(error)
+    process.exit(1)
+  })
+}
