@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{changed, granted_doc, plain, read_body, unavailable, AppState, TokenParam};
+use super::{changed, granted_body, granted_doc, plain, unavailable, AppState, TokenParam};
 use crate::auth::Access;
 use crate::room::{text_of_state, HistoryRefusal, ServerChange, ServerEdit};
 use crate::storage::history::CHANGES_LIMIT;
@@ -23,6 +23,7 @@ use crate::storage::writer::now_ms;
 use crate::storage::{Author, Change, StorageError, VersionInfo, VersionKind};
 use crate::timestamp::{parse_rfc3339, rfc3339_utc};
 use crate::webhook::{DocEvent, EventKind};
+use collab_core::doc_name::DocName;
 use collab_core::engine::merge_stored;
 
 /// Longest label a named version may have, in characters.
@@ -110,11 +111,7 @@ pub(super) async fn version_text(
 }
 
 /// The text of version `id`, or the answer to send instead (404 for an unknown version).
-async fn text_of_version(
-    app: &AppState,
-    doc: collab_core::doc_name::DocName,
-    id: String,
-) -> Result<String, Response> {
+async fn text_of_version(app: &AppState, doc: DocName, id: String) -> Result<String, Response> {
     let state = match app.storage.version_state(doc, id).await {
         Ok(Some((_, state))) => state,
         Ok(None) => return Err(plain(StatusCode::NOT_FOUND, "no such version")),
@@ -147,17 +144,24 @@ struct RestoreBody {
     version: String,
 }
 
-/// A JSON body of type `T`, or a 400 saying what is wrong with it.
-fn json_body<T: serde::de::DeserializeOwned>(
-    body: &[u8],
+/// A changing request's document (granted `write`), the token's user, and its body as JSON
+/// of type `T`; or the answer refusing it (a 400 says what is wrong with the body).
+async fn granted_json<T: serde::de::DeserializeOwned>(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: TokenParam,
+    doc: &str,
+    body: Body,
     expected: &str,
-) -> Result<T, Box<Response>> {
-    serde_json::from_slice(body).map_err(|err| {
-        Box::new(plain(
+) -> Result<(DocName, Option<Author>, T), Response> {
+    let (doc, by, body) = granted_body(app, headers, query, doc, body).await?;
+    let parsed = serde_json::from_slice(&body).map_err(|err| {
+        plain(
             StatusCode::BAD_REQUEST,
             &format!("the body must be JSON {expected}: {err}"),
-        ))
-    })
+        )
+    })?;
+    Ok((doc, by, parsed))
 }
 
 /// `POST /api/docs/{doc}/versions` `{"label"}` (`write`): saves the current state as a named
@@ -169,18 +173,12 @@ pub(super) async fn name_version(
     Query(query): Query<TokenParam>,
     body: Body,
 ) -> Response {
-    let (doc, _) = match granted_doc(&app, &headers, query, &doc, Access::Write) {
-        Ok(granted) => granted,
-        Err(refused) => return *refused,
-    };
-    let body = match read_body(&app, body).await {
-        Ok(body) => body,
-        Err(refused) => return refused,
-    };
-    let NameBody { label } = match json_body(&body, r#"{"label": "..."}"#) {
-        Ok(body) => body,
-        Err(refused) => return *refused,
-    };
+    let expected = r#"{"label": "..."}"#;
+    let (doc, _, NameBody { label }) =
+        match granted_json(&app, &headers, query, &doc, body, expected).await {
+            Ok(granted) => granted,
+            Err(refused) => return refused,
+        };
     let label = label.trim();
     if label.is_empty() || label.chars().count() > MAX_LABEL_CHARS {
         return plain(
@@ -217,18 +215,12 @@ pub(super) async fn restore(
     Query(query): Query<TokenParam>,
     body: Body,
 ) -> Response {
-    let (doc, by) = match granted_doc(&app, &headers, query, &doc, Access::Write) {
-        Ok(granted) => granted,
-        Err(refused) => return *refused,
-    };
-    let body = match read_body(&app, body).await {
-        Ok(body) => body,
-        Err(refused) => return refused,
-    };
-    let RestoreBody { version } = match json_body(&body, r#"{"version": "<id>"}"#) {
-        Ok(body) => body,
-        Err(refused) => return *refused,
-    };
+    let expected = r#"{"version": "<id>"}"#;
+    let (doc, by, RestoreBody { version }) =
+        match granted_json(&app, &headers, query, &doc, body, expected).await {
+            Ok(granted) => granted,
+            Err(refused) => return refused,
+        };
     let from = match app
         .storage
         .version_state(doc.clone(), version.clone())
