@@ -330,6 +330,49 @@ async fn a_burst_of_commits_makes_deliveries_at_most_one_per_debounce_and_delete
         delete.signature.as_deref(),
         Some(sign(HOOK_KEY, &delete.body).as_str())
     );
+
+    // Undelete and restore are events too, said at once and by whom.
+    let auth = format!("Authorization: Bearer {admin}");
+    let undelete = http_send(
+        server.addr,
+        "POST",
+        "/api/docs/burst/undelete",
+        &[&auth],
+        b"",
+    )
+    .await;
+    assert_eq!(undelete.status, 204, "{}", undelete.text());
+    let named = http_send(
+        server.addr,
+        "POST",
+        "/api/docs/burst/versions",
+        &[&auth],
+        br#"{"label":"all the x"}"#,
+    )
+    .await;
+    assert_eq!(named.status, 201, "{}", named.text());
+    let version: serde_json::Value = serde_json::from_slice(&named.body).unwrap();
+    let body = format!(r#"{{"version":{}}}"#, version["id"]);
+    let restore = http_send(
+        server.addr,
+        "POST",
+        "/api/docs/burst/restore",
+        &[&auth],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(restore.status, 200, "{}", restore.text());
+    for event in ["undelete", "restore"] {
+        let seen = receiver
+            .wait_delivered(&format!("the {event} event"), |s| s.event == event)
+            .await;
+        let delivery = seen.iter().find(|s| s.event == event).unwrap();
+        assert_eq!(delivery.json()["authors"][0]["id"], "root", "{event}");
+        assert_eq!(
+            delivery.signature.as_deref(),
+            Some(sign(HOOK_KEY, &delivery.body).as_str())
+        );
+    }
     server.stop().await;
 }
 
