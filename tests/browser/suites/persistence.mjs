@@ -2,7 +2,8 @@
 // the sync server is killed; edits typed offline survive a reload and a closed tab and reach
 // the server when it is back; persist="none" says it keeps nothing and keeps nothing. And
 // token functions: a token that expires mid-session is replaced without losing an edit, a
-// function that rejects shows "Not authorized".
+// function that rejects shows "Not authorized". A real quota (Chromium's, set through the
+// DevTools protocol) that refuses the copy is said in the console and on the save line.
 
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -211,6 +212,30 @@ export default function persistence (harness) {
       await goHost(bob, { server: server.wsUrl, doc: 'token-rejected', name: 'Bob', debounce: 0, tokenFrom: 'test', persist: 'none' })
       await bob.waitState('"Not authorized"', (st) => st.status === 'disconnected' && /Not authorized/.test(st.saveLine))
       assert.ok(bob.console.some((line) => /token function failed/.test(line)), `a console message says why: ${bob.console.join(' | ')}`)
+    })
+
+    scenario(harness, 'a browser that refuses to store the copy (a real quota): a console message, editing goes on, the save line says only this tab has the changes', async (s) => {
+      const server = await s.ownServer('quota')
+      const doc = 'over-quota'
+      // A document several times larger than the quota this site's storage gets.
+      const big = 'all work and no play '.repeat(20_000)
+      const put = await fetch(`${server.httpUrl}/api/docs/${doc}/text`, { method: 'PUT', body: big })
+      assert.equal(put.status, 204, await put.text())
+      const ada = await s.blank('Ada')
+      // Chromium's own quota enforcement for the host page's origin (DevTools protocol).
+      const cdp = await ada.context.newCDPSession(ada.page)
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin: site.url, quotaSize: 64 * 1024 })
+      await goHost(ada, { server: server.wsUrl, doc, name: 'Ada', debounce: 0 })
+      await ada.waitStatus('connected')
+      await ada.waitText(big, 'the whole document')
+      await waitUntil('a console error saying the copy cannot be kept, and why',
+        () => ada.console.some((line) => /^error: collab-textarea: cannot keep changes on this device \(.*quota/i.test(line)))
+      await server.kill()
+      await ada.waitState('the status to leave "connected"', (st) => st.status !== 'connected')
+      await ada.typeAtEnd('!')
+      await waitLine(ada, 'the save line to say the browser refused to store the change',
+        /^Offline — 1 unsaved change only in this tab: the browser refused to store it$/)
+      await ada.waitText(`${big}!`, 'the edit, typed with the store refused')
     })
   })
 }
