@@ -44,9 +44,16 @@ pub enum LoadPurpose {
     Resync { announce: bool },
 }
 
+/// A load generation no room of this process has used: a room made for a document after
+/// another room of it was dropped (a delete) never takes the dropped room's load result.
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Room {
     pub(super) fn request_load(&mut self) {
-        self.generation += 1;
+        self.generation = next_generation();
         self.read_storage(LoadPurpose::Load);
     }
 

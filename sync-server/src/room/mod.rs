@@ -113,6 +113,7 @@ pub struct Room {
     client_ids: ClientIds,
     /// When the last member left; `None` while anyone is here.
     idle_since: Option<Instant>,
+    /// The load this room waits for or last took (unique in the process; 0: none yet).
     generation: u64,
     /// The token of this room's relay subscription; the first load waits for it to be active,
     /// so nothing another instance publishes falls between the load and the subscription.

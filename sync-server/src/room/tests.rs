@@ -63,6 +63,8 @@ struct Harness {
     room: Room,
     stored: StoredDoc,
     journal: Arc<TestJournal>,
+    /// The generation of the room's first load.
+    generation: u64,
 }
 
 impl Harness {
@@ -79,16 +81,13 @@ impl Harness {
             fanout: false,
         };
         let (room, effects) = Room::load(doc_name(), &context);
-        assert!(
-            matches!(
-                &effects[..],
-                [Effect::Load {
-                    generation: 1,
-                    purpose: LoadPurpose::Load
-                }]
-            ),
-            "{effects:?}"
-        );
+        let generation = match &effects[..] {
+            [Effect::Load {
+                generation,
+                purpose: LoadPurpose::Load,
+            }] => *generation,
+            _ => panic!("{effects:?}"),
+        };
         let stored = StoredDoc {
             snapshot: text.map(insert_update),
             ..StoredDoc::default()
@@ -97,13 +96,14 @@ impl Harness {
             room,
             stored,
             journal,
+            generation,
         }
     }
 
     fn finish_loading(&mut self) -> Effects {
         let (keep, effects) = self.room.on_loaded(LoadResult {
             doc: doc_name(),
-            generation: 1,
+            generation: self.generation,
             result: Ok(self.stored.clone()),
             purpose: LoadPurpose::Load,
         });
@@ -183,6 +183,28 @@ fn text_of(update: &[u8]) -> String {
         .unwrap();
     let out = text.get_string(&doc.transact());
     out
+}
+
+#[test]
+fn a_room_made_after_a_delete_never_takes_the_dropped_rooms_load() {
+    // The dropped room's load was queued before the delete, so it read the deleted text.
+    let dropped = Harness::stored(Some("deleted text"));
+    let mut fresh = Harness::new();
+    assert_ne!(dropped.generation, fresh.generation);
+    let (keep, effects) = fresh.room.on_loaded(LoadResult {
+        doc: doc_name(),
+        generation: dropped.generation,
+        result: Ok(dropped.stored.clone()),
+        purpose: LoadPurpose::Load,
+    });
+    assert_eq!(keep, Keep::Yes);
+    assert!(effects.is_empty(), "{effects:?}");
+    fresh.finish_loading();
+    assert_eq!(
+        fresh.text(),
+        None,
+        "the fresh room holds only what storage holds now"
+    );
 }
 
 #[test]
@@ -421,16 +443,15 @@ fn with_fanout_a_room_loads_once_subscribed_and_publishes_what_it_changes() {
         "another subscription's news"
     );
     let effects = room.subscribed(token);
-    assert!(matches!(
-        &effects[..],
-        [
-            Effect::Load { generation: 1, .. },
-            Effect::Publish(Publication::AwarenessQuery)
-        ]
-    ));
+    let generation = match &effects[..] {
+        [Effect::Load { generation, .. }, Effect::Publish(Publication::AwarenessQuery)] => {
+            *generation
+        }
+        _ => panic!("{effects:?}"),
+    };
     let (_, _) = room.on_loaded(LoadResult {
         doc: doc_name(),
-        generation: 1,
+        generation,
         result: Ok(StoredDoc::default()),
         purpose: LoadPurpose::Load,
     });
