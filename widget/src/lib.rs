@@ -11,6 +11,8 @@
 //! - [`limits`]: the server's limits message and the update budget per message.
 //! - [`pieces`]: an update cut into sync messages that fit that budget.
 //! - [`ledger`]: the pure bookkeeping of local changes not yet durably acknowledged.
+//! - [`history`]: pure: the versions JSON, the REST URLs, a version's row, failures in words.
+//! - [`history_view`]: the history panel's DOM (list, preview, Restore, naming).
 //! - [`local_copy`]: the pure rules of this device's copy (IndexedDB): records, when to write.
 //! - [`store`]: the IndexedDB calls.
 //! - [`save_line`]: the pure words of the status dot and the save line, the events owed,
@@ -25,6 +27,8 @@
 pub mod binding;
 pub mod connection;
 pub mod direction;
+pub mod history;
+pub mod history_view;
 pub mod ledger;
 pub mod limits;
 pub mod local_copy;
@@ -111,6 +115,12 @@ impl Widget {
         with(&self.weak(), |s| s.set_readonly(readonly));
     }
 
+    /// Shows or hides the History button (and closes the panel when hiding it).
+    #[wasm_bindgen(js_name = setHistory)]
+    pub fn set_history(&self, on: bool) {
+        with(&self.weak(), |s| s.set_history(on));
+    }
+
     #[wasm_bindgen(js_name = setPlaceholder)]
     pub fn set_placeholder(&self, placeholder: &str) {
         with(&self.weak(), |s| s.set_placeholder(placeholder));
@@ -175,6 +185,9 @@ fn read_options(options: &JsValue) -> Result<(RawOptions, Option<js_sys::Functio
         placeholder: string("placeholder")?,
         token,
         persist: string("persist")?,
+        history: field("history")?
+            .map(|v| v.as_bool().ok_or("`history` must be a boolean"))
+            .transpose()?,
         messages: field("messages")?
             .map(|v| read_messages(&v))
             .transpose()?

@@ -58,6 +58,19 @@ impl Locale for IntlLocale {
             None => English.ago(value, unit),
         }
     }
+
+    fn date_time(&self, ms: f64) -> String {
+        let options = Object::new();
+        let _ = Reflect::set(&options, &"dateStyle".into(), &"medium".into());
+        let _ = Reflect::set(&options, &"timeStyle".into(), &"short".into());
+        // `toLocaleString` falls back to the browser's language for a tag `Intl` refuses.
+        let lang = if self.times.is_some() {
+            self.lang.as_str()
+        } else {
+            "en"
+        };
+        String::from(js_sys::Date::new(&ms.into()).to_locale_string(lang, &options))
+    }
 }
 
 /// `new Intl[name](lang, options)`, or `None` when there is no such constructor or it throws

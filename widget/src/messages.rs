@@ -111,6 +111,55 @@ pub const CATALOG: &[(&str, &[(&str, &str)])] = &[
     ("you", &[("other", "{name} (you)")]),
     ("more", &[("other", "+{count}")]),
     ("textLabel", &[("other", "Shared text")]),
+    ("history", &[("other", "History")]),
+    ("historyTitle", &[("other", "Version history")]),
+    ("historyList", &[("other", "Versions")]),
+    ("historyLoading", &[("other", "Loading versions…")]),
+    (
+        "historyEmpty",
+        &[(
+            "other",
+            "No versions yet: one is kept after each pause in editing.",
+        )],
+    ),
+    ("historyJustNow", &[("other", "just now")]),
+    ("historyKindAuto", &[("other", "Autosave")]),
+    ("historyKindNamed", &[("other", "Named version")]),
+    ("historyKindRestore", &[("other", "Restored version")]),
+    ("historyKindDelete", &[("other", "Before deletion")]),
+    ("historyPreview", &[("other", "Text of the chosen version")]),
+    ("historyPick", &[("other", "Choose a version to see its text.")]),
+    ("historyPreviewLoading", &[("other", "Loading this version…")]),
+    ("historyRestore", &[("other", "Restore this version")]),
+    ("historyRestoring", &[("other", "Restoring…")]),
+    (
+        "historyRestored",
+        &[("other", "Restored the version from {time}.")],
+    ),
+    ("historyNameLabel", &[("other", "Name for the current text")]),
+    ("historyName", &[("other", "Name this version")]),
+    ("historyNamedDone", &[("other", "Named the current text “{label}”.")]),
+    (
+        "historyLoadFailed",
+        &[("other", "Could not load the versions: {reason}")],
+    ),
+    (
+        "historyPreviewFailed",
+        &[("other", "Could not load this version: {reason}")],
+    ),
+    (
+        "historyRestoreFailed",
+        &[("other", "Could not restore this version: {reason}")],
+    ),
+    (
+        "historyNameFailed",
+        &[("other", "Could not name this version: {reason}")],
+    ),
+    ("historyUnreachable", &[("other", "the server cannot be reached")]),
+    ("historyUnauthorized", &[("other", "not authorized")]),
+    ("historyForbidden", &[("other", "your access does not allow it")]),
+    ("historyNotFound", &[("other", "it no longer exists")]),
+    ("historyStatus", &[("other", "the server answered {status}")]),
 ];
 
 /// Units of a relative time.
@@ -119,6 +168,7 @@ pub enum Unit {
     Second,
     Minute,
     Hour,
+    Day,
 }
 
 impl Unit {
@@ -128,6 +178,7 @@ impl Unit {
             Unit::Second => "second",
             Unit::Minute => "minute",
             Unit::Hour => "hour",
+            Unit::Day => "day",
         }
     }
 }
@@ -138,6 +189,10 @@ pub trait Locale {
     fn plural(&self, count: f64) -> String;
     /// `value` `unit`s in the past, as words ("5s ago").
     fn ago(&self, value: u64, unit: Unit) -> String;
+    /// A moment (ms since the epoch) as a date and time; empty where there is no way to say it.
+    fn date_time(&self, _ms: f64) -> String {
+        String::new()
+    }
 }
 
 /// English rules, for tests and when the browser has no `Intl`.
@@ -153,6 +208,7 @@ impl Locale for English {
             Unit::Second => "s",
             Unit::Minute => "m",
             Unit::Hour => "h",
+            Unit::Day => "d",
         };
         format!("{value}{unit} ago")
     }

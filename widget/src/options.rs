@@ -22,6 +22,7 @@ pub struct RawOptions {
     pub placeholder: Option<String>,
     pub token: Option<String>,
     pub persist: Option<String>,
+    pub history: Option<bool>,
     /// The `messages` object: `(key, forms)`, a string being the `other` form.
     pub messages: Vec<(String, Forms)>,
 }
@@ -42,6 +43,8 @@ pub struct Options {
     /// Keep a copy of the document and its unsaved changes in IndexedDB (`persist`, default
     /// on; `"none"` turns it off).
     pub persist: bool,
+    /// A History button in the header opens the history panel (`history`, default off).
+    pub history: bool,
     /// The page's texts over the English defaults.
     pub messages: Messages,
 }
@@ -102,6 +105,7 @@ impl Options {
             placeholder: raw.placeholder.unwrap_or_default(),
             token: raw.token.filter(|t| !t.trim().is_empty()),
             persist,
+            history: raw.history.unwrap_or(false),
             messages: Messages::new(raw.messages)?,
         })
     }
@@ -121,7 +125,7 @@ impl Options {
 }
 
 /// `text` with everything but RFC 3986 unreserved characters percent-encoded.
-fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -163,6 +167,7 @@ mod tests {
         assert!(is_safe_color(&options.color));
         assert!(!options.readonly);
         assert!(options.persist, "persistence is on by default");
+        assert!(!options.history, "the history panel is off by default");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct View {
     dot: HtmlElement,
     save: HtmlElement,
     pub retry: HtmlElement,
+    /// The History button (hidden without the `history` option).
+    pub history: HtmlElement,
     presence: HtmlElement,
     pub textarea: HtmlTextAreaElement,
     overlay: HtmlElement,
@@ -103,6 +105,12 @@ impl View {
         retry.set_attribute("type", "button")?;
         retry.set_text_content(Some(&messages.text("retry", &[])));
         retry.set_hidden(true);
+        let history = el("button", "ct-button ct-history-button", "history-button")?;
+        history.set_attribute("type", "button")?;
+        history.set_attribute("aria-expanded", "false")?;
+        history.set_attribute("aria-controls", crate::history_view::PANEL_ID)?;
+        history.set_text_content(Some(&messages.text("history", &[])));
+        history.set_hidden(true);
         let presence = el("div", "ct-presence", "presence")?;
         presence.set_attribute("aria-label", &messages.text("people", &[]))?;
         presence.set_attribute("role", "list")?;
@@ -117,7 +125,7 @@ impl View {
         mirror.set_class_name("ct-mirror");
         mirror.set_attribute("aria-hidden", "true")?;
 
-        for child in [&dot, &save, &live, &retry, &presence] {
+        for child in [&dot, &save, &live, &retry, &history, &presence] {
             header.append_child(child)?;
         }
         editor.append_child(&textarea)?;
@@ -133,6 +141,7 @@ impl View {
             dot,
             save,
             retry,
+            history,
             presence,
             textarea,
             overlay,
@@ -150,6 +159,21 @@ impl View {
     /// Removes everything the widget put in the shadow root.
     pub fn unmount(&self) {
         self.shadow.set_inner_html("");
+    }
+
+    pub fn document(&self) -> Document {
+        self.document.clone()
+    }
+
+    /// Puts the history panel between the header and the textarea.
+    pub fn insert_panel(&self, panel: &HtmlElement) {
+        let editor = self.textarea.parent_node();
+        let _ = self.root.insert_before(panel, editor.as_ref());
+    }
+
+    /// The element inside the shadow root that has the focus.
+    pub fn focused(&self) -> Option<web_sys::Element> {
+        self.shadow.active_element()
     }
 
     /// The page's messages in the element's language.

@@ -43,6 +43,7 @@ impl Session {
     pub fn set_readonly(&mut self, readonly: bool) {
         self.options.readonly = readonly;
         self.view.textarea.set_read_only(readonly);
+        self.draw_history();
     }
 
     pub fn set_placeholder(&mut self, placeholder: &str) {
@@ -69,6 +70,7 @@ impl Session {
             }
         }
         self.listeners.clear();
+        self.history = Default::default();
         self.debounce = None;
         self.cursor_soon = None;
         self.apply_soon = None;

@@ -10,22 +10,27 @@ use crate::connection::Event;
 use crate::local_copy::Keeping;
 
 impl Session {
+    /// A listener calling `f` on this session. Not passive: some handlers cancel the
+    /// browser's default (native undo, unload, a form's submission).
+    pub(super) fn on(
+        &self,
+        target: &web_sys::EventTarget,
+        name: &'static str,
+        f: fn(&mut Session, &web_sys::Event),
+    ) -> EventListener {
+        let me = self.me.clone();
+        EventListener::new_with_options(
+            target,
+            name,
+            EventListenerOptions::enable_prevent_default(),
+            move |event| with(&me, |s| f(s, event)),
+        )
+    }
+
     /// Registers every DOM listener, the ticker and the resize observer.
     pub(super) fn listen(&mut self) {
         let textarea: &web_sys::EventTarget = self.view.textarea.as_ref();
-        let me = self.me.clone();
-        let on = |target: &web_sys::EventTarget,
-                  name: &'static str,
-                  f: fn(&mut Session, &web_sys::Event)| {
-            // Not passive: some handlers cancel the browser's default (native undo, unload).
-            let me = me.clone();
-            EventListener::new_with_options(
-                target,
-                name,
-                EventListenerOptions::enable_prevent_default(),
-                move |event| with(&me, |s| f(s, event)),
-            )
-        };
+        let on = |target: &web_sys::EventTarget, name, f| self.on(target, name, f);
         let mut listeners = vec![
             on(textarea, "input", |s, _| s.on_input()),
             on(textarea, "compositionstart", |s, _| s.composing = true),
@@ -62,6 +67,9 @@ impl Session {
             on(self.view.retry.as_ref(), "click", |s, _| {
                 let effects = s.transition(Event::RetryNow);
                 s.run(effects);
+            }),
+            on(self.view.history.as_ref(), "click", |s, _| {
+                s.toggle_history()
             }),
         ];
         if let Some(window) = web_sys::window() {

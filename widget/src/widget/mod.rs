@@ -5,12 +5,14 @@
 //! The session's methods are split by what they do: `mount` (building one),
 //! `listeners` (DOM events, ticker, resize), `sync` (socket, messages, acks), `edits`
 //! (local changes, patching the textarea), `awareness` (cursors, peers), `status` (the
-//! header and its events), `api` (what the `Widget` class calls). The bookkeeping of unsaved
+//! header and its events), `history` (the history panel's requests), `api` (what the
+//! `Widget` class calls). The bookkeeping of unsaved
 //! changes is [`crate::ledger`], the header's words [`crate::save_line`]; both pure.
 
 mod api;
 mod awareness;
 mod edits;
+mod history;
 mod listeners;
 mod mount;
 mod persist;
@@ -124,6 +126,8 @@ pub struct Session {
     resize: Option<ResizeWatch>,
     /// What the status and save events last said.
     reported: Reported,
+    /// The history panel (the `history` option) and its requests.
+    history: history::History,
     /// Events to dispatch once the session is no longer borrowed.
     events: Vec<(&'static str, JsValue)>,
     me: Weak<RefCell<Session>>,

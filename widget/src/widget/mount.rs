@@ -81,6 +81,7 @@ impl Session {
 
         view.textarea.set_read_only(options.readonly);
         view.textarea.set_placeholder(&options.placeholder);
+        view.history.set_hidden(!options.history);
         let (state, effects) = State::start();
         let local = LocalCopy::new(options.persist);
         let shared = Rc::new_cyclic(|me| {
@@ -126,6 +127,7 @@ impl Session {
                 ticker: None,
                 resize: None,
                 reported: Reported::default(),
+                history: Default::default(),
                 events: Vec::new(),
                 me: me.clone(),
                 unmounted: false,

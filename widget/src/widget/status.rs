@@ -26,6 +26,7 @@ impl Session {
         if now - self.awareness_sent_at >= presence::RENEW_EVERY_MS {
             self.send_awareness();
         }
+        self.history_tick();
         self.refresh();
     }
 

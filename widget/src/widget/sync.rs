@@ -220,6 +220,9 @@ impl Session {
                     web_sys::console::warn_1(
                         &format!("collab-textarea: permission denied: {reason}").into(),
                     );
+                    // Edits are refused: the history panel offers no Restore.
+                    self.history.edits_refused = true;
+                    self.draw_history();
                 }
                 Ok(_) => {}
                 Err(err) => {
