@@ -36,6 +36,14 @@ export interface MountOptions {
    */
   persist?: "indexeddb" | "none";
   /**
+   * A History button in the header, which opens the version history: the versions the server
+   * keeps (time, authors, label), a read-only preview of one, and, with write access, Restore
+   * and naming the current text. Needs a server with the versions API on the same host as
+   * `server` (`http(s)://host/api/docs/{doc}/versions`, with the token as a bearer token).
+   * Default false.
+   */
+  history?: boolean;
+  /**
    * Every text the widget shows, by key; keys left out keep their English default. Read at
    * mount. The widget speaks the element's language (its nearest `lang`, else `<html lang>`,
    * else the browser's): relative times through `Intl.RelativeTimeFormat`, plural forms
@@ -124,6 +132,62 @@ export interface CollabMessages {
    * or `aria-labelledby`). Default `"Shared text"`.
    */
   textLabel?: string;
+  /** The header's button that opens and closes the history panel. Default `"History"`. */
+  history?: string;
+  /** Name of the history panel (a region), shown as its title. Default `"Version history"`. */
+  historyTitle?: string;
+  /** Accessible name of the list of versions. Default `"Versions"`. */
+  historyList?: string;
+  /** History panel: the first list is on its way. Default `"Loading versions…"`. */
+  historyLoading?: string;
+  /** History panel: the server keeps no version yet. Default `"No versions yet: one is kept after each pause in editing."`. */
+  historyEmpty?: string;
+  /** A version's time under 3 s ago (later ones are `Intl.RelativeTimeFormat`'s, "5m ago"). Default `"just now"`. */
+  historyJustNow?: string;
+  /** A version without a label, made after a pause in editing (kind `auto`). Default `"Autosave"`. */
+  historyKindAuto?: string;
+  /** A named version whose label is empty (kind `named`). Default `"Named version"`. */
+  historyKindNamed?: string;
+  /** The version a restore made (kind `restore`). Default `"Restored version"`. */
+  historyKindRestore?: string;
+  /** The version kept when the document was deleted (kind `delete`). Default `"Before deletion"`. */
+  historyKindDelete?: string;
+  /** Accessible name of the read-only preview of a version's text. Default `"Text of the chosen version"`. */
+  historyPreview?: string;
+  /** The preview's placeholder before a version is chosen. Default `"Choose a version to see its text."`. */
+  historyPick?: string;
+  /** History panel: a version's text is on its way. Default `"Loading this version…"`. */
+  historyPreviewLoading?: string;
+  /** The button that restores the chosen version (shown with write access). Default `"Restore this version"`. */
+  historyRestore?: string;
+  /** History panel: a restore is on its way. Default `"Restoring…"`. */
+  historyRestoring?: string;
+  /** History panel: the restore was made; `{time}` is the version's time ("5m ago"). Default `"Restored the version from {time}."`. */
+  historyRestored?: string;
+  /** Label (and placeholder) of the field for naming the current text. Default `"Name for the current text"`. */
+  historyNameLabel?: string;
+  /** The button that names the current text as a version. Default `"Name this version"`. */
+  historyName?: string;
+  /** History panel: the current text was named; `{label}`. Default `"Named the current text “{label}”."`. */
+  historyNamedDone?: string;
+  /** History panel: the list could not be fetched; `{reason}` is one of the reasons below. Default `"Could not load the versions: {reason}"`. */
+  historyLoadFailed?: string;
+  /** History panel: a version's text could not be fetched; `{reason}`. Default `"Could not load this version: {reason}"`. */
+  historyPreviewFailed?: string;
+  /** History panel: the restore failed; `{reason}`. Default `"Could not restore this version: {reason}"`. */
+  historyRestoreFailed?: string;
+  /** History panel: naming failed; `{reason}`. Default `"Could not name this version: {reason}"`. */
+  historyNameFailed?: string;
+  /** Reason: no answer from the server. Default `"the server cannot be reached"`. */
+  historyUnreachable?: string;
+  /** Reason: HTTP 401. Default `"not authorized"`. */
+  historyUnauthorized?: string;
+  /** Reason: HTTP 403 (a read-only token); Restore and naming are then hidden. Default `"your access does not allow it"`. */
+  historyForbidden?: string;
+  /** Reason: HTTP 404 (an unknown version). Default `"it no longer exists"`. */
+  historyNotFound?: string;
+  /** Reason: another error status with no text (with text, the server's own words are shown); `{status}`. Default `"the server answered {status}"`. */
+  historyStatus?: string;
 }
 
 /** Gives a token for the next connection. */
@@ -228,6 +292,8 @@ export interface MountHandle {
   setColor(color: string): void;
   setReadonly(readonly: boolean): void;
   setPlaceholder(text: string): void;
+  /** Shows or hides the History button (the `history` option); hiding it closes the panel. */
+  setHistory(on: boolean): void;
   /**
    * Listens to one of the widget's events: `status`, `save`, `presence`, `text` (or the full
    * `collab-*` names). The listener gets the event's `detail`, then the event. Returns a
@@ -257,7 +323,7 @@ export function ready(): Promise<void>;
  *
  * Mounts when it is in the document and has a `doc`; unmounts when removed. Changing
  * `server`, `doc`, `debounce` or `token` reconnects; `user-name`, `user-color`, `readonly`,
- * `disabled` and `placeholder` apply in place. Properties mirror the attributes.
+ * `disabled`, `placeholder` and `history` apply in place. Properties mirror the attributes.
  *
  * A form control like `<textarea>`: its text is the form value under `name`; `required`,
  * `maxlength`, `disabled` (or a disabled `<fieldset>`) and `readonly` take part in validation.
@@ -276,6 +342,7 @@ export class CollabTextareaElement extends HTMLElement {
     "placeholder",
     "token",
     "persist",
+    "history",
     "name",
     "required",
     "disabled",
@@ -336,6 +403,8 @@ export class CollabTextareaElement extends HTMLElement {
   set token(value: string | TokenFunction | null);
   /** Attribute `persist`: `"indexeddb"` (the default when absent) or `"none"`. */
   persist: string;
+  /** Boolean attribute `history`: a History button in the header opens the version history. */
+  history: boolean;
   /** Attribute `debounce` in ms; null when absent or not a whole number ≥ 0. */
   debounce: number | null;
   /** Boolean attribute `readonly`: no typing; still submitted, not validated. */
@@ -371,6 +440,7 @@ export interface CollabTextareaAttributes {
   placeholder?: string;
   token?: string;
   persist?: "indexeddb" | "none";
+  history?: boolean;
 }
 
 declare global {

@@ -17,7 +17,7 @@ const EVENTS = {
 }
 const EVENT_NAMES = new Set(Object.values(EVENTS))
 
-const OPTION_KEYS = ['server', 'doc', 'name', 'color', 'debounce', 'readonly', 'placeholder', 'token', 'persist', 'messages']
+const OPTION_KEYS = ['server', 'doc', 'name', 'color', 'debounce', 'readonly', 'placeholder', 'token', 'persist', 'history', 'messages']
 
 let wasmReady = null
 
@@ -138,6 +138,9 @@ function mountNow (element, options) {
     setPlaceholder (text) {
       if (live) widget.setPlaceholder(String(text))
     },
+    setHistory (on) {
+      if (live) widget.setHistory(Boolean(on))
+    },
     on (eventName, listener) {
       const type = EVENTS[eventName] ?? (EVENT_NAMES.has(eventName) ? eventName : null)
       if (type === null) {
@@ -183,6 +186,7 @@ const ELEMENT_ATTRIBUTES = [
   'placeholder',
   'token',
   'persist',
+  'history',
   'name',
   'required',
   'disabled',
@@ -205,6 +209,7 @@ const ELEMENT_PROPERTIES = [
   'placeholder',
   'token',
   'persist',
+  'history',
   'name',
   'required',
   'disabled',
@@ -217,8 +222,8 @@ const Base = typeof HTMLElement === 'undefined' ? class {} : HTMLElement
 /**
  * `<collab-textarea doc="notes" user-name="Ada" name="notes">`: mounts when it is in the page
  * and has a `doc`, unmounts when it leaves. `server`, `doc`, `debounce`, `token`, `lang` and
- * `messages` changes remount; `user-name`, `user-color`, `readonly`, `disabled` and
- * `placeholder` changes apply in place.
+ * `messages` changes remount; `user-name`, `user-color`, `readonly`, `disabled`,
+ * `placeholder` and `history` changes apply in place.
  *
  * Its accessible name (a `<label for>`, `aria-labelledby` or `aria-label` on the element) is
  * mirrored onto the textarea inside, which is what a screen reader lands on.
@@ -320,6 +325,9 @@ export class CollabTextareaElement extends Base {
         case 'placeholder':
           handle.setPlaceholder(newValue ?? '')
           break
+        case 'history':
+          handle.setHistory(this.history)
+          break
       }
     } catch (error) {
       console.error(`<collab-textarea>: could not apply ${attribute}="${newValue}"`, error)
@@ -406,6 +414,7 @@ export class CollabTextareaElement extends Base {
     const color = this.#displayColor()
     if (color !== null) options.color = color
     if (this.#locked()) options.readonly = true
+    if (this.history) options.history = true
     const debounce = this.debounce
     if (debounce !== null) options.debounce = debounce
     if (this.#messages !== null) options.messages = this.#messages
@@ -756,6 +765,15 @@ export class CollabTextareaElement extends Base {
 
   set readonly (value) {
     this.toggleAttribute('readonly', Boolean(value))
+  }
+
+  /** Boolean attribute `history`: a History button in the header opens the version history. */
+  get history () {
+    return this.hasAttribute('history')
+  }
+
+  set history (value) {
+    this.toggleAttribute('history', Boolean(value))
   }
 
   /** The widget's texts (see `CollabMessages` in index.d.ts); setting them remounts. */
