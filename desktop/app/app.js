@@ -202,6 +202,8 @@ async function openDoc (id) {
     editor.setAttribute('user-name', status.settings.name)
     editor.setAttribute('user-color', status.settings.color)
     editor.setAttribute('token', status.token)
+    // The History button: the versions the app's server keeps, a preview, Restore.
+    editor.setAttribute('history', '')
     editor.addEventListener('collab-save', (e) => { if (e.detail.state === 'saved') refreshDocs() })
     $('#no-doc').hidden = true
     editor.setAttribute('doc', id)
