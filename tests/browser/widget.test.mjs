@@ -17,6 +17,7 @@ import cluster from './suites/cluster.mjs'
 import editing from './suites/editing.mjs'
 import embedding from './suites/embedding.mjs'
 import forms from './suites/forms.mjs'
+import history from './suites/history.mjs'
 import frameworks from './suites/frameworks.mjs'
 import interop from './suites/interop.mjs'
 import languages from './suites/languages.mjs'
@@ -50,6 +51,7 @@ describe('collab-textarea in Chromium', () => {
   forms(harness)
   languages(harness)
   accessibility(harness)
+  history(harness)
   interop(harness)
   frameworks(harness)
   large(harness)

@@ -13,7 +13,7 @@ const WCAG_22_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']
 
 /** axe-core's WCAG 2.2 AA violations in the page (it looks into open shadow roots), each as
  *  "rule: what it says (selectors of the nodes)". */
-async function axeViolations (page) {
+export async function axeViolations (page) {
   if (!await page.evaluate(() => typeof window.axe === 'object')) await page.addScriptTag({ path: AXE })
   return page.evaluate(async (tags) => {
     const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })
