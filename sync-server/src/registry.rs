@@ -186,9 +186,15 @@ impl Registry {
         doc: DocName,
         kind: VersionKind,
         label: Option<String>,
+        restored_from: Option<String>,
     ) -> Result<Result<VersionInfo, HistoryRefusal>, RegistryStopped> {
         let (reply, rx) = oneshot::channel();
-        let command = HistoryCommand::Save { kind, label, reply };
+        let command = HistoryCommand::Save {
+            kind,
+            label,
+            restored_from,
+            reply,
+        };
         self.send(doc, DocCommand::History(command)).await?;
         rx.await.map_err(|_| RegistryStopped)
     }

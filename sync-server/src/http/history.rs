@@ -38,6 +38,7 @@ struct VersionJson<'a> {
     kind: VersionKind,
     size_bytes: u64,
     authors: &'a [Author],
+    restored_from: Option<&'a str>,
 }
 
 fn version_json(info: &VersionInfo) -> VersionJson<'_> {
@@ -48,6 +49,7 @@ fn version_json(info: &VersionInfo) -> VersionJson<'_> {
         kind: info.kind,
         size_bytes: info.text_bytes,
         authors: &info.authors,
+        restored_from: info.restored_from.as_deref(),
     }
 }
 
@@ -188,7 +190,7 @@ pub(super) async fn name_version(
     }
     let saved = app
         .registry
-        .save_version(doc, VersionKind::Named, Some(label.to_owned()))
+        .save_version(doc, VersionKind::Named, Some(label.to_owned()), None)
         .await;
     match saved {
         Ok(Ok(info)) => (StatusCode::CREATED, Json(version_json(&info))).into_response(),
@@ -221,16 +223,7 @@ pub(super) async fn restore(
             Ok(granted) => granted,
             Err(refused) => return refused,
         };
-    let from = match app
-        .storage
-        .version_state(doc.clone(), version.clone())
-        .await
-    {
-        Ok(Some((info, _))) => info,
-        Ok(None) => return plain(StatusCode::NOT_FOUND, "no such version"),
-        Err(err) => return storage_failed(err),
-    };
-    let text = match text_of_version(&app, doc.clone(), version).await {
+    let text = match text_of_version(&app, doc.clone(), version.clone()).await {
         Ok(text) => text,
         Err(refused) => return refused,
     };
@@ -242,15 +235,9 @@ pub(super) async fn restore(
     if applied.status() != StatusCode::NO_CONTENT {
         return applied;
     }
-    let label = format!(
-        "Restored {}",
-        from.label
-            .clone()
-            .unwrap_or_else(|| rfc3339_utc(from.created_at_ms))
-    );
     match app
         .registry
-        .save_version(doc.clone(), VersionKind::Restore, Some(label))
+        .save_version(doc.clone(), VersionKind::Restore, None, Some(version))
         .await
     {
         Ok(Ok(info)) => {

@@ -2,9 +2,10 @@
 //! `/sync/{doc}`, `/healthz`, the REST endpoints `/api/docs`, `/api/docs/{doc}/text` and
 //! `DELETE /api/docs/{doc}` (admin access), `PUT /api/docs/{doc}/text` (the minimal edit), `GET`/`POST
 //! /api/docs/{doc}/update` (export, import: through the room's apply pipeline, answered once
-//! durable), the history endpoints ([`history`]), and, for every other path, static files
-//! from the web root (see `assets`).
+//! durable), the history endpoints ([`history`]), CORS for allowed origins ([`cors`]), and,
+//! for every other path, static files from the web root (see `assets`).
 
+mod cors;
 mod history;
 
 use std::net::SocketAddr;
@@ -182,6 +183,10 @@ pub fn router(app: AppState) -> Router {
         .route("/sync", get(missing_doc_name))
         .route("/sync/", get(missing_doc_name))
         .fallback(static_file)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            cors::cors,
+        ))
         .with_state(app)
 }
 

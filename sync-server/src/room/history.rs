@@ -32,6 +32,8 @@ pub enum HistoryCommand {
     Save {
         kind: VersionKind,
         label: Option<String>,
+        /// For a restore, the version restored.
+        restored_from: Option<String>,
         reply: VersionReply,
     },
 }
@@ -229,12 +231,17 @@ impl Room {
             return queue.push(Deferred::History(command));
         }
         match command {
-            HistoryCommand::Save { kind, label, reply } => {
+            HistoryCommand::Save {
+                kind,
+                label,
+                restored_from,
+                reply,
+            } => {
                 if !self.exists() {
                     let _ = reply.send(Err(HistoryRefusal::NoSuchDocument));
                     return;
                 }
-                match self.save_version(kind, label) {
+                match self.save_version(kind, label, restored_from) {
                     Some(info) => self.out.push(Effect::AfterCommit {
                         write: None,
                         watcher: OnCommit::call(move || {
@@ -284,14 +291,14 @@ impl Room {
             .history
             .due(now, settings.version_idle, settings.version_max_interval)
         {
-            self.save_version(VersionKind::Auto, None);
+            self.save_version(VersionKind::Auto, None, None);
         }
     }
 
     /// Saves an automatic version of changes not yet in one (before the room unloads).
     pub(super) fn checkpoint_pending(&mut self) {
         if self.history.pending() {
-            self.save_version(VersionKind::Auto, None);
+            self.save_version(VersionKind::Auto, None, None);
         }
     }
 
@@ -301,6 +308,7 @@ impl Room {
         &mut self,
         kind: VersionKind,
         label: Option<String>,
+        restored_from: Option<String>,
     ) -> Option<VersionInfo> {
         let State::Ready(loaded) = &self.state else {
             return None;
@@ -330,17 +338,13 @@ impl Room {
             kind,
             text_bytes,
             authors: self.history.take_authors(),
+            restored_from,
         };
         tracing::debug!(doc = %self.name, id = %info.id, kind = kind.as_str(), "version saved");
         self.out.push(Effect::Persist {
             write: Write::Version {
                 doc: self.name.clone(),
-                id: info.id.clone(),
-                created_at_ms,
-                label: info.label.clone(),
-                kind,
-                text_bytes,
-                authors: info.authors.clone(),
+                info: info.clone(),
                 state,
             },
             ack: None,

@@ -75,6 +75,8 @@ pub struct VersionInfo {
     pub text_bytes: u64,
     /// Who changed the document since the version before, in order of their first change.
     pub authors: Vec<Author>,
+    /// For a restore: the id of the version it restored.
+    pub restored_from: Option<String>,
 }
 
 /// One line of the audit trail: one update batch, or (after compaction) the batches of one

@@ -116,12 +116,7 @@ pub enum Write {
     /// document), under `id` (unique per document, made by the room).
     Version {
         doc: DocName,
-        id: String,
-        created_at_ms: i64,
-        label: Option<String>,
-        kind: VersionKind,
-        text_bytes: u64,
-        authors: Vec<Author>,
+        info: VersionInfo,
         state: Vec<u8>,
     },
     /// Records an update that killed the process while it was being applied.

@@ -107,6 +107,7 @@ CREATE TABLE versions (
     kind       text NOT NULL,
     text_bytes bigint NOT NULL,
     authors    text NOT NULL,
+    restored_from text,
     data       bytea NOT NULL,
     PRIMARY KEY (doc, id)
 );
@@ -317,28 +318,21 @@ fn commit_batch(
                 }
                 next += 1;
             }
-            Write::Version {
-                doc,
-                id,
-                created_at_ms,
-                label,
-                kind,
-                text_bytes,
-                authors,
-                state,
-            } => {
-                let text_bytes = i64::try_from(*text_bytes).unwrap_or(i64::MAX);
+            Write::Version { doc, info, state } => {
+                let text_bytes = i64::try_from(info.text_bytes).unwrap_or(i64::MAX);
                 tx.execute(
-                    "INSERT INTO versions (doc, id, created_at, label, kind, text_bytes, authors, data)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO versions (doc, id, created_at, label, kind, text_bytes, authors,
+                                           restored_from, data)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     &[
                         &doc.as_str(),
-                        id,
-                        created_at_ms,
-                        label,
-                        &kind.as_str(),
+                        &info.id,
+                        &info.created_at_ms,
+                        &info.label,
+                        &info.kind.as_str(),
                         &text_bytes,
-                        &authors_json(authors),
+                        &authors_json(&info.authors),
+                        &info.restored_from,
                         state,
                     ],
                 )?;
@@ -559,6 +553,7 @@ fn version_info(row: &postgres::Row) -> VersionInfo {
         kind: VersionKind::parse(row.get(3)),
         text_bytes: row.get::<_, i64>(4).max(0) as u64,
         authors: authors_from_json(row.get(5)),
+        restored_from: row.get(6),
     }
 }
 
@@ -751,7 +746,7 @@ impl Store for PostgresStore {
     fn versions(&mut self, doc: &DocName) -> Result<Vec<VersionInfo>, StorageError> {
         self.with_client(|client| {
             let rows = client.query(
-                "SELECT id, created_at, label, kind, text_bytes, authors FROM versions
+                "SELECT id, created_at, label, kind, text_bytes, authors, restored_from FROM versions
                  WHERE doc = $1 ORDER BY created_at, id",
                 &[&doc.as_str()],
             )?;
@@ -766,11 +761,12 @@ impl Store for PostgresStore {
     ) -> Result<Option<(VersionInfo, Vec<u8>)>, StorageError> {
         self.with_client(|client| {
             let row = client.query_opt(
-                "SELECT id, created_at, label, kind, text_bytes, authors, data FROM versions
+                "SELECT id, created_at, label, kind, text_bytes, authors, restored_from, data
+                 FROM versions
                  WHERE doc = $1 AND id = $2",
                 &[&doc.as_str(), &id],
             )?;
-            Ok(row.map(|row| (version_info(&row), row.get(6))))
+            Ok(row.map(|row| (version_info(&row), row.get(7))))
         })
     }
 

@@ -79,6 +79,7 @@ CREATE TABLE versions (
     kind       TEXT NOT NULL,
     text_bytes INTEGER NOT NULL,
     authors    TEXT NOT NULL,
+    restored_from TEXT,
     data       BLOB NOT NULL,
     PRIMARY KEY (doc, id)
 ) STRICT;
@@ -174,28 +175,21 @@ impl SqliteStore {
                         by.deleted as i64
                     ])?;
                 }
-                Write::Version {
-                    doc,
-                    id,
-                    created_at_ms,
-                    label,
-                    kind,
-                    text_bytes,
-                    authors,
-                    state,
-                } => {
+                Write::Version { doc, info, state } => {
                     tx.prepare_cached(
-                        "INSERT INTO versions (doc, id, created_at, label, kind, text_bytes, authors, data)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        "INSERT INTO versions (doc, id, created_at, label, kind, text_bytes, authors,
+                                               restored_from, data)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     )?
                     .execute(params![
                         doc.as_str(),
-                        id,
-                        created_at_ms,
-                        label,
-                        kind.as_str(),
-                        *text_bytes as i64,
-                        authors_json(authors),
+                        info.id,
+                        info.created_at_ms,
+                        info.label,
+                        info.kind.as_str(),
+                        info.text_bytes as i64,
+                        authors_json(&info.authors),
+                        info.restored_from,
                         state
                     ])?;
                 }
@@ -316,6 +310,7 @@ fn version_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
         kind: VersionKind::parse(&row.get::<_, String>(3)?),
         text_bytes: row.get::<_, i64>(4)?.max(0) as u64,
         authors: authors_from_json(&row.get::<_, String>(5)?),
+        restored_from: row.get(6)?,
     })
 }
 
@@ -476,7 +471,7 @@ impl SqliteStore {
         let conn = self.conn()?;
         let rows = conn
             .prepare_cached(
-                "SELECT id, created_at, label, kind, text_bytes, authors FROM versions
+                "SELECT id, created_at, label, kind, text_bytes, authors, restored_from FROM versions
                  WHERE doc = ?1 ORDER BY created_at, id",
             )?
             .query_map(params![doc.as_str()], version_info)?
@@ -492,11 +487,12 @@ impl SqliteStore {
         let conn = self.conn()?;
         let found = conn
             .prepare_cached(
-                "SELECT id, created_at, label, kind, text_bytes, authors, data FROM versions
+                "SELECT id, created_at, label, kind, text_bytes, authors, restored_from, data
+                 FROM versions
                  WHERE doc = ?1 AND id = ?2",
             )?
             .query_row(params![doc.as_str(), id], |row| {
-                Ok((version_info(row)?, row.get(6)?))
+                Ok((version_info(row)?, row.get(7)?))
             })
             .optional()?;
         Ok(found)

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sync_server::auth::Access;
 use sync_server::config::Config;
 use sync_server::storage::{
-    PostgresStore, PostgresUrl, Retention, SqliteStore, Store, VersionKind, Write,
+    PostgresStore, PostgresUrl, Retention, SqliteStore, Store, VersionInfo, VersionKind, Write,
 };
 use yrs::sync::{Message, SyncMessage};
 use yrs::{Text, Transact};
@@ -172,6 +172,8 @@ async fn versions_restore_and_attribution(backend: Backend, test: &str) {
     assert_eq!(restored.status, 200, "{}", restored.text());
     let restored: Value = serde_json::from_slice(&restored.body).unwrap();
     assert_eq!(restored["kind"], "restore");
+    assert_eq!(restored["restored_from"], first_id.as_str());
+    assert_eq!(restored["label"], Value::Null);
     assert!(
         author_ids(&restored).contains(&"bob".to_owned()),
         "{restored}"
@@ -386,12 +388,15 @@ fn retention_drops_only_what_is_older(mut store: impl Store) {
     let doc = DocName::parse("kept").unwrap();
     let version = |id: &str, at: i64| Write::Version {
         doc: doc.clone(),
-        id: id.into(),
-        created_at_ms: at,
-        label: None,
-        kind: VersionKind::Auto,
-        text_bytes: 0,
-        authors: Vec::new(),
+        info: VersionInfo {
+            id: id.into(),
+            created_at_ms: at,
+            label: None,
+            kind: VersionKind::Auto,
+            text_bytes: 0,
+            authors: Vec::new(),
+            restored_from: None,
+        },
         state: vec![0, 0],
     };
     let day = 86_400_000;

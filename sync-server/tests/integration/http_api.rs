@@ -1,8 +1,9 @@
-//! The HTTP side of the port: health, the document list, a document's text, and refused
-//! upgrades.
+//! The HTTP side of the port: health, the document list, a document's text, refused
+//! upgrades, and CORS for the pages of allowed origins.
 
 use crate::support::{
-    http_get, http_get_with, http_request, stored_text, upgrade_request, Client, TestServer,
+    self, http_get, http_get_with, http_request, http_send, stored_text, upgrade_request, Client,
+    TestServer,
 };
 
 #[tokio::test]
@@ -128,5 +129,69 @@ async fn invalid_document_names_are_refused_before_the_upgrade() {
     let longest = "y".repeat(128);
     let client = Client::connect(&server.url(&longest)).await;
     assert!(client.synced);
+    server.stop().await;
+}
+
+/// The REST API answers scripts of the origins the WebSocket accepts (CORS), and only them.
+#[tokio::test]
+async fn allowed_origins_may_call_the_api_from_a_page_and_others_may_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // Open mode: pages served from this machine may connect, so may they call the API.
+    let server = TestServer::start(dir.path()).await;
+    let page = "Origin: http://localhost:5173";
+    let preflight = http_send(
+        server.addr,
+        "OPTIONS",
+        "/api/docs/notes/restore",
+        &[
+            page,
+            "Access-Control-Request-Method: POST",
+            "Access-Control-Request-Headers: authorization, content-type",
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(preflight.status, 204, "{}", preflight.text());
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("http://localhost:5173")
+    );
+    assert!(preflight
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("authorization"));
+    assert!(preflight
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    let list = http_get_with(server.addr, "/api/docs", &[page]).await;
+    assert_eq!(list.status, 200);
+    assert_eq!(
+        list.header("access-control-allow-origin"),
+        Some("http://localhost:5173")
+    );
+    assert_eq!(list.header("access-control-expose-headers"), Some("link"));
+    // Another site's page gets no CORS headers: the browser keeps the answer from its script.
+    let elsewhere = "Origin: https://elsewhere.example";
+    let refused = http_send(server.addr, "OPTIONS", "/api/docs", &[elsewhere], b"").await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    let list = http_get_with(server.addr, "/api/docs", &[elsewhere]).await;
+    assert_eq!(list.header("access-control-allow-origin"), None);
+    server.stop().await;
+
+    // With a secret, only the origins named by --allow-origin.
+    let server = TestServer::start_with(dir.path(), |config| {
+        config.auth_secret = Some(support::secret());
+        config.allowed_origins = vec!["https://app.example".into()];
+    })
+    .await;
+    let listed = http_get_with(server.addr, "/api/docs", &["Origin: https://app.example"]).await;
+    assert_eq!(listed.status, 401, "the token is still needed");
+    assert_eq!(
+        listed.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let local = http_send(server.addr, "OPTIONS", "/api/docs", &[page], b"").await;
+    assert_eq!(local.status, 403);
     server.stop().await;
 }
