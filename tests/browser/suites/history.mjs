@@ -3,13 +3,18 @@
 // version's text is previewed; Restore makes it the text of every open page and adds a
 // `restore` version; naming adds a named one; a read-only token's page lists and previews
 // but offers no Restore; with the server gone the panel says so and typing goes on. The
-// panel passes axe-core. Screenshots of the open panel and of a preview.
+// panel passes axe-core. Screenshots of the open panel and of a preview. On a page of another
+// origin the server allows, the panel reaches the API through CORS.
 
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { describe } from 'node:test'
-import { SERVER_BIN } from '../lib/env.mjs'
+import { SERVER_BIN, WEB_ROOT } from '../lib/env.mjs'
 import { scenario } from '../lib/session.mjs'
+import { serveStatic } from '../lib/static-server.mjs'
 import { waitUntil } from '../lib/wait.mjs'
 import { axeViolations } from './accessibility.mjs'
 
@@ -173,6 +178,38 @@ export default function history (harness) {
       assert.equal(st.noteError, true)
       await ada.typeAtEnd(' Offline.')
       await ada.waitText('First draft. Offline.')
+    })
+
+    scenario(harness, 'on a page of another allowed origin, the panel reaches the server\'s API through CORS', async (s) => {
+      // Open mode allows pages served from this machine: a host site on its own port.
+      const server = await s.ownServer('history-cors', {}, ['--checkpoint-idle', '1'])
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ct-history-site-'))
+      fs.writeFileSync(path.join(dir, 'index.html'), `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>another origin</title></head><body>
+<div id="host"></div>
+<script type="module">
+  import { mount } from './collab-textarea/index.js'
+  await mount(document.getElementById('host'), JSON.parse(decodeURIComponent(location.hash.slice(1))))
+</script></body></html>`)
+      fs.symlinkSync(path.join(WEB_ROOT, 'collab-textarea'), path.join(dir, 'collab-textarea'))
+      const site = await serveStatic(dir)
+      try {
+        assert.notEqual(new URL(site.url).origin, new URL(server.httpUrl).origin)
+        const eve = await s.blank('Eve')
+        const options = { server: server.wsUrl, doc: 'elsewhere', name: 'Eve', history: true }
+        await eve.page.goto(`${site.url}/#${encodeURIComponent(JSON.stringify(options))}`)
+        await eve.waitStatus('connected')
+        await eve.typeAtEnd('From another origin.')
+        await eve.waitSaved()
+        await eve.page.locator('[part~="history-button"]').click()
+        const st = await waitPanel(eve, 'the list fetched across origins', (p) => p.rows.length === 1)
+        assert.equal(st.noteError, false, st.note)
+        await eve.page.locator('[part~="history-row"]').first().click()
+        await waitPanel(eve, 'the preview fetched across origins', (p) => p.preview === 'From another origin.')
+      } finally {
+        await site.close()
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
     })
   })
 }
