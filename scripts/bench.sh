@@ -2,9 +2,11 @@
 # Benchmarks our sync server against the y-websocket reference server and Hocuspocus, all started
 # on loopback by this run (see BENCHMARKS.md and issue 6).
 #
-#   scripts/bench.sh            quick mode, about seven minutes for the servers (the join storms of
+#   scripts/bench.sh            quick mode, about nine minutes for the servers (the join storms of
 #                               (f), 150 clients × 4 MB and 20 × 40 MB, and the 100 loaded 1 MB
-#                               documents of (g) are about two of them) and about five for the
+#                               documents of (g) are about two of them; the history of (h), the
+#                               whole trace typed with 130 versions saved, one and a half; ours
+#                               only) and about five for the
 #                               browser part of (e) (which applies and replays the first 30,000
 #                               updates of the trace; full mode all of them); rewrites BENCHMARKS.md
 #   scripts/bench.sh smoke      about a minute, tiny N (every scenario, (f) and (g) with documents

@@ -3,6 +3,7 @@
 //! the same client cost). `scripts/bench.sh` installs the peers and runs it; see BENCHMARKS.md.
 
 mod bigdoc;
+mod history;
 mod report;
 mod scenarios;
 mod servers;
@@ -50,11 +51,11 @@ struct Args {
     )]
     targets: Vec<String>,
     /// Scenarios to run, comma-separated: fanout, throughput, memory, load, join-storm,
-    /// doc-memory. With `--markdown`, a run of only some of them rewrites only their parts of
+    /// doc-memory, history. With `--markdown`, a run of only some of them rewrites only their parts of
     /// an existing report (their tables and target rows, a line saying when they ran).
     #[arg(
         long,
-        default_value = "fanout,throughput,memory,load,join-storm,doc-memory",
+        default_value = "fanout,throughput,memory,load,join-storm,doc-memory,history",
         value_delimiter = ','
     )]
     scenarios: Vec<String>,
@@ -110,6 +111,11 @@ struct Plan {
     doc_levels: Vec<usize>,
     doc_bytes: usize,
     doc_settle: f64,
+    /// (h): keystrokes of the trace typed, a version after each `history_every` of them, and
+    /// the timed requests of each kind.
+    history_updates: usize,
+    history_every: usize,
+    history_requests: usize,
 }
 
 fn plan(mode: Mode) -> Plan {
@@ -134,6 +140,9 @@ fn plan(mode: Mode) -> Plan {
             doc_levels: vec![1, 3],
             doc_bytes: 100_000,
             doc_settle: 0.3,
+            history_updates: 5_000,
+            history_every: 1_000,
+            history_requests: 20,
         },
         Mode::Quick => Plan {
             fanout: vec![10, 100, 1000],
@@ -149,6 +158,9 @@ fn plan(mode: Mode) -> Plan {
             doc_levels: vec![1, 10, 100],
             doc_bytes: 1_000_000,
             doc_settle: 2.0,
+            history_updates: usize::MAX,
+            history_every: history::TYPING_PER_MINUTE * history::MINUTES_PER_VERSION,
+            history_requests: 200,
         },
         Mode::Full => Plan {
             fanout: vec![10, 100, 1000],
@@ -164,6 +176,9 @@ fn plan(mode: Mode) -> Plan {
             doc_levels: vec![1, 10, 100],
             doc_bytes: 1_000_000,
             doc_settle: 2.0,
+            history_updates: usize::MAX,
+            history_every: history::TYPING_PER_MINUTE * history::MINUTES_PER_VERSION,
+            history_requests: 1000,
         },
     }
 }
@@ -520,6 +535,43 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     json!({ "error": format!("{e:#}") })
                 }
             };
+        }
+    }
+
+    if wants("history") {
+        match targets.iter().find(|t| t.ours) {
+            Some(target) => {
+                let params = history::Params {
+                    updates: plan.history_updates,
+                    every: plan.history_every,
+                    requests: plan.history_requests,
+                };
+                eprintln!(
+                    "== (h) history, {}: the trace typed with a version every {} keystrokes",
+                    target.name, params.every
+                );
+                let r = history::run(target, &tmp, &trace, &primary.updates, params).await;
+                results["history"][&target.name] = match r {
+                    Ok(r) => {
+                        eprintln!(
+                            "   {} versions; file {:.1} kB with history, {:.1} kB without; list p50 {:.2} ms ({} bytes), newest text p50 {:.2} ms, oldest {:.2} ms",
+                            r.versions,
+                            r.kept.file_bytes as f64 / 1e3,
+                            r.compacted.file_bytes as f64 / 1e3,
+                            r.list.latency.p50_ms,
+                            r.list.bytes,
+                            r.text_newest.latency.p50_ms,
+                            r.text_oldest.latency.p50_ms,
+                        );
+                        json!(r)
+                    }
+                    Err(e) => {
+                        eprintln!("   failed: {e:#}");
+                        json!({ "error": format!("{e:#}") })
+                    }
+                };
+            }
+            None => eprintln!("== (h) history: only ours keeps history, and it is not a target"),
         }
     }
 

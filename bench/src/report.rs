@@ -5,13 +5,14 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 /// Every scenario `--scenarios` accepts, in the report's order.
-pub const SCENARIOS: [&str; 6] = [
+pub const SCENARIOS: [&str; 7] = [
     "fanout",
     "throughput",
     "memory",
     "load",
     "join-storm",
     "doc-memory",
+    "history",
 ];
 
 /// The heading each scenario's tables start with (what `splice` replaces).
@@ -23,6 +24,7 @@ fn heading(scenario: &str) -> &'static str {
         "load" => "### (d)",
         "join-storm" => "### (f)",
         "doc-memory" => "### (g)",
+        "history" => "### (h)",
         _ => "### (?)",
     }
 }
@@ -154,6 +156,9 @@ pub fn completeness(r: &Value) -> Value {
         if r["join-storm"].as_object().is_some_and(|o| o.is_empty()) {
             missing.push("join-storm".into());
         }
+        if ours && !r["history"].is_null() && r["history"][name]["versions"].as_u64().is_none() {
+            missing.push("history".into());
+        }
         if !r["doc-memory"].is_null()
             && r["doc-memory"][name]["levels"]
                 .as_array()
@@ -273,7 +278,7 @@ pub fn tables(r: &Value) -> String {
         md.push_str(&section(r, s, &names));
     }
     md.push_str(&widget_tables(r));
-    for s in ["join-storm", "doc-memory"] {
+    for s in ["join-storm", "doc-memory", "history"] {
         md.push_str(&section(r, s, &names));
     }
     md
@@ -291,6 +296,7 @@ fn section(r: &Value, scenario: &str, names: &[String]) -> String {
         "load" => load_tables(r, names),
         "join-storm" => storm_tables(r, names),
         "doc-memory" => doc_memory_tables(r, names),
+        "history" => history_tables(r),
         _ => String::new(),
     }
 }
@@ -1109,9 +1115,189 @@ document costs per byte of it (1.00 would be one copy).\n\n");
     md
 }
 
+/// (h), ours only: storage with the history kept and without it, and the cost of reading it.
+fn history_tables(r: &Value) -> String {
+    let mut md = String::from(
+        "### (h) History: storage with versions kept vs compacted, and reading versions (ours only)\n\n",
+    );
+    md.push_str("Ours only: y-websocket and Hocuspocus keep no history (as run here they store nothing at all), \
+so there is nothing of theirs to compare.\n\n");
+    let x = &r["history"]["ours"];
+    if x["versions"].as_u64().is_none() {
+        let why = x["error"]
+            .as_str()
+            .map_or("ours was not among the targets".to_owned(), |e| {
+                e.replace('|', "/")
+            });
+        let _ = writeln!(md, "Not measured: {why}.\n");
+        return md;
+    }
+    let kb = |v: &Value| v.as_f64().map_or(Value::Null, |b| json!(b / 1e3));
+    let _ = writeln!(
+        md,
+        "{} keystrokes of the automerge-paper trace ({} characters inserted, {} deleted; {} characters of \
+text at the end), typed by one client through a WebSocket (`?ext=1`) into the release `sync-server` on a fresh SQLite \
+file, with the default compaction (`--compact-after 500`) and retention (30 days). A version every {} keystrokes: \
+{} minutes of continuous typing at {} keystrokes a minute, when the default `--checkpoint-max` (600 s) saves one; \
+the replay pauses there until the server's idle checkpoint (run with `--checkpoint-idle {}`) has saved it. \
+{} versions ({} planned). Sizes after the server stopped (SIGTERM: the log compacted) and \
+`PRAGMA wal_checkpoint(TRUNCATE)`; a table's bytes are its pages and its indexes' (`dbstat`). \
+\"Compacted, no history\" is a copy with every version, change summary and trash row deleted, then VACUUM.\n",
+        if x["keystrokes"] == r["trace"]["updates"] {
+            format!("All {}", f(&x["keystrokes"], 0))
+        } else {
+            format!("The first {} of the {}", f(&x["keystrokes"], 0), f(&r["trace"]["updates"], 0))
+        },
+        f(&x["inserted"], 0),
+        f(&x["deleted"], 0),
+        f(&x["text_chars"], 0),
+        f(&x["every"], 0),
+        f(&x["minutes_per_version"], 0),
+        f(&x["typing_per_minute"], 0),
+        f(&x["checkpoint_idle_s"], 1),
+        f(&x["versions"], 0),
+        f(&x["planned_versions"], 0),
+    );
+    let (kept, comp) = (&x["kept"], &x["compacted"]);
+    md.push_str("| storage (kB) | with history kept | compacted, no history | kept ÷ compacted |\n|---|---:|---:|---:|\n");
+    // The ratio only for whole files: an empty table still takes a page per b-tree.
+    let mut row = |label: &str, a: Value, b: Value, digits: usize| {
+        let whole = label.starts_with("SQLite file") || label.starts_with("… per");
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {} | {} |",
+            f(&a, digits),
+            f(&b, digits),
+            if whole { ratio(&a, &b) } else { "—".into() }
+        );
+    };
+    let per10k = |s: &Value| match (s["file_bytes"].as_f64(), x["keystrokes"].as_f64()) {
+        (Some(b), Some(k)) if k > 0.0 => json!(b * 10.0 / k),
+        _ => Value::Null,
+    };
+    row(
+        "SQLite file",
+        kb(&kept["file_bytes"]),
+        kb(&comp["file_bytes"]),
+        1,
+    );
+    row(
+        "… per 10,000 typed characters (average over the trace)",
+        per10k(kept),
+        per10k(comp),
+        2,
+    );
+    row(
+        "SQLite file after VACUUM",
+        kb(&x["kept_vacuumed_bytes"]),
+        kb(&comp["file_bytes"]),
+        1,
+    );
+    let table = |s: &Value, t: &str| {
+        let v = &s["tables"][t];
+        kb(if v["bytes"].is_null() {
+            &v["data_bytes"]
+        } else {
+            &v["bytes"]
+        })
+    };
+    for (t, what) in [
+        ("snapshots", "snapshots (the document)"),
+        ("updates", "updates (the log since the snapshot)"),
+        ("changes", "changes (the audit trail)"),
+        ("versions", "versions"),
+    ] {
+        row(what, table(kept, t), table(comp, t), 1);
+    }
+    let other = |s: &Value| {
+        let sum: f64 = s["tables"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !crate::history::TABLES.contains(&k.as_str()))
+            .filter_map(|(_, v)| v["bytes"].as_f64())
+            .sum();
+        json!(sum / 1e3)
+    };
+    row(
+        "other tables (documents, quarantine, trash) and the schema",
+        other(kept),
+        other(comp),
+        1,
+    );
+    row(
+        "free pages",
+        kb(&kept["free_bytes"]),
+        kb(&comp["free_bytes"]),
+        1,
+    );
+    row(
+        "the snapshot's state (one v1 update)",
+        kb(&kept["tables"]["snapshots"]["data_bytes"]),
+        kb(&comp["tables"]["snapshots"]["data_bytes"]),
+        1,
+    );
+    row(
+        "the versions' states",
+        kb(&kept["tables"]["versions"]["data_bytes"]),
+        kb(&comp["tables"]["versions"]["data_bytes"]),
+        1,
+    );
+    md.push('\n');
+    let sizes: Vec<f64> = x["per_version"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["state_bytes"].as_f64())
+        .collect();
+    let mean = sizes.iter().sum::<f64>() / sizes.len().max(1) as f64;
+    let _ = writeln!(
+        md,
+        "Rows with history: {} versions, {} change summaries, {} log rows. A version's state is {}–{} kB (mean {:.1}). \
+Per 10,000 typed characters over the trace: versions {} kB, change summaries {} kB, the snapshot {} kB; at the \
+document's final size, 10,000 more typed characters add {} kB of versions (the last version's state × 10,000 ÷ {}).\n",
+        f(&kept["tables"]["versions"]["rows"], 0),
+        f(&kept["tables"]["changes"]["rows"], 0),
+        f(&kept["tables"]["updates"]["rows"], 0),
+        f(&json!(sizes.iter().copied().fold(f64::INFINITY, f64::min) / 1e3), 1),
+        f(&json!(sizes.iter().copied().fold(0.0, f64::max) / 1e3), 1),
+        mean / 1e3,
+        f(&kb(&x["per_10k"]["versions"]), 2),
+        f(&kb(&x["per_10k"]["changes"]), 2),
+        f(&kb(&x["per_10k"]["snapshot"]), 2),
+        f(&kb(&x["final_per_10k_version_bytes"]), 1),
+        f(&x["every"], 0),
+    );
+    let _ = writeln!(
+        md,
+        "Reading the history of that document (a fresh server on the same file; one request on a new connection, \
+then {} on the same keep-alive connection, one at a time):\n",
+        f(&x["list"]["latency"]["samples"], 0)
+    );
+    md.push_str("| request | first (ms) | p50 (ms) | p99 (ms) | max (ms) | response bytes |\n|---|---:|---:|---:|---:|---:|\n");
+    for (key, what) in [
+        ("list", "`GET /api/docs/{doc}/versions`"),
+        ("text_newest", "`GET …/versions/{id}/text`, the newest"),
+        ("text_oldest", "`GET …/versions/{id}/text`, the oldest"),
+    ] {
+        let v = &x[key];
+        let _ = writeln!(
+            md,
+            "| {what} | {} | {} | {} | {} | {} |",
+            f(&v["first_ms"], 2),
+            f(&v["latency"]["p50_ms"], 2),
+            f(&v["latency"]["p99_ms"], 2),
+            f(&v["latency"]["max_ms"], 2),
+            f(&v["bytes"], 0),
+        );
+    }
+    md.push('\n');
+    md
+}
+
 fn how_to_run() -> String {
     "## How to run\n\n```sh\n\
-scripts/bench.sh          # quick mode (about seven minutes, and five for the browser part): rewrites this file\n\
+scripts/bench.sh          # quick mode (about nine minutes, and five for the browser part): rewrites this file\n\
 scripts/bench.sh smoke    # about a minute, tiny N; results in target/bench/ only\n\
 scripts/bench.sh full     # longer steps, finer ramp\n\
 scripts/bench.sh quick --scenarios join-storm,doc-memory   # only these: rewrites only their parts\n\

@@ -45,6 +45,43 @@ impl Trace {
     pub fn len(&self) -> usize {
         self.patches.len()
     }
+
+    /// The text's length (code points) after each patch.
+    pub fn lengths(&self) -> Vec<usize> {
+        let mut len = 0usize;
+        self.patches
+            .iter()
+            .map(|(_, del, ins)| {
+                len = len - *del as usize + ins.chars().count();
+                len
+            })
+            .collect()
+    }
+
+    /// Characters inserted and deleted by the first `n` patches.
+    pub fn typed(&self, n: usize) -> (usize, usize) {
+        self.patches[..n.min(self.len())]
+            .iter()
+            .fold((0, 0), |(i, d), (_, del, ins)| {
+                (i + ins.chars().count(), d + *del as usize)
+            })
+    }
+
+    /// The text after the first `n` patches (positions are code points; ASCII text only).
+    pub fn text_after(&self, n: usize) -> anyhow::Result<String> {
+        if n >= self.len() {
+            return Ok(self.end.clone());
+        }
+        let mut text = String::new();
+        for (pos, del, ins) in &self.patches[..n] {
+            if !ins.is_ascii() {
+                bail!("the trace is not ASCII: cannot splice it by byte positions");
+            }
+            let (pos, del) = (*pos as usize, *del as usize);
+            text.replace_range(pos..pos + del, ins);
+        }
+        Ok(text)
+    }
 }
 
 /// The trace's updates as written by `client`, plus the whole final document as one update.
