@@ -21,6 +21,7 @@
 //! - [`options`]: checking what the page passed.
 //! - [`view`]: the DOM in the shadow root, cursor measurement.
 //! - [`socket`]: a WebSocket whose handlers go away with it.
+//! - [`tabs`]: pure: the notes tabs of one browser post each other, the leader's bookkeeping.
 
 pub mod binding;
 pub mod connection;
@@ -37,6 +38,7 @@ pub mod save_line;
 pub mod shown;
 pub mod socket;
 pub mod store;
+pub mod tabs;
 pub mod view;
 pub mod widget;
 
