@@ -11,7 +11,7 @@
 //! leader answers `Welcome` with what the follower lacks and its own state vector, and the
 //! follower pushes whatever the leader lacks. Presence goes straight from tab to tab.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use yrs::encoding::read::{Cursor, Read};
 use yrs::encoding::write::Write;
@@ -247,8 +247,9 @@ pub fn channel_name(record_key: &str, token: Option<&str>, token_fn: bool) -> St
 
 /// The `sub` claim of a JWT, unverified.
 fn token_subject(token: &str) -> Option<String> {
-    let payload = base64url(token.split('.').nth(1)?)?;
-    let claims: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    let payload = String::from_utf8(base64url(token.split('.').nth(1)?)?).ok()?;
+    // `from_str`, as presence parses awareness states: one JSON reader in the wasm.
+    let claims: serde_json::Value = serde_json::from_str(&payload).ok()?;
     claims["sub"].as_str().map(str::to_owned)
 }
 
@@ -280,8 +281,9 @@ fn base64url(text: &str) -> Option<Vec<u8>> {
 /// follower how far its pushes are durable.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Forwarded {
-    /// Per follower: its last push received (applied or held by the leader).
-    received: BTreeMap<u64, u64>,
+    /// Per follower: its last push received (applied or held by the leader). A few tabs: a
+    /// list (a map's code would cost the wasm more than the searches).
+    received: Vec<(u64, u64)>,
     /// (message number on this socket, follower, push), in the order sent.
     carried: VecDeque<(u64, u64, u64)>,
 }
@@ -289,8 +291,10 @@ pub struct Forwarded {
 impl Forwarded {
     /// Push `seq` of tab `tab` arrived.
     pub fn received(&mut self, tab: u64, seq: u64) {
-        let last = self.received.entry(tab).or_default();
-        *last = (*last).max(seq);
+        match self.received.iter_mut().find(|(id, _)| *id == tab) {
+            Some((_, last)) => *last = (*last).max(seq),
+            None => self.received.push((tab, seq)),
+        }
     }
 
     /// Message `message` on the current socket carried push `seq` of `tab`.
@@ -301,7 +305,7 @@ impl Forwarded {
     /// Message `message` (the handshake's SyncStep2, the whole document the server lacks)
     /// carried every push received so far.
     pub fn sent_all(&mut self, message: u64) {
-        for (&tab, &seq) in &self.received {
+        for &(tab, seq) in &self.received {
             self.carried.push_back((message, tab, seq));
         }
     }
@@ -315,16 +319,18 @@ impl Forwarded {
     /// The server says the first `count` messages on this socket are durable: per follower,
     /// the last push that is durable now.
     pub fn ack(&mut self, count: u64) -> Vec<(u64, u64)> {
-        let mut durable = BTreeMap::new();
+        let mut durable: Vec<(u64, u64)> = Vec::new();
         while let Some(&(message, tab, seq)) = self.carried.front() {
             if message > count {
                 break;
             }
             self.carried.pop_front();
-            let last = durable.entry(tab).or_default();
-            *last = seq.max(*last);
+            match durable.iter_mut().find(|(id, _)| *id == tab) {
+                Some((_, last)) => *last = (*last).max(seq),
+                None => durable.push((tab, seq)),
+            }
         }
-        durable.into_iter().collect()
+        durable
     }
 }
 
