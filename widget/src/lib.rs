@@ -22,8 +22,10 @@
 //! - [`view`]: the DOM in the shadow root, cursor measurement.
 //! - [`socket`]: a WebSocket whose handlers go away with it.
 //! - [`tabs`]: pure: the notes tabs of one browser post each other, the leader's bookkeeping.
+//! - [`channel`]: the BroadcastChannel and the leader's Web Lock.
 
 pub mod binding;
+pub mod channel;
 pub mod connection;
 pub mod direction;
 pub mod ledger;

@@ -69,6 +69,9 @@ impl Session {
                 let effects = s.transition(Event::Online);
                 s.run(effects);
             }));
+            // The page goes away (closed, reloaded, navigated): no unmount comes, so the last
+            // changes go now, and the other tabs hear we left.
+            listeners.push(on(window.as_ref(), "pagehide", |s, _| s.say_goodbye()));
             // Leaving the page with edits neither the server nor this device holds yet: let
             // the browser ask.
             listeners.push(on(window.as_ref(), "beforeunload", |s, e| {
