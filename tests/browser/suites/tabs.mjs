@@ -14,9 +14,12 @@ import { WidgetPage } from '../lib/browser.mjs'
 import { WEB_ROOT } from '../lib/env.mjs'
 import { scenario } from '../lib/session.mjs'
 import { serveStatic } from '../lib/static-server.mjs'
+import { waitUntil } from '../lib/wait.mjs'
 
 const SOCKET_LOG = path.join(path.dirname(fileURLToPath(import.meta.url)), '../lib/socket-log.js')
 const RECONNECT_MS = 30_000
+/** The durable-acknowledgement message's tag (collab_core::wire::MSG_ACK). */
+const MSG_ACK = 100
 const KEPT_LINE = /^Offline — (\d+) changes? kept on this device$/
 const MEMORY_LINE = /^Offline — (\d+) unsaved changes? only in this tab, lost if it closes$/
 /** Close codes a page may see without the server having refused it: still open (null), the
@@ -139,6 +142,50 @@ export default function tabs (harness) {
       assert.equal((await sockets(two)).length, 0, 'the second tab opened no WebSocket of its own')
       await assertNoRefusal(one)
       assert.deepEqual(server.problems(), [], 'the server refused nothing')
+    })
+
+    scenario(harness, 'a follower tab says "Saved" only once the server acknowledged the leader\'s message carrying its edit', async (s) => {
+      const doc = harness.doc('tab-acks')
+      const options = { server: harness.server.wsUrl, doc, debounce: 0 }
+      const one = await firstTab(s, 'Ada tab 1')
+      // Every frame of the leader's connection passes through the test; acknowledgements
+      // (tag 100) wait while `holding`.
+      let holding = false
+      const held = []
+      let toPage = null
+      await one.page.routeWebSocket(/\/sync\//, (ws) => {
+        toPage = ws
+        const server = ws.connectToServer()
+        ws.onMessage((message) => server.send(message))
+        server.onMessage((message) => {
+          if (holding && typeof message !== 'string' && message[0] === MSG_ACK) held.push(message)
+          else ws.send(message)
+        })
+      })
+      await goHost(one, { ...options, name: 'Ada one' })
+      await one.waitStatus('connected')
+      const two = await newTab(s, one, 'Ada tab 2')
+      await goHost(two, { ...options, name: 'Ada two' })
+      await two.waitStatus('connected')
+      await two.waitState('"All changes saved"', (st) => st.save === 'saved')
+      await two.page.evaluate(() => window.__ct.watchSaveLine())
+
+      holding = true
+      await two.typeAtEnd('held')
+      await waitUntil('the server to have the edit', async () => (await harness.server.storedText(doc)).text === 'held')
+      await waitUntil('the server\'s acknowledgement to be held back', () => held.length > 0)
+      const st = await two.state()
+      assert.equal(st.save, 'saving', 'data-save in the follower while the acknowledgement is held back')
+      assert.match(st.saveLine, /^Saving/)
+
+      holding = false
+      const releasedAt = Date.now()
+      for (const message of held.splice(0)) toPage.send(message)
+      await two.waitSaved()
+      const log = await two.page.evaluate(() => window.__ct.saveLineLog)
+      const claimedSaved = (e) => e.save === 'saved' || /^Saved|saved$/.test(e.line ?? '')
+      assert.deepEqual(log.slice(1).filter((e) => e.at < releasedAt && claimedSaved(e)), [],
+        `the follower claimed nothing saved before the acknowledgement was let through: ${JSON.stringify(log)}`)
     })
 
     scenario(harness, 'the leader tab closes while the server is down: the other tab takes over, and the edits of both, kept on this device, reach the server once it is back', async (s) => {
