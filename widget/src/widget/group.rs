@@ -287,6 +287,15 @@ impl Session {
         }
     }
 
+    /// The page came back from the back-forward cache: a follower asks the leader for what it
+    /// missed, and every tab shows itself again.
+    pub(super) fn rejoin(&mut self) {
+        if self.role == Role::Follower && !self.local.is_loading() {
+            self.hello();
+        }
+        self.send_awareness();
+    }
+
     /// Leaving (unmount, or the page going away): the last changes go out, and the server
     /// and the other tabs hear that we left.
     pub(super) fn say_goodbye(&mut self) {
