@@ -10,6 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe } from 'node:test'
+import * as Y from 'yjs'
 import { WidgetPage } from '../lib/browser.mjs'
 import { WEB_ROOT } from '../lib/env.mjs'
 import { scenario } from '../lib/session.mjs'
@@ -238,6 +239,69 @@ export default function tabs (harness) {
       assert.equal((await sockets(three)).length, 0, 'the third tab follows tab 2')
       await assertNoRefusal(two)
       assert.deepEqual(server.problems(), [], 'the server refused nothing')
+    })
+
+    scenario(harness, 'this device\'s copy, written by another tab meanwhile, is taken in by the next write, not overwritten', async (s) => {
+      const server = await s.ownServer('tabs-copy')
+      const doc = 'shared-copy'
+      const key = `${server.wsUrl}/${doc}`
+      const one = await firstTab(s, 'Ada tab 1')
+      await goHost(one, { server: server.wsUrl, doc, debounce: 0, name: 'Ada one' })
+      await one.waitStatus('connected')
+      await one.typeAtEnd('start.')
+      await one.waitSaved()
+      await server.kill()
+      await one.waitState('tab 1 to leave "connected"', (st) => st.status !== 'connected')
+
+      // Another tab's write, as it would leave it: this document plus its own edit at the
+      // end, under its client id, with one unsaved change (record format in local_copy.rs).
+      const stored = Uint8Array.from(await one.page.evaluate((k) => new Promise((resolve, reject) => {
+        const open = indexedDB.open('collab-textarea')
+        open.onerror = () => reject(open.error)
+        open.onsuccess = () => {
+          const get = open.result.transaction('docs').objectStore('docs').get(k)
+          get.onsuccess = () => { open.result.close(); resolve([...get.result]) }
+          get.onerror = () => reject(get.error)
+        }
+      }), key))
+      assert.equal(Buffer.from(stored.subarray(0, 4)).toString(), 'CTX2')
+      const tabs = new DataView(stored.buffer).getUint32(16, true)
+      const other = new Y.Doc()
+      other.clientID = 4242
+      Y.applyUpdate(other, stored.subarray(20 + 12 * tabs))
+      other.getText('content').insert(other.getText('content').length, ' elsewhere')
+      const state = Y.encodeStateAsUpdate(other)
+      const record = new Uint8Array(32 + state.length)
+      const view = new DataView(record.buffer)
+      record.set(Buffer.from('CTX2'))
+      view.setBigUint64(4, 4242n, true)
+      view.setUint32(12, 1, true)
+      view.setUint32(16, 1, true)
+      view.setBigUint64(20, 4242n, true)
+      view.setUint32(28, 1, true)
+      record.set(state, 32)
+      await one.page.evaluate(([k, bytes]) => new Promise((resolve, reject) => {
+        const open = indexedDB.open('collab-textarea')
+        open.onerror = () => reject(open.error)
+        open.onsuccess = () => {
+          const txn = open.result.transaction('docs', 'readwrite')
+          txn.objectStore('docs').put(new Uint8Array(bytes), k)
+          txn.oncomplete = () => { open.result.close(); resolve() }
+          txn.onerror = () => reject(txn.error)
+        }
+      }), [key, [...record]])
+
+      // The next write (after an edit at the start, apart from the other tab's) takes it in.
+      await one.textarea.focus()
+      await one.page.keyboard.press('Control+Home')
+      await one.page.keyboard.type('X')
+      const expected = 'Xstart. elsewhere'
+      await one.waitText(expected, 'the other tab\'s edit, taken in from this device\'s copy')
+      await waitLine(one, 'the edits kept on this device', KEPT_LINE)
+      await server.start()
+      await one.waitSaved(RECONNECT_MS)
+      assert.deepEqual(await server.storedText(doc), { status: 200, text: expected })
+      await assertNoRefusal(one)
     })
 
     scenario(harness, 'persist="none" tabs share through the channel too; without BroadcastChannel each tab keeps its own connection, as before', async (s) => {
