@@ -25,6 +25,7 @@ import large from './suites/large.mjs'
 import offline from './suites/offline.mjs'
 import persistence from './suites/persistence.mjs'
 import presence from './suites/presence.mjs'
+import tabs from './suites/tabs.mjs'
 
 describe('collab-textarea in Chromium', () => {
   const harness = new Harness()
@@ -47,6 +48,7 @@ describe('collab-textarea in Chromium', () => {
   presence(harness)
   offline(harness)
   persistence(harness)
+  tabs(harness)
   embedding(harness)
   forms(harness)
   languages(harness)

@@ -23,8 +23,11 @@
 //! - [`options`]: checking what the page passed.
 //! - [`view`]: the DOM in the shadow root, cursor measurement.
 //! - [`socket`]: a WebSocket whose handlers go away with it.
+//! - [`tabs`]: pure: the notes tabs of one browser post each other, the leader's bookkeeping.
+//! - [`channel`]: the BroadcastChannel and the leader's Web Lock.
 
 pub mod binding;
+pub mod channel;
 pub mod connection;
 pub mod direction;
 pub mod history;
@@ -41,6 +44,7 @@ pub mod save_line;
 pub mod shown;
 pub mod socket;
 pub mod store;
+pub mod tabs;
 pub mod view;
 pub mod widget;
 

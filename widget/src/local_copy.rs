@@ -1,11 +1,12 @@
 //! `LocalCopy`, pure: the copy of the document this device keeps (IndexedDB), what a stored
 //! record holds and how it reads back, and when to write it again.
 //!
-//! A record is the whole document (one v1 update) and the number of local changes in it the
-//! server has not durably acknowledged. It is rewritten after every change (local or remote,
-//! and after an ack lowers the count), one write at a time: a change during a write asks for
-//! one more write when it ends, after a pause if the write was slow ([`pause_after`]). The copy holds every change once the write that started
-//! after it has completed; only then does the save line say "kept on this device".
+//! A record is the whole document (one v1 update), who wrote it, and per tab the number of
+//! local changes in it the server has not durably acknowledged. It is rewritten after every
+//! change (local or remote, and after an ack lowers the count), one write at a time: a change
+//! during a write asks for one more write when it ends, after a pause if the write was slow
+//! ([`pause_after`]). The copy holds every change once the write that started after it has
+//! completed; only then does the save line say "kept on this device".
 
 /// What the save line may say about where the unsaved changes are, besides the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,13 +138,23 @@ pub fn pause_after(write_ms: f64) -> Option<u32> {
     (write_ms >= QUICK_WRITE_MS).then(|| (write_ms * 4.0).min(MAX_PAUSE_MS) as u32)
 }
 
-/// A record's first bytes: the format and its version.
-const MAGIC: &[u8; 4] = b"CTX1";
+/// A record's first bytes: the format and its version. `CTX1` records (one count, no writer)
+/// are still read.
+const MAGIC: &[u8; 4] = b"CTX2";
+const MAGIC_V1: &[u8; 4] = b"CTX1";
 
-/// One stored record: the document and how many of its local changes are not yet durable.
+/// One stored record: the document, which tab wrote it, and per tab how many of its local
+/// changes in it are not yet durable. Tabs of one browser share the record: each write reads
+/// it first, and a tab that finds another's write since its own takes that document in
+/// before writing its own (a superset), keeping the other tabs' counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    pub unsaved: u32,
+    /// The tab (its client id) that wrote it, and its count of writes: whether anyone wrote
+    /// since a tab's own last write.
+    pub writer: u64,
+    pub stamp: u32,
+    /// Per tab with some: its changes not durably acknowledged.
+    pub unsaved: Vec<(u64, u32)>,
     /// The whole document as a v1 update.
     pub state: Vec<u8>,
 }
@@ -158,29 +169,97 @@ pub enum RecordError {
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.state.len() + 8);
+        let mut out = Vec::with_capacity(self.state.len() + 20 + 12 * self.unsaved.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.unsaved.to_le_bytes());
+        out.extend_from_slice(&self.writer.to_le_bytes());
+        out.extend_from_slice(&self.stamp.to_le_bytes());
+        out.extend_from_slice(&(self.unsaved.len() as u32).to_le_bytes());
+        for (tab, count) in &self.unsaved {
+            out.extend_from_slice(&tab.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+        }
         out.extend_from_slice(&self.state);
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Record, RecordError> {
-        let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
-            return Err(RecordError::NotARecord(
-                bytes.iter().take(4).copied().collect(),
-            ));
+        fn take<const N: usize>(rest: &mut &[u8]) -> Result<[u8; N], RecordError> {
+            let (head, tail) = rest.split_at_checked(N).ok_or(RecordError::Truncated)?;
+            *rest = tail;
+            head.try_into().map_err(|_| RecordError::Truncated)
+        }
+        let (mut rest, v1) = match (bytes.strip_prefix(MAGIC), bytes.strip_prefix(MAGIC_V1)) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => {
+                return Err(RecordError::NotARecord(
+                    bytes.iter().take(4).copied().collect(),
+                ))
+            }
         };
-        let (count, state) = rest.split_at_checked(4).ok_or(RecordError::Truncated)?;
-        let unsaved = u32::from_le_bytes(count.try_into().map_err(|_| RecordError::Truncated)?);
-        if state.is_empty() {
+        let mut record = Record {
+            writer: 0,
+            stamp: 0,
+            unsaved: Vec::new(),
+            state: Vec::new(),
+        };
+        if v1 {
+            let count = u32::from_le_bytes(take(&mut rest)?);
+            record.unsaved = (count > 0).then_some((0, count)).into_iter().collect();
+        } else {
+            record.writer = u64::from_le_bytes(take(&mut rest)?);
+            record.stamp = u32::from_le_bytes(take(&mut rest)?);
+            let tabs = u32::from_le_bytes(take(&mut rest)?);
+            for _ in 0..tabs {
+                let tab = u64::from_le_bytes(take(&mut rest)?);
+                record
+                    .unsaved
+                    .push((tab, u32::from_le_bytes(take(&mut rest)?)));
+            }
+        }
+        if rest.is_empty() {
             return Err(RecordError::Truncated);
         }
-        Ok(Record {
-            unsaved,
-            state: state.to_vec(),
-        })
+        record.state = rest.to_vec();
+        Ok(record)
     }
+
+    /// Every tab's unsaved changes together (what a page restoring the record takes on).
+    pub fn unsaved_total(&self) -> u32 {
+        self.unsaved
+            .iter()
+            .fold(0u32, |sum, (_, count)| sum.saturating_add(*count))
+    }
+
+    /// Whether the record is another write than the one `seen` (writer, stamp) names.
+    pub fn written_since(&self, seen: (u64, u32)) -> bool {
+        (self.writer, self.stamp) != seen
+    }
+}
+
+/// The counts a tab `me` with `mine` unsaved changes writes over `stored`: the other tabs'
+/// as they stored them, except those it `adopted` (took into its own count when it restored
+/// the record), and its own.
+pub fn unsaved_over(
+    me: u64,
+    mine: u32,
+    adopted: &[u64],
+    stored: Option<&Record>,
+) -> Vec<(u64, u32)> {
+    let mut out: Vec<(u64, u32)> = stored
+        .map(|record| {
+            record
+                .unsaved
+                .iter()
+                .filter(|(tab, _)| *tab != me && !adopted.contains(tab))
+                .copied()
+                .collect()
+        })
+        .unwrap_or_default();
+    if mine > 0 {
+        out.push((me, mine));
+    }
+    out
 }
 
 /// The record's key: the server's URL (without token) and the document, so that two servers'
@@ -196,19 +275,59 @@ mod tests {
     #[test]
     fn a_record_reads_back_and_a_damaged_one_is_refused() {
         let record = Record {
-            unsaved: 3,
+            writer: 77,
+            stamp: 3,
+            unsaved: vec![(77, 3), (1 << 52, 2)],
             state: vec![1, 2, 3, 0],
         };
         assert_eq!(Record::decode(&record.encode()), Ok(record.clone()));
+        assert_eq!(record.unsaved_total(), 5);
         assert!(matches!(
             Record::decode(b"junk and more"),
             Err(RecordError::NotARecord(_))
         ));
         let bytes = record.encode();
-        assert_eq!(Record::decode(&bytes[..6]), Err(RecordError::Truncated));
-        assert_eq!(Record::decode(&bytes[..8]), Err(RecordError::Truncated));
+        for cut in [6, 12, 20, 30, bytes.len() - 4] {
+            assert_eq!(
+                Record::decode(&bytes[..cut]),
+                Err(RecordError::Truncated),
+                "{cut}"
+            );
+        }
         assert!(Record::decode(&[]).is_err());
         assert_eq!(record_key("ws://h:1/sync", "notes"), "ws://h:1/sync/notes");
+    }
+
+    #[test]
+    fn a_record_of_the_first_format_still_reads() {
+        let mut v1 = b"CTX1".to_vec();
+        v1.extend_from_slice(&4u32.to_le_bytes());
+        v1.extend_from_slice(&[1, 2, 0]);
+        let record = Record::decode(&v1).unwrap();
+        assert_eq!((record.writer, record.stamp), (0, 0));
+        assert_eq!(record.unsaved, vec![(0, 4)]);
+        assert_eq!(record.state, vec![1, 2, 0]);
+        assert_eq!(Record::decode(&v1[..8]), Err(RecordError::Truncated));
+    }
+
+    #[test]
+    fn each_tab_keeps_the_others_counts_and_rewrites_its_own() {
+        let stored = Record {
+            writer: 2,
+            stamp: 9,
+            unsaved: vec![(1, 4), (2, 3), (5, 1)],
+            state: vec![0, 0],
+        };
+        assert!(stored.written_since((1, 9)));
+        assert!(!stored.written_since((2, 9)));
+        // Tab 1 now has 2 unsaved; it restored the record that held tab 5's count.
+        assert_eq!(
+            unsaved_over(1, 2, &[5], Some(&stored)),
+            vec![(2, 3), (1, 2)]
+        );
+        // Everything of tab 2 is durable: its entry goes.
+        assert_eq!(unsaved_over(2, 0, &[], Some(&stored)), vec![(1, 4), (5, 1)]);
+        assert_eq!(unsaved_over(3, 1, &[], None), vec![(3, 1)]);
     }
 
     #[test]

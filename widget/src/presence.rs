@@ -33,6 +33,8 @@ pub struct Peer {
     /// Anchor and head, as Yjs relative-position JSON.
     pub cursor: Option<(Value, Value)>,
     pub last_seen_ms: f64,
+    /// The state as received (a leader passes it on to a tab that joins).
+    pub json: String,
     /// When the cursor (or name) last changed: labels fade when it has been still a while.
     pub moved_at_ms: f64,
 }
@@ -68,6 +70,7 @@ impl Peers {
         }
         self.removed.remove(&client);
         let mut peer = parse_peer(&state, clock, now_ms);
+        peer.json = json.to_owned();
         let changed = match self.peers.get(&client) {
             None => true,
             Some(old) => {
@@ -107,6 +110,15 @@ impl Peers {
         had
     }
 
+    /// Forgets everyone but those `keep` names (the other tabs here, when the server's
+    /// connection dropped); returns whether anyone went.
+    pub fn clear_except(&mut self, keep: impl Fn(u64) -> bool) -> bool {
+        let before = self.peers.len();
+        self.peers.retain(|&id, _| keep(id));
+        self.removed.clear();
+        self.peers.len() != before
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Peer)> {
         self.peers.iter().map(|(&id, peer)| (id, peer))
     }
@@ -140,6 +152,7 @@ fn parse_peer(state: &Value, clock: u32, now_ms: f64) -> Peer {
         color,
         cursor,
         last_seen_ms: now_ms,
+        json: String::new(),
         moved_at_ms: now_ms,
     }
 }

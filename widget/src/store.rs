@@ -1,4 +1,5 @@
-//! The IndexedDB glue, thin: open the database, read one record, write it, delete it. What a
+//! The IndexedDB glue, thin: open the database, read one record, write it (read, then put, in
+//! one transaction), delete it. What a
 //! record holds and when to write it is [`crate::local_copy`].
 //!
 //! One database (`collab-textarea`, version 1) with one object store (`docs`) of byte records
@@ -53,15 +54,40 @@ impl Store {
         }
     }
 
-    /// Starts writing `bytes` as the record; the outcome comes to `written` or `failed`.
-    pub fn write(&self, bytes: &[u8]) -> Result<(), String> {
+    /// Starts a write of the record: reads what is stored, gives it to `make`, and puts what
+    /// `make` returns (nothing: no put), in one transaction, so that no other tab's write
+    /// comes between the read and the put. The outcome comes to `written` or `failed`.
+    pub fn write(
+        &self,
+        make: impl FnOnce(Option<Vec<u8>>) -> Option<Vec<u8>> + 'static,
+    ) -> Result<(), String> {
         let txn = self
             .db
             .transaction_with_str_and_mode(DOCS, IdbTransactionMode::Readwrite)
             .map_err(|e| describe(&e))?;
-        let docs = txn.object_store(DOCS).map_err(|e| describe(&e))?;
-        docs.put_with_key(&js_sys::Uint8Array::from(bytes), &self.key)
+        let read = txn
+            .object_store(DOCS)
+            .and_then(|docs| docs.get(&self.key))
             .map_err(|e| describe(&e))?;
+        let (got, key, putting) = (read.clone(), self.key.clone(), txn.clone());
+        read.set_onsuccess(Some(
+            &Closure::once_into_js(move |_: web_sys::Event| {
+                let stored = got
+                    .result()
+                    .ok()
+                    .and_then(|value| value.dyn_into::<js_sys::Uint8Array>().ok())
+                    .map(|bytes| bytes.to_vec());
+                if let Some(bytes) = make(stored) {
+                    let put = putting.object_store(DOCS).and_then(|docs| {
+                        docs.put_with_key(&js_sys::Uint8Array::from(bytes.as_slice()), &key)
+                    });
+                    if put.is_err() {
+                        let _ = putting.abort();
+                    }
+                }
+            })
+            .unchecked_into(),
+        ));
         txn.set_oncomplete(Some(self.on_written.as_ref().unchecked_ref()));
         // A failed put aborts its transaction (a quota error surfaces only here).
         txn.set_onabort(Some(self.on_failed.as_ref().unchecked_ref()));

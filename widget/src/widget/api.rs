@@ -2,7 +2,6 @@
 
 use yrs::{GetString, Observable, Transact};
 
-use super::awareness::encode_awareness_removal;
 use super::{Session, OBSERVER};
 use crate::connection::{Effect, Event, Status};
 use crate::options::clean_name;
@@ -55,20 +54,16 @@ impl Session {
         if self.unmounted {
             return;
         }
-        self.flush();
-        if let Some(socket) = &self.socket {
-            self.awareness_clock += 1;
-            socket.send(&encode_awareness_removal(
-                self.client_id,
-                self.awareness_clock,
-            ));
-        }
+        self.say_goodbye();
         let effects = self.transition(Event::Stop);
         for effect in effects {
             if effect == Effect::CloseSocket {
                 self.socket = None;
             }
         }
+        // The lock goes to the next tab in line, which connects in our place (our socket has
+        // been closed first).
+        self.channel = None;
         self.listeners.clear();
         self.history = Default::default();
         self.debounce = None;

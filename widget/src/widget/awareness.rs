@@ -2,12 +2,14 @@
 
 use gloo_timers::callback::Timeout;
 use wasm_bindgen::prelude::*;
+use yrs::sync::AwarenessUpdate;
 use yrs::Transact;
 
 use collab_core::wire::MAX_CLIENT_ID;
 
 use super::{now_ms, object, with, Session, LABEL_IDLE_MS};
 use crate::presence::{self, User};
+use crate::tabs::Note;
 use crate::view::RemoteCursor;
 
 impl Session {
@@ -68,9 +70,36 @@ impl Session {
         self.awareness_sent_at = now_ms();
         let state =
             presence::local_state(&self.options.name, &self.options.color, self.local_cursor());
-        let bytes = encode_awareness(self.client_id, self.awareness_clock, &state);
+        let bytes = encode_awareness_entries(&[(self.client_id, self.awareness_clock, &state)]);
         if let Some(socket) = &self.socket {
             socket.send(&bytes);
+        }
+        self.post(&Note::Awareness {
+            from: self.client_id,
+            message: bytes,
+        });
+    }
+
+    /// Peers' states from the server, or (`from_tab`) from another tab of this browser.
+    pub(super) fn apply_awareness(&mut self, update: AwarenessUpdate, from_tab: bool) {
+        let now = now_ms();
+        let mut changed = false;
+        for (client, entry) in update.clients {
+            let client = client.get();
+            if client == self.client_id {
+                continue;
+            }
+            if from_tab {
+                self.tab_peers.retain(|&tab| tab != client);
+                if &*entry.json != "null" {
+                    self.tab_peers.push(client);
+                }
+            }
+            changed |= self.peers.apply(client, entry.clock, &entry.json, now);
+        }
+        if changed {
+            self.emit_presence();
+            self.draw_cursors();
         }
     }
 
@@ -145,14 +174,16 @@ fn presence_detail(users: &[User]) -> JsValue {
     object(&[("users", list.into())])
 }
 
-/// An awareness message carrying one client's state.
-fn encode_awareness(client: u64, clock: u32, json: &str) -> Vec<u8> {
+/// An awareness message carrying these clients' states: (client, clock, JSON).
+pub(super) fn encode_awareness_entries(entries: &[(u64, u32, &str)]) -> Vec<u8> {
     use yrs::encoding::write::Write;
     let mut payload = Vec::new();
-    payload.write_var(1u32);
-    payload.write_var(client);
-    payload.write_var(clock);
-    payload.write_string(json);
+    payload.write_var(entries.len() as u32);
+    for (client, clock, json) in entries {
+        payload.write_var(*client);
+        payload.write_var(*clock);
+        payload.write_string(json);
+    }
     let mut message = Vec::with_capacity(payload.len() + 4);
     message.write_var(1u32);
     message.write_buf(payload);
@@ -160,5 +191,5 @@ fn encode_awareness(client: u64, clock: u32, json: &str) -> Vec<u8> {
 }
 
 pub(super) fn encode_awareness_removal(client: u64, clock: u32) -> Vec<u8> {
-    encode_awareness(client, clock, "null")
+    encode_awareness_entries(&[(client, clock, "null")])
 }

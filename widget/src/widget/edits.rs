@@ -12,6 +12,7 @@ use crate::binding;
 use crate::pieces::Carrier;
 use crate::shown::Shown;
 use crate::socket::Socket;
+use crate::tabs::{Note, Role};
 
 impl Session {
     pub(super) fn on_input(&mut self) {
@@ -92,23 +93,39 @@ impl Session {
     }
 
     /// Sends every local update made since the last flush, merged into one update (in as
-    /// many messages as the server's limit needs).
+    /// many messages as the server's limit needs); a follower pushes it to the leader, and a
+    /// leader relays it to the other tabs.
     pub(super) fn flush(&mut self) {
         self.debounce = None;
         let updates = std::mem::take(&mut *self.outbox.borrow_mut());
         if updates.is_empty() {
             return;
         }
-        // Offline, there is nothing to do: the next handshake sends all of it.
-        if !self.socket.as_ref().is_some_and(Socket::is_open) {
+        let follower = self.role == Role::Follower;
+        // Offline and alone, there is nothing to do: the next handshake sends all of it.
+        if !follower && !self.relays() && !self.socket.as_ref().is_some_and(Socket::is_open) {
             return;
         }
         let update = match updates.len() {
             1 => updates.into_iter().next().unwrap_or_default(),
             _ => yrs::merge_updates_v1(&updates).unwrap_or_else(|_| updates.concat()),
         };
-        if let Some(carried) = self.send_update(update, Carrier::Update) {
-            self.ledger.sent(carried);
+        if follower {
+            self.push(update);
+            let pushed = self.pushes;
+            self.ledger.sent(pushed);
+        } else {
+            if self.relays() {
+                self.post(&Note::Relay {
+                    from: self.client_id,
+                    update: update.clone(),
+                });
+            }
+            if self.socket.as_ref().is_some_and(Socket::is_open) {
+                if let Some(carried) = self.send_update(update, Carrier::Update) {
+                    self.ledger.sent(carried);
+                }
+            }
         }
         self.refresh();
     }

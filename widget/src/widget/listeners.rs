@@ -77,6 +77,18 @@ impl Session {
                 let effects = s.transition(Event::Online);
                 s.run(effects);
             }));
+            // The page goes away (closed, reloaded, navigated): no unmount comes, so the last
+            // changes go now, and the other tabs hear we left.
+            listeners.push(on(window.as_ref(), "pagehide", |s, _| s.say_goodbye()));
+            // Back from the back-forward cache: what the other tabs said meanwhile was missed.
+            listeners.push(on(window.as_ref(), "pageshow", |s, e| {
+                let persisted = js_sys::Reflect::get(e, &"persisted".into())
+                    .ok()
+                    .and_then(|v| v.as_bool());
+                if persisted == Some(true) {
+                    s.rejoin();
+                }
+            }));
             // Leaving the page with edits neither the server nor this device holds yet: let
             // the browser ask.
             listeners.push(on(window.as_ref(), "beforeunload", |s, e| {

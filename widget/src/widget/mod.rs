@@ -6,13 +6,15 @@
 //! `listeners` (DOM events, ticker, resize), `sync` (socket, messages, acks), `edits`
 //! (local changes, patching the textarea), `awareness` (cursors, peers), `status` (the
 //! header and its events), `history` (the history panel's requests), `api` (what the
-//! `Widget` class calls). The bookkeeping of unsaved
+//! `Widget` class calls), `group` (the other tabs on this document: leading or following,
+//! [`crate::tabs`]). The bookkeeping of unsaved
 //! changes is [`crate::ledger`], the header's words [`crate::save_line`]; both pure.
 
 mod api;
 mod awareness;
 mod edits;
 mod history;
+mod group;
 mod listeners;
 mod mount;
 mod persist;
@@ -30,6 +32,7 @@ use yrs::undo::UndoManager;
 use yrs::{Doc, Origin, TextRef};
 
 use crate::binding::Splice;
+use crate::channel::TabChannel;
 use crate::connection::State;
 use crate::ledger::Ledger;
 use crate::limits::Limits;
@@ -40,6 +43,7 @@ use crate::save_line::{Edits, Reported};
 use crate::shown::Shown;
 use crate::socket::Socket;
 use crate::store::Store;
+use crate::tabs::{Forwarded, Role};
 use crate::view::View;
 
 /// The longest wait before applying the next batch of remote updates (see `apply_cost_ms`):
@@ -130,6 +134,28 @@ pub struct Session {
     history: history::History,
     /// Events to dispatch once the session is no longer borrowed.
     events: Vec<(&'static str, JsValue)>,
+    /// The other tabs on this document (`None`: alone, the browser cannot share).
+    channel: Option<TabChannel>,
+    role: Role,
+    /// A follower's pushes posted so far (its own numbering).
+    pushes: u64,
+    /// A follower: whether the leader's socket is open (its last `Link`).
+    leader_online: bool,
+    /// The leader: which of its socket's messages carried which follower's push.
+    forwarded: Forwarded,
+    /// The leader: the SyncStep2 went out on the current socket, so a push can go on its own.
+    step2_sent: bool,
+    /// The leader: a follower has said hello (relays and links are owed), and the link note
+    /// last posted.
+    followed: bool,
+    link_posted: Option<Vec<u8>>,
+    /// Client ids of the other tabs heard on the channel (their presence outlives a socket).
+    tab_peers: Vec<u64>,
+    /// This tab's count of writes of the copy, the write it last saw there (writer, stamp),
+    /// and the tabs whose counts it took on when it restored the copy.
+    copy_stamp: u32,
+    copy_seen: (u64, u32),
+    adopted: Vec<u64>,
     me: Weak<RefCell<Session>>,
     unmounted: bool,
 }
@@ -148,6 +174,12 @@ pub fn with(me: &Weak<RefCell<Session>>, f: impl FnOnce(&mut Session)) {
         f(&mut session);
         (session.host.clone(), std::mem::take(&mut session.events))
     };
+    dispatch(&host, events);
+}
+
+/// Dispatches queued events on the host (not generic: `with` is, once per caller).
+#[inline(never)]
+fn dispatch(host: &HtmlElement, events: Vec<(&'static str, JsValue)>) {
     for (name, detail) in events {
         let init = web_sys::CustomEventInit::new();
         init.set_detail(&detail);

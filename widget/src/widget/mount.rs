@@ -22,6 +22,7 @@ use crate::options::Options;
 use crate::presence::Peers;
 use crate::save_line::Reported;
 use crate::shown::Shown;
+use crate::tabs::{Forwarded, Role};
 use crate::view::View;
 
 impl Session {
@@ -129,6 +130,18 @@ impl Session {
                 reported: Reported::default(),
                 history: Default::default(),
                 events: Vec::new(),
+                channel: None,
+                role: Role::Alone,
+                pushes: 0,
+                leader_online: false,
+                forwarded: Forwarded::default(),
+                step2_sent: false,
+                followed: false,
+                link_posted: None,
+                tab_peers: Vec::new(),
+                copy_stamp: 0,
+                copy_seen: (0, 0),
+                adopted: Vec::new(),
                 me: me.clone(),
                 unmounted: false,
             })
@@ -136,6 +149,8 @@ impl Session {
         let me = Rc::downgrade(&shared);
         with(&me, |session| {
             session.listen();
+            // The other tabs on this document: whether this one leads decides who connects.
+            session.join_tabs();
             // The stored text shows first; the socket opens once it is loaded.
             session.open_store();
             session.run(effects);

@@ -7,7 +7,7 @@ use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, StateVector, Transact, Update};
 
 use super::{now_ms, with, Session, REMOTE};
-use crate::local_copy::{pause_after, record_key, Record};
+use crate::local_copy::{pause_after, record_key, unsaved_over, Record};
 use crate::store::{self, Opened, Store};
 
 /// How long the socket waits for the store to open before connecting without it.
@@ -85,11 +85,19 @@ impl Session {
                     .transact_mut_with(REMOTE)
                     .apply_update(update)
                     .map_err(|err| format!("document not applied: {err}"))?;
-                Ok(record.unsaved)
+                let adopted = record.unsaved.iter().map(|(tab, _)| *tab).collect();
+                Ok((
+                    record.unsaved_total(),
+                    (record.writer, record.stamp),
+                    adopted,
+                ))
             });
         match applied {
-            Ok(unsaved) => {
+            Ok((unsaved, seen, adopted)) => {
+                // Every tab's count in it is ours now: this tab's handshake carries them all.
                 self.ledger.restored(unsaved as usize);
+                self.copy_seen = seen;
+                self.adopted = adopted;
                 self.patch_textarea(false);
                 true
             }
@@ -118,18 +126,61 @@ impl Session {
         self.copy_pause = None;
         let Some(store) = &self.store else { return };
         self.copy_started_ms = now_ms();
-        let state = self
+        self.local.write_started();
+        let me = self.me.clone();
+        let written = store.write(move |stored| {
+            let mut record = None;
+            with(&me, |s| record = Some(s.record_over(stored)));
+            record
+        });
+        if let Err(reason) = written {
+            self.store_refused(&reason);
+        }
+    }
+
+    /// The record to write over `stored` (read in the same transaction). Where another tab
+    /// wrote since this one last did, its document is taken in first, so that what goes back
+    /// holds both; its count stays beside ours.
+    fn record_over(&mut self, stored: Option<Vec<u8>>) -> Vec<u8> {
+        let stored = stored.and_then(|bytes| Record::decode(&bytes).ok());
+        let mut state = None;
+        if let Some(record) = &stored {
+            // Alone (no channel), tabs keep today's rule: the last write wins.
+            if self.channel.is_some() && record.written_since(self.copy_seen) {
+                state = self.take_in(&record.state);
+            }
+        }
+        self.copy_stamp += 1;
+        self.copy_seen = (self.client_id, self.copy_stamp);
+        let state = state.unwrap_or_else(|| {
+            self.doc
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default())
+        });
+        let mine = u32::try_from(self.ledger.unsaved()).unwrap_or(u32::MAX);
+        Record {
+            writer: self.client_id,
+            stamp: self.copy_stamp,
+            unsaved: unsaved_over(self.client_id, mine, &self.adopted, stored.as_ref()),
+            state,
+        }
+        .encode()
+    }
+
+    /// Takes another tab's stored document into this one. During an IME composition (which
+    /// a change of the textarea would break) it waits with the remote updates, and the merged
+    /// document to write is returned instead.
+    fn take_in(&mut self, state: &[u8]) -> Option<Vec<u8>> {
+        self.held_updates.push(state.to_vec());
+        if !self.composing {
+            self.apply_held();
+            return None;
+        }
+        let ours = self
             .doc
             .transact()
             .encode_state_as_update_v1(&StateVector::default());
-        let record = Record {
-            unsaved: u32::try_from(self.ledger.unsaved()).unwrap_or(u32::MAX),
-            state,
-        };
-        self.local.write_started();
-        if let Err(reason) = store.write(&record.encode()) {
-            self.store_refused(&reason);
-        }
+        yrs::merge_updates_v1([ours.as_slice(), state]).ok()
     }
 
     fn on_copy_written(&mut self) {

@@ -6,7 +6,6 @@ use super::{now_ms, object, Session, LABEL_IDLE_MS, TICK_MS};
 use crate::direction;
 use crate::presence;
 use crate::save_line::{header, Local};
-use crate::socket::Socket;
 
 impl Session {
     pub(super) fn tick(&mut self) {
@@ -36,7 +35,8 @@ impl Session {
             .shown
             .slice(0, self.shown.len().min(direction::PREFIX_UNITS));
         self.view.set_direction(direction::of(&start));
-        let online = self.socket.as_ref().is_some_and(Socket::is_open);
+        self.post_link();
+        let online = self.online();
         let local = Local {
             ledger: &self.ledger,
             edits: &self.edits,

@@ -18,9 +18,17 @@ use crate::ledger::Acked;
 use crate::limits::{self, Limits};
 use crate::pieces::{self, Carrier};
 use crate::socket::{Socket, SocketEvent};
+use crate::tabs::{Note, Role};
 
 impl Session {
     pub(super) fn transition(&mut self, event: Event) -> Vec<Effect> {
+        // A follower's connection is the leader's: its Retry asks the leader.
+        if self.role == Role::Follower && event != Event::Stop {
+            if event == Event::RetryNow {
+                self.post(&Note::Retry);
+            }
+            return Vec::new();
+        }
         let (state, effects) = connection::step(&self.state, event, js_sys::Math::random());
         self.state = state;
         effects
@@ -52,9 +60,12 @@ impl Session {
     pub(super) fn open_socket(&mut self) {
         self.socket = None;
         self.socket_generation += 1;
-        if self.local.is_loading() {
+        if self.local.is_loading() || self.role == Role::Deciding {
             self.connect_waiting = true;
             return;
+        }
+        if self.role == Role::Follower {
+            return self.hello();
         }
         let Some(token_fn) = self.token_fn.clone() else {
             self.connect();
@@ -131,9 +142,13 @@ impl Session {
             SocketEvent::Open => {
                 self.sent_messages = 0;
                 self.limits = None;
+                self.step2_sent = false;
                 let state_vector = self.doc.transact().state_vector();
                 self.send(Message::Sync(SyncMessage::SyncStep1(state_vector)));
+                // A server that saw our last socket close took our presence one clock on.
+                self.awareness_clock += 1;
                 self.send_awareness();
+                self.refresh();
             }
             SocketEvent::Message(bytes) => self.on_message(&bytes),
             SocketEvent::Closed { code, reason } => {
@@ -146,11 +161,10 @@ impl Session {
                 // Nothing sent on that socket is known to be durable: it will be re-sent by
                 // the next handshake (SyncStep2 carries whatever the server lacks).
                 self.ledger.socket_lost();
-                self.outbox.borrow_mut().clear();
-                if self.peers.clear() {
-                    self.emit_presence();
-                    self.draw_cursors();
-                }
+                self.forwarded.socket_lost();
+                self.step2_sent = false;
+                self.drop_outbox();
+                self.forget_server_peers();
                 // An expired token, with a function to get a new one: reconnect with a new
                 // token at once, as after a dropped connection (once per sync, so a function
                 // that keeps giving bad tokens ends in "Not authorized").
@@ -176,36 +190,32 @@ impl Session {
         for message in messages {
             match message {
                 Ok(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
-                    let update = self.doc.transact().encode_state_as_update_v1(&state_vector);
-                    self.outbox.borrow_mut().clear();
+                    // A leader's also carries the other tabs' changes it holds.
+                    let update = self.whole_update(&state_vector);
+                    self.drop_outbox();
                     if let Some(carried) = self.send_update(update, Carrier::SyncStep2) {
                         self.ledger.sent_all(carried);
+                        self.forwarded.sent_all(carried);
+                        self.step2_sent = true;
                     }
                 }
                 Ok(Message::Sync(SyncMessage::SyncStep2(update))) => {
                     // The server's SyncStep2 comes last: green means the textarea holds it all.
-                    self.receive_update(update);
+                    self.relay_server(&update);
+                    self.receive_update(update, false);
                     self.apply_held();
                     self.token_renewed = false;
                     let effects = self.transition(Event::Synced);
                     self.run(effects);
                     self.send_cursor();
                 }
-                Ok(Message::Sync(SyncMessage::Update(update))) => self.receive_update(update),
+                Ok(Message::Sync(SyncMessage::Update(update))) => {
+                    self.relay_server(&update);
+                    self.receive_update(update, false);
+                }
                 Ok(Message::Awareness(update)) => {
-                    let now = now_ms();
-                    let mut changed = false;
-                    for (client, entry) in update.clients {
-                        if client.get() != self.client_id {
-                            changed |=
-                                self.peers
-                                    .apply(client.get(), entry.clock, &entry.json, now);
-                        }
-                    }
-                    if changed {
-                        self.emit_presence();
-                        self.draw_cursors();
-                    }
+                    self.relay_awareness(bytes);
+                    self.apply_awareness(update, false);
                 }
                 Ok(Message::Custom(MSG_LIMITS, payload)) => {
                     self.limits = Limits::parse(&payload);
@@ -238,10 +248,10 @@ impl Session {
     /// Queues a remote update; it is applied once the current burst of messages is read
     /// (after a timeout as long as the last batch took), with the server's SyncStep2 while
     /// the handshake runs (a document loads into the textarea in one change), or at the end
-    /// of an IME composition.
-    fn receive_update(&mut self, update: Vec<u8>) {
+    /// of an IME composition. Another tab's (`from_tab`) needs no handshake.
+    pub(super) fn receive_update(&mut self, update: Vec<u8>, from_tab: bool) {
         self.held_updates.push(update);
-        let synced = self.state.status() == Status::Connected;
+        let synced = from_tab || self.state.status() == Status::Connected;
         if synced && !self.composing && self.apply_soon.is_none() {
             let me = self.me.clone();
             let delay_ms = self.apply_cost_ms.clamp(0.0, APPLY_WAIT_MAX_MS) as u32;
@@ -289,6 +299,7 @@ impl Session {
     }
 
     fn on_ack(&mut self, count: u64) {
+        self.pass_acks(count);
         if self.ledger.ack(count, now_ms()) != Acked::Nothing {
             // The copy's count of unsaved changes goes down with it.
             self.copy_changed();
