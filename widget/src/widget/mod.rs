@@ -13,8 +13,8 @@
 mod api;
 mod awareness;
 mod edits;
-mod history;
 mod group;
+mod history;
 mod listeners;
 mod mount;
 mod persist;
