@@ -126,9 +126,10 @@ export class SyncServer {
     }
   }
 
-  /** `GET /api/docs/{doc}/text`: `{ status, text }`. */
-  async storedText (doc) {
-    const res = await fetch(`${this.httpUrl}/api/docs/${encodeURIComponent(doc)}/text`)
+  /** `GET /api/docs/{doc}/text` (with `token`, if given, as the bearer): `{ status, text }`. */
+  async storedText (doc, token) {
+    const headers = token ? { authorization: `Bearer ${token}` } : {}
+    const res = await fetch(`${this.httpUrl}/api/docs/${encodeURIComponent(doc)}/text`, { headers })
     return { status: res.status, text: await res.text() }
   }
 

@@ -5,6 +5,7 @@
 // server is SIGKILLed.
 
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -12,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe } from 'node:test'
 import * as Y from 'yjs'
 import { WidgetPage } from '../lib/browser.mjs'
-import { WEB_ROOT } from '../lib/env.mjs'
+import { SERVER_BIN, WEB_ROOT } from '../lib/env.mjs'
 import { scenario } from '../lib/session.mjs'
 import { serveStatic } from '../lib/static-server.mjs'
 import { waitUntil } from '../lib/wait.mjs'
@@ -26,6 +27,14 @@ const MEMORY_LINE = /^Offline — (\d+) unsaved changes? only in this tab, lost 
 /** Close codes a page may see without the server having refused it: still open (null), the
  *  page closing it (1000, 1001), the server killed (1006). */
 const HARMLESS_CLOSES = [null, 1000, 1001, 1006]
+/** The auth secret of the token scenario's server (32 bytes or more). */
+const SECRET = 'tabs-suite-secret-0123456789abcdefghijklm'
+
+/** A writer's token for `doc` from `sync-server token`; its `sub` is `name`. */
+function token (doc, name) {
+  const args = ['token', '--doc', doc, '--name', name, '--write', '--auth-secret', SECRET]
+  return execFileSync(SERVER_BIN, args).toString().trim()
+}
 
 /** Mounts the widget with the options in the URL's hash (JSON); `noChannel` removes
  *  BroadcastChannel first, as in a browser without it. */
@@ -255,20 +264,31 @@ export default function tabs (harness) {
 
       // Another tab's write, as it would leave it: this document plus its own edit at the
       // end, under its client id, with one unsaved change (record format in local_copy.rs).
-      const stored = Uint8Array.from(await one.page.evaluate((k) => new Promise((resolve, reject) => {
-        const open = indexedDB.open('collab-textarea')
-        open.onerror = () => reject(open.error)
-        open.onsuccess = () => {
-          const get = open.result.transaction('docs').objectStore('docs').get(k)
-          get.onsuccess = () => { open.result.close(); resolve([...get.result]) }
-          get.onerror = () => reject(get.error)
-        }
-      }), key))
-      assert.equal(Buffer.from(stored.subarray(0, 4)).toString(), 'CTX2')
-      const tabs = new DataView(stored.buffer).getUint32(16, true)
-      const other = new Y.Doc()
-      other.clientID = 4242
-      Y.applyUpdate(other, stored.subarray(20 + 12 * tabs))
+      // It starts from the copy once that holds the whole text (the last write may still be
+      // under way), as another tab would.
+      const readCopy = async () => {
+        const bytes = Uint8Array.from(await one.page.evaluate((k) => new Promise((resolve, reject) => {
+          const open = indexedDB.open('collab-textarea')
+          open.onerror = () => reject(open.error)
+          open.onsuccess = () => {
+            const get = open.result.transaction('docs').objectStore('docs').get(k)
+            get.onsuccess = () => { open.result.close(); resolve([...(get.result ?? [])]) }
+            get.onerror = () => reject(get.error)
+          }
+        }), key))
+        if (bytes.length === 0) return null
+        assert.equal(Buffer.from(bytes.subarray(0, 4)).toString(), 'CTX2')
+        const tabs = new DataView(bytes.buffer).getUint32(16, true)
+        const copy = new Y.Doc()
+        copy.clientID = 4242
+        Y.applyUpdate(copy, bytes.subarray(20 + 12 * tabs))
+        return copy
+      }
+      const other = await waitUntil('this device\'s copy to hold "start."',
+        async () => {
+          const copy = await readCopy()
+          return copy?.getText('content').toString() === 'start.' && copy
+        })
       other.getText('content').insert(other.getText('content').length, ' elsewhere')
       const state = Y.encodeStateAsUpdate(other)
       const record = new Uint8Array(32 + state.length)
@@ -302,6 +322,48 @@ export default function tabs (harness) {
       await one.waitSaved(RECONNECT_MS)
       assert.deepEqual(await server.storedText(doc), { status: 200, text: expected })
       await assertNoRefusal(one)
+    })
+
+    scenario(harness, 'with tokens, one user\'s tabs share one connection and another user\'s tab in the same browser keeps its own; each edit is stored under its author', async (s) => {
+      // The host page is on its own origin, which a server with tokens must be told to accept.
+      const server = await s.ownServer('tabs-tokens', {}, ['--auth-secret', SECRET, '--allow-origin', site.url])
+      const doc = 'token-tabs'
+      const options = { server: server.wsUrl, doc, debounce: 0 }
+      const ada = token(doc, 'Ada')
+      const one = await firstTab(s, 'Ada tab 1')
+      await goHost(one, { ...options, name: 'Ada one', token: ada })
+      await one.waitStatus('connected')
+      const two = await newTab(s, one, 'Ada tab 2')
+      await goHost(two, { ...options, name: 'Ada two', token: ada })
+      await two.waitStatus('connected')
+      const bob = await newTab(s, one, 'Bob tab')
+      await goHost(bob, { ...options, name: 'Bob', token: token(doc, 'Bob') })
+      await bob.waitStatus('connected')
+
+      await one.typeAtEnd('a1.')
+      await bob.waitText('a1.')
+      await two.typeAtEnd('a2.')
+      await bob.waitText('a1.a2.')
+      await bob.typeAtEnd('bob.')
+      await one.waitText('a1.a2.bob.')
+      await two.waitText('a1.a2.bob.')
+      for (const tab of [one, two, bob]) await tab.waitSaved()
+      assert.equal((await server.storedText(doc, ada)).text, 'a1.a2.bob.')
+
+      assert.equal((await sockets(two)).length, 0, 'Ada\'s second tab uses the first one\'s connection')
+      assert.equal((await sockets(bob)).length, 1, 'Bob\'s tab has a connection of its own')
+      const response = await fetch(`${server.httpUrl}/api/docs/${doc}/changes`,
+        { headers: { authorization: `Bearer ${ada}` } })
+      assert.equal(response.status, 200)
+      const inserted = {}
+      for (const change of await response.json()) {
+        assert.equal(change.author.verified, true)
+        inserted[change.author.id] = (inserted[change.author.id] ?? 0) + change.inserted
+      }
+      assert.deepEqual(inserted, { Ada: 'a1.a2.'.length, Bob: 'bob.'.length },
+        'both Ada tabs\' edits under Ada, Bob\'s under Bob')
+      for (const tab of [one, two, bob]) await assertNoRefusal(tab)
+      assert.deepEqual(server.problems(), [], 'the server refused nothing')
     })
 
     scenario(harness, 'persist="none" tabs share through the channel too; without BroadcastChannel each tab keeps its own connection, as before', async (s) => {
