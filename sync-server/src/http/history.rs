@@ -207,8 +207,9 @@ fn refused_version(refusal: HistoryRefusal) -> Response {
 }
 
 /// `POST /api/docs/{doc}/restore` `{"version"}` (`write`): makes the version's text the
-/// document's text, as an edit by the caller, then saves the result as a `restore` version
-/// (so a restore is undone by restoring the version before it). 200 with that version once
+/// document's text, as an edit by the caller, then saves the result as a `restore` version.
+/// The room first saves edits no version holds yet as an `auto` version, so a restore is
+/// undone by restoring the version before it. 200 with that version once
 /// durable; 404 for an unknown version.
 pub(super) async fn restore(
     State(app): State<AppState>,

@@ -134,6 +134,7 @@ impl Room {
             State::Ready(loaded) => loaded,
         };
         let by = change.by;
+        let replaces_text = matches!(change.edit, ServerEdit::Text(_));
         let update = match change.edit {
             ServerEdit::Update(update) => update,
             ServerEdit::Text(target) => {
@@ -161,6 +162,11 @@ impl Room {
                 }
             }
         };
+        // A new text (PUT, a restore) replaces what was typed: whatever no version holds yet
+        // is saved as one first, so it can be restored in turn.
+        if replaces_text {
+            self.checkpoint_pending();
+        }
         // The checks a member's update fails with a close code; here, with a reason.
         let shape = match self.context.settings.skip_validation {
             false => validate_update_v1_shape(&update),

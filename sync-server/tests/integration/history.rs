@@ -362,6 +362,63 @@ async fn delete_undelete_and_purge_on_postgres() {
 }
 
 #[tokio::test]
+async fn a_restore_or_a_put_first_saves_what_no_version_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    // No checkpoint would come during the test: only the restore and the PUT make versions.
+    let server = TestServer::start_with(dir.path(), |config: &mut Config| {
+        config.auth_secret = Some(support::secret());
+        config.checkpoint_idle = Duration::from_secs(3600);
+        config.checkpoint_max = Duration::from_secs(3600);
+    })
+    .await;
+    let ann = token("ann", &["*"], Access::Write);
+    let bob = token("bob", &["*"], Access::Write);
+    let mut typist = Client::connect(&format!("{}?token={ann}", server.url("draft"))).await;
+    typist.push("first draft").await;
+    typist.wait_saved().await;
+    let named = call(
+        &server,
+        "POST",
+        "/api/docs/draft/versions",
+        &bob,
+        r#"{"label":"v1"}"#,
+    )
+    .await;
+    assert_eq!(named.status, 201, "{}", named.text());
+    let named: Value = serde_json::from_slice(&named.body).unwrap();
+    typist.push(", and an hour of work").await;
+    typist.wait_saved().await;
+    assert_eq!(versions(&server, "draft", &bob).await.len(), 1);
+
+    let body = format!(r#"{{"version":"{}"}}"#, named["id"].as_str().unwrap());
+    let restored = call(&server, "POST", "/api/docs/draft/restore", &bob, &body).await;
+    assert_eq!(restored.status, 200, "{}", restored.text());
+    let listed = versions(&server, "draft", &bob).await;
+    let kinds: Vec<&str> = listed.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["restore", "auto", "named"], "newest first");
+    assert_eq!(author_ids(&listed[1]), ["ann"]);
+    let text_of = |id: &Value| format!("/api/docs/draft/versions/{}/text", id.as_str().unwrap());
+    let kept = call(&server, "GET", &text_of(&listed[1]["id"]), &bob, "").await;
+    assert_eq!(kept.text(), "first draft, and an hour of work");
+    typist
+        .wait_text("the restore", |t| t == "first draft")
+        .await;
+
+    // The same for a PUT of the text over new typing.
+    typist.push(" again").await;
+    typist.wait_saved().await;
+    let put = call(&server, "PUT", "/api/docs/draft/text", &bob, "replaced").await;
+    assert_eq!(put.status, 204, "{}", put.text());
+    let listed = versions(&server, "draft", &bob).await;
+    assert_eq!(listed.len(), 4);
+    assert_eq!(listed[0]["kind"], "auto");
+    let kept = call(&server, "GET", &text_of(&listed[0]["id"]), &bob, "").await;
+    assert_eq!(kept.text(), "first draft again");
+    assert_eq!(stored(&server, "draft").await.as_deref(), Some("replaced"));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn open_mode_edits_are_by_the_claimed_name_unverified() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_with(dir.path(), |config| {
