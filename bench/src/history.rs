@@ -5,22 +5,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::scenarios::{latency, nonce, Latency};
 use crate::servers::{self, Running, Target};
 use crate::trace::Trace;
-use crate::wire::{self, Incoming};
+use crate::wire;
 
 /// The typing speed the cadence stands for: 200 keystrokes a minute (40 words of five letters).
 pub const TYPING_PER_MINUTE: usize = 200;
@@ -243,95 +239,43 @@ async fn type_trace(
     let path = format!("{}{}?ext=1", target.path, doc);
     let mut peer = wire::connect(server.addr, &path, target.framing, doc, 0).await?;
     peer.handshake().await?;
-    let framing = peer.framing;
-    let (mut sink, mut stream) = peer.ws.split();
-    let acked = Arc::new(AtomicU64::new(0));
-    let ended = Arc::new(AtomicU64::new(0));
-    // Reads echoes and acknowledgements all the time, so our outbox on the server never fills.
-    let reading = {
-        let (acked, ended) = (acked.clone(), ended.clone());
-        tokio::spawn(async move {
-            while let Some(m) = stream.next().await {
-                match m {
-                    Ok(Message::Binary(b)) => {
-                        if let Incoming::Ack(n) = framing.parse(&b) {
-                            acked.fetch_max(n, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            ended.store(1, Ordering::Relaxed);
-        })
-    };
+    let mut push = wire::DurablePush::new(peer);
     let mut http = Http::connect(server.addr).await?;
     let list_path = format!("/api/docs/{doc}/versions");
     let deadline = Instant::now() + Duration::from_secs(1800);
     let (mut typing, mut waiting) = (Duration::ZERO, Duration::ZERO);
     let mut made = Vec::new();
-    let mut sent = 0usize;
-    let result = async {
-        for &boundary in boundaries {
-            let t = Instant::now();
-            loop {
-                let a = acked.load(Ordering::Relaxed) as usize;
-                if a >= boundary {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!(
-                        "only {a} of {} updates acknowledged in 1800 s",
-                        updates.len()
-                    );
-                }
-                if ended.load(Ordering::Relaxed) == 1 {
-                    bail!("connection ended after {a} acknowledgements");
-                }
-                if sent < boundary && sent - a.min(sent) < 500 {
-                    let end = (sent + 100).min(boundary);
-                    let mut frame = Vec::new();
-                    for u in &updates[sent..end] {
-                        frame.extend(framing.update(doc, u));
-                    }
-                    sink.send(Message::binary(frame)).await?;
-                    sent = end;
-                } else {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+    for &boundary in boundaries {
+        let t = Instant::now();
+        push.until_acked(updates, boundary, deadline, Duration::from_millis(2))
+            .await?;
+        typing += t.elapsed();
+        // The pause: the server saves a version once it has seen no edit for the idle time.
+        let t = Instant::now();
+        let want = lengths[boundary - 1] as u64;
+        let id = loop {
+            let (status, body) = http.get(&list_path).await?;
+            if status != 200 {
+                bail!("GET {list_path}: status {status}");
             }
-            typing += t.elapsed();
-            // The pause: the server saves a version once it has seen no edit for the idle time.
-            let t = Instant::now();
-            let want = lengths[boundary - 1] as u64;
-            let id = loop {
-                let (status, body) = http.get(&list_path).await?;
-                if status != 200 {
-                    bail!("GET {list_path}: status {status}");
-                }
-                let list: Value = serde_json::from_slice(&body)?;
-                let count = list.as_array().map_or(0, Vec::len);
-                let newest = &list[0];
-                if count > made.len() && newest["size_bytes"].as_u64() == Some(want) {
-                    break newest["id"]
-                        .as_str()
-                        .context("a version without an id")?
-                        .to_owned();
-                }
-                if t.elapsed() > Duration::from_secs(30) {
-                    bail!("no version of the text after {boundary} keystrokes within 30 s");
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            };
-            waiting += t.elapsed();
-            made.push((id, boundary));
-        }
-        Ok(())
+            let list: Value = serde_json::from_slice(&body)?;
+            let count = list.as_array().map_or(0, Vec::len);
+            let newest = &list[0];
+            if count > made.len() && newest["size_bytes"].as_u64() == Some(want) {
+                break newest["id"]
+                    .as_str()
+                    .context("a version without an id")?
+                    .to_owned();
+            }
+            if t.elapsed() > Duration::from_secs(30) {
+                bail!("no version of the text after {boundary} keystrokes within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        waiting += t.elapsed();
+        made.push((id, boundary));
     }
-    .await;
-    let _ = sink.send(Message::Close(None)).await;
-    reading.abort();
-    result?;
+    push.close().await;
     Ok((made, typing.as_secs_f64(), waiting.as_secs_f64()))
 }
 

@@ -569,60 +569,10 @@ async fn push_durably(
     let path = format!("{}{}?ext=1", target.path, doc);
     let mut peer = wire::connect(server.addr, &path, target.framing, doc, 0).await?;
     peer.handshake().await?;
-    let framing = peer.framing;
-    let (mut sink, mut stream) = peer.ws.split();
-    let acked = Arc::new(AtomicU64::new(0));
-    let ended = Arc::new(AtomicU64::new(0));
-    // Reads echoes and acknowledgements all the time, so our outbox on the server never fills.
-    let reading = {
-        let (acked, ended) = (acked.clone(), ended.clone());
-        tokio::spawn(async move {
-            while let Some(m) = stream.next().await {
-                match m {
-                    Ok(Message::Binary(b)) => {
-                        if let Incoming::Ack(n) = framing.parse(&b) {
-                            acked.fetch_max(n, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            ended.store(1, Ordering::Relaxed);
-        })
-    };
     let deadline = Instant::now() + Duration::from_secs(600);
-    let total = updates.len();
-    let mut sent = 0usize;
-    let result = loop {
-        let a = acked.load(Ordering::Relaxed);
-        if a >= total as u64 {
-            break Ok(());
-        }
-        if Instant::now() > deadline {
-            break Err(anyhow::anyhow!(
-                "only {a} of {total} updates acknowledged in 600 s"
-            ));
-        }
-        if ended.load(Ordering::Relaxed) == 1 {
-            break Err(anyhow::anyhow!(
-                "connection ended after {a} of {total} acknowledgements"
-            ));
-        }
-        if sent < total && (sent as u64) - a.min(sent as u64) < 500 {
-            let end = (sent + 100).min(total);
-            let mut frame = Vec::new();
-            for u in &updates[sent..end] {
-                frame.extend(framing.update(doc, u));
-            }
-            sink.send(Message::binary(frame)).await?;
-            sent = end;
-        } else {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    reading.abort();
-    result
+    wire::DurablePush::new(peer)
+        .until_acked(updates, updates.len(), deadline, Duration::from_millis(5))
+        .await
 }
 
 /// (d): cold load of the whole document. Ours: from a SQLite file holding it compacted (one

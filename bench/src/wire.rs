@@ -463,3 +463,102 @@ fn skip_any(b: &[u8], pos: &mut usize, depth: u32) -> Option<()> {
     }
     (*pos <= b.len()).then_some(())
 }
+
+/// Most updates a [`DurablePush`] leaves unacknowledged, and most it puts in one frame.
+const PUSH_WINDOW: usize = 500;
+const PUSH_FRAME: usize = 100;
+
+/// One client pushing a list of updates with `?ext=1`: many update messages per frame, at most
+/// [`PUSH_WINDOW`] unacknowledged. A task reads the echoes and acknowledgements all the time, so
+/// the client's outbox on the server never fills.
+pub struct DurablePush {
+    sink: futures_util::stream::SplitSink<Ws, Message>,
+    framing: Framing,
+    doc: String,
+    acked: std::sync::Arc<AtomicU64>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    reading: tokio::task::JoinHandle<()>,
+    sent: usize,
+}
+
+impl DurablePush {
+    /// Takes over `peer`, after its handshake.
+    pub fn new(peer: Peer) -> DurablePush {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        let framing = peer.framing;
+        let (sink, mut stream) = peer.ws.split();
+        let acked = Arc::new(AtomicU64::new(0));
+        let ended = Arc::new(AtomicBool::new(false));
+        let reading = {
+            let (acked, ended) = (acked.clone(), ended.clone());
+            tokio::spawn(async move {
+                while let Some(Ok(m)) = stream.next().await {
+                    if let Message::Binary(b) = m {
+                        if let Incoming::Ack(n) = framing.parse(&b) {
+                            acked.fetch_max(n, Ordering::Relaxed);
+                        }
+                    }
+                }
+                ended.store(true, Ordering::Relaxed);
+            })
+        };
+        DurablePush {
+            sink,
+            framing,
+            doc: peer.doc,
+            acked,
+            ended,
+            reading,
+            sent: 0,
+        }
+    }
+
+    /// Sends `updates[..upto]` on from where the last call stopped, and returns once the server
+    /// acknowledged all of them as durable; fails after `deadline` or if the connection ends.
+    /// `idle` is the pause while the window is full.
+    pub async fn until_acked(
+        &mut self,
+        updates: &[Vec<u8>],
+        upto: usize,
+        deadline: std::time::Instant,
+        idle: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        loop {
+            let a = self.acked.load(Ordering::Relaxed) as usize;
+            if a >= upto {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("only {a} of {} updates acknowledged in time", updates.len());
+            }
+            if self.ended.load(Ordering::Relaxed) {
+                anyhow::bail!("connection ended after {a} acknowledgements");
+            }
+            if self.sent < upto && self.sent - a.min(self.sent) < PUSH_WINDOW {
+                let end = (self.sent + PUSH_FRAME).min(upto);
+                let mut frame = Vec::new();
+                for u in &updates[self.sent..end] {
+                    frame.extend(self.framing.update(&self.doc, u));
+                }
+                self.sink.send(Message::binary(frame)).await?;
+                self.sent = end;
+            } else {
+                tokio::time::sleep(idle).await;
+            }
+        }
+    }
+}
+
+impl DurablePush {
+    /// Closes the connection (a Close frame, then the reading task stops).
+    pub async fn close(mut self) {
+        let _ = self.sink.send(Message::Close(None)).await;
+    }
+}
+
+impl Drop for DurablePush {
+    fn drop(&mut self) {
+        self.reading.abort();
+    }
+}
