@@ -150,8 +150,6 @@ export interface CollabMessages {
   historyKindNamed?: string;
   /** The version a restore made (kind `restore`). Default `"Restored version"`. */
   historyKindRestore?: string;
-  /** The version kept when the document was deleted (kind `delete`). Default `"Before deletion"`. */
-  historyKindDelete?: string;
   /** Accessible name of the read-only preview of a version's text. Default `"Text of the chosen version"`. */
   historyPreview?: string;
   /** The preview's placeholder before a version is chosen. Default `"Choose a version to see its text."`. */

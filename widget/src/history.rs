@@ -17,13 +17,12 @@ pub const MAX_AUTHORS: usize = 3;
 /// The most of a server's error text shown in the panel (characters).
 const REASON_MAX: usize = 200;
 
-/// The message key of the words for a version of `kind` (`auto`, `named`, `restore`,
-/// `delete`; a kind this widget does not know reads as `auto`).
+/// The message key of the words for a version of `kind` (`auto`, `named`, `restore`; a kind
+/// this widget does not know reads as `auto`).
 fn kind_key(kind: &str) -> &'static str {
     match kind {
         "named" => "historyKindNamed",
         "restore" => "historyKindRestore",
-        "delete" => "historyKindDelete",
         _ => "historyKindAuto",
     }
 }
@@ -57,7 +56,7 @@ pub struct Version {
     /// `created_at` in milliseconds since the epoch, when it parses.
     pub created_ms: Option<f64>,
     pub label: Option<String>,
-    /// Why it was made: `auto`, `named`, `restore`, `delete` (or a newer server's word).
+    /// Why it was made: `auto`, `named`, `restore` (or a newer server's word).
     pub kind: String,
     pub size_bytes: u64,
     pub authors: Vec<Author>,
@@ -67,7 +66,7 @@ pub struct Version {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub id: String,
-    /// `auto`, `named`, `restore`, `delete` (or a newer server's kind).
+    /// `auto`, `named`, `restore` (or a newer server's kind).
     pub kind: String,
     /// The label, else the words for its kind.
     pub title: String,
@@ -323,42 +322,9 @@ pub fn reason(failure: &Failure, words: Words) -> String {
 /// Whether `token` is a JWT whose (unverified) payload grants only `read` access: the panel
 /// then offers no Restore (the server refuses it anyway; this only spares the attempt).
 pub fn token_reads_only(token: &str) -> bool {
-    let Some(payload) = token.split('.').nth(1) else {
-        return false;
-    };
-    let Some(bytes) = base64url(payload) else {
-        return false;
-    };
-    let Ok(json) = String::from_utf8(bytes) else {
-        return false;
-    };
-    serde_json::from_str::<Value>(&json)
-        .ok()
+    crate::claims::claims(token)
         .and_then(|claims| claims.get("access")?.as_str().map(|a| a == "read"))
         .unwrap_or(false)
-}
-
-/// Unpadded (or padded) base64url.
-fn base64url(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut bits, mut count) = (0u32, 0);
-    for byte in text.trim_end_matches('=').bytes() {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(value);
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -568,8 +534,5 @@ mod tests {
         assert!(!token_reads_only(write));
         assert!(!token_reads_only("opaque-token"));
         assert!(!token_reads_only("a.!!!.c"));
-        assert_eq!(base64url("QWRh").unwrap(), b"Ada");
-        assert_eq!(base64url("QWQ").unwrap(), b"Ad");
-        assert_eq!(base64url("QQ==").unwrap(), b"A");
     }
 }

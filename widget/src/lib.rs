@@ -28,6 +28,7 @@
 
 pub mod binding;
 pub mod channel;
+pub mod claims;
 pub mod connection;
 pub mod direction;
 pub mod history;

@@ -126,7 +126,6 @@ pub const CATALOG: &[(&str, &[(&str, &str)])] = &[
     ("historyKindAuto", &[("other", "Autosave")]),
     ("historyKindNamed", &[("other", "Named version")]),
     ("historyKindRestore", &[("other", "Restored version")]),
-    ("historyKindDelete", &[("other", "Before deletion")]),
     ("historyPreview", &[("other", "Text of the chosen version")]),
     ("historyPick", &[("other", "Choose a version to see its text.")]),
     ("historyPreviewLoading", &[("other", "Loading this version…")]),
