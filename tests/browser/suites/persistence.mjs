@@ -8,14 +8,11 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import crypto from 'node:crypto'
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import { after, before, describe } from 'node:test'
+import { describe } from 'node:test'
 import { WidgetPage } from '../lib/browser.mjs'
-import { SERVER_BIN, WEB_ROOT } from '../lib/env.mjs'
+import { SERVER_BIN } from '../lib/env.mjs'
 import { scenario } from '../lib/session.mjs'
-import { serveStatic } from '../lib/static-server.mjs'
+import { hostSite } from '../lib/host-site.mjs'
 import { waitUntil } from '../lib/wait.mjs'
 
 /** The save line while offline with every change in this device's copy. */
@@ -63,25 +60,8 @@ function tokenExpiringIn (doc, secondsLeft) {
 
 export default function persistence (harness) {
   describe('this device\'s copy and token functions', () => {
-    let site = null
-    let dir = null
-    before(async () => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ct-persistence-site-'))
-      fs.writeFileSync(path.join(dir, 'index.html'), HOST_HTML)
-      fs.symlinkSync(path.join(WEB_ROOT, 'collab-textarea'), path.join(dir, 'collab-textarea'))
-      site = await serveStatic(dir)
-    })
-    after(async () => {
-      await site?.close()
-      if (dir) fs.rmSync(dir, { recursive: true, force: true })
-    })
-
-    /** Navigates `wp` (a blank page) to the host page with these mount options. */
-    const goHost = async (wp, options) => {
-      const response = await wp.page.goto(`${site.url}/#${encodeURIComponent(JSON.stringify(options))}`)
-      assert.equal(response.status(), 200, 'the host page')
-      await wp.waitState('the widget to mount', (st) => st.mounted)
-    }
+    const site = hostSite('persistence', HOST_HTML)
+    const goHost = site.goHost
 
     /** A new tab in `wp`'s browser context (same IndexedDB), as a WidgetPage. */
     const newTab = async (wp, label) => new WidgetPage(label, wp.context, await wp.context.newPage())

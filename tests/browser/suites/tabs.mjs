@@ -6,16 +6,14 @@
 
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { after, before, describe } from 'node:test'
+import { describe } from 'node:test'
 import * as Y from 'yjs'
 import { WidgetPage } from '../lib/browser.mjs'
-import { SERVER_BIN, WEB_ROOT } from '../lib/env.mjs'
+import { SERVER_BIN } from '../lib/env.mjs'
 import { scenario } from '../lib/session.mjs'
-import { serveStatic } from '../lib/static-server.mjs'
+import { hostSite } from '../lib/host-site.mjs'
 import { waitUntil } from '../lib/wait.mjs'
 
 const SOCKET_LOG = path.join(path.dirname(fileURLToPath(import.meta.url)), '../lib/socket-log.js')
@@ -55,25 +53,8 @@ const HOST_HTML = `<!doctype html>
 
 export default function tabs (harness) {
   describe('several tabs of one browser', () => {
-    let site = null
-    let dir = null
-    before(async () => {
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ct-tabs-site-'))
-      fs.writeFileSync(path.join(dir, 'index.html'), HOST_HTML)
-      fs.symlinkSync(path.join(WEB_ROOT, 'collab-textarea'), path.join(dir, 'collab-textarea'))
-      site = await serveStatic(dir)
-    })
-    after(async () => {
-      await site?.close()
-      if (dir) fs.rmSync(dir, { recursive: true, force: true })
-    })
-
-    /** Opens the host page in `wp` with these mount options. */
-    const goHost = async (wp, options) => {
-      const response = await wp.page.goto(`${site.url}/#${encodeURIComponent(JSON.stringify(options))}`)
-      assert.equal(response.status(), 200, 'the host page')
-      await wp.waitState('the widget to mount', (st) => st.mounted)
-    }
+    const site = hostSite('tabs', HOST_HTML)
+    const goHost = site.goHost
     /** A first tab (a browser context of its own, WebSockets logged). */
     const firstTab = (s, label) => s.blank(label, { initScripts: [SOCKET_LOG] })
     /** Another tab in `wp`'s browser context: same BroadcastChannel, locks and IndexedDB. */
