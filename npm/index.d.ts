@@ -284,7 +284,7 @@ export interface MountHandle {
   unsaved(): number;
   /** Reconnect now (what the Retry button does). */
   retry(): void;
-  /** Deletes this device's copy of the document and stops keeping one (for sign-out). */
+  /** Deletes this device's copy of the document and stops keeping one, in every tab on it (for sign-out). */
   forget(): Promise<void>;
   setName(name: string): void;
   setColor(color: string): void;
@@ -360,7 +360,7 @@ export class CollabTextareaElement extends HTMLElement {
   unsaved(): number;
   /** Reconnects now; when the last mount failed (e.g. the wasm did not load), mounts again. */
   retry(): void;
-  /** Deletes this device's copy of the document (for sign-out); needs a mounted widget. */
+  /** Deletes this device's copy of the document, in every tab on it (for sign-out); needs a mounted widget. */
   forget(): Promise<void>;
 
   /** The text, as `text()`. Read-only: the text is the shared document; edit it in the widget. */

@@ -67,6 +67,9 @@ pub enum Note {
     Retry,
     /// Tab `from` has just become the leader.
     Leader { from: u64 },
+    /// A tab's page forgot this device's copy (`forget()`, as at sign-out): every tab stops
+    /// keeping it.
+    Forget,
 }
 
 impl Note {
@@ -136,6 +139,7 @@ impl Note {
                 out.write_u8(8);
                 out.write_var(*from);
             }
+            Note::Forget => out.write_u8(9),
         }
         out
     }
@@ -203,6 +207,7 @@ impl Note {
             },
             7 => Note::Retry,
             8 => Note::Leader { from: var(&mut r)? },
+            9 => Note::Forget,
             _ => return None,
         };
         Some(note)
@@ -364,6 +369,7 @@ mod tests {
             },
             Note::Retry,
             Note::Leader { from: 7 },
+            Note::Forget,
         ];
         for note in notes {
             assert_eq!(Note::decode(&note.encode()), Some(note.clone()), "{note:?}");

@@ -347,6 +347,41 @@ export default function tabs (harness) {
       assert.deepEqual(server.problems(), [], 'the server refused nothing')
     })
 
+    scenario(harness, 'forget() in one tab (a sign-out) stops every tab keeping this device\'s copy: the other tab\'s next offline edit is only in its memory, and no record is left', async (s) => {
+      const server = await s.ownServer('tabs-forget')
+      const doc = 'forget-tabs'
+      const options = { server: server.wsUrl, doc, debounce: 0 }
+      const one = await firstTab(s, 'Ada tab 1')
+      one.page.on('dialog', (dialog) => dialog.accept())
+      await goHost(one, { ...options, name: 'Ada one' })
+      await one.waitStatus('connected')
+      const two = await newTab(s, one, 'Ada tab 2')
+      two.page.on('dialog', (dialog) => dialog.accept())
+      await goHost(two, { ...options, name: 'Ada two' })
+      await two.waitStatus('connected')
+      await two.typeAtEnd('kept.')
+      await one.waitText('kept.')
+      await two.waitSaved()
+      const record = () => one.page.evaluate((k) => new Promise((resolve, reject) => {
+        const open = indexedDB.open('collab-textarea')
+        open.onerror = () => reject(open.error)
+        open.onsuccess = () => {
+          const get = open.result.transaction('docs').objectStore('docs').get(k)
+          get.onsuccess = () => { open.result.close(); resolve(get.result === undefined ? null : get.result.length) }
+          get.onerror = () => reject(get.error)
+        }
+      }), `${server.wsUrl}/${doc}`)
+      await waitUntil('this device\'s copy to be written', async () => (await record()) !== null)
+
+      await one.page.evaluate(() => window.__handle.forget())
+      await server.kill()
+      await two.waitState('tab 2 to leave "connected"', (st) => st.status !== 'connected')
+      await two.typeAtEnd(' gone.')
+      await one.waitText('kept. gone.', 'tab 2\'s edit in tab 1, offline')
+      await waitLine(two, 'tab 2 to say its edit is only in memory', MEMORY_LINE)
+      assert.equal(await record(), null, 'no copy of the document left on this device')
+    })
+
     scenario(harness, 'persist="none" tabs share through the channel too; without BroadcastChannel each tab keeps its own connection, as before', async (s) => {
       const server = await s.ownServer('tabs-memory')
       const doc = 'memory-tabs'

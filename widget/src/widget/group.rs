@@ -160,6 +160,10 @@ impl Session {
                 }
             }
             (Role::Leader, Note::Retry) => self.retry_now(),
+            (_, Note::Forget) => {
+                // It deletes the record too, after any write of ours still queued.
+                let _ = self.forget_copy(false);
+            }
             (Role::Follower | Role::Deciding, Note::Leader { .. }) => {
                 // A new leader: what the old one told us of the server goes, and we join it.
                 self.forget_server_peers();

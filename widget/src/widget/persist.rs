@@ -9,6 +9,7 @@ use yrs::{ReadTxn, StateVector, Transact, Update};
 use super::{now_ms, with, Session, REMOTE};
 use crate::local_copy::{pause_after, record_key, unsaved_over, Record};
 use crate::store::{self, Opened, Store};
+use crate::tabs::Note;
 
 /// How long the socket waits for the store to open before connecting without it.
 const LOAD_WAIT_MS: u32 = 1_500;
@@ -214,6 +215,15 @@ impl Session {
 
     /// Deletes this device's copy and stops keeping one (for sign-out).
     pub fn forget(&mut self) -> js_sys::Promise {
+        self.forget_copy(true)
+    }
+
+    /// Stops keeping the copy and deletes it; `tell`: the other tabs that share it stop too
+    /// (a sign-out in one tab leaves no copy behind in another's next write).
+    pub(super) fn forget_copy(&mut self, tell: bool) -> js_sys::Promise {
+        if tell {
+            self.post(&Note::Forget);
+        }
         self.local.off();
         self.store = None;
         self.store_wait = None;
