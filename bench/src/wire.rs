@@ -548,9 +548,7 @@ impl DurablePush {
             }
         }
     }
-}
 
-impl DurablePush {
     /// Closes the connection (a Close frame, then the reading task stops).
     pub async fn close(mut self) {
         let _ = self.sink.send(Message::Close(None)).await;
