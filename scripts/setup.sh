@@ -94,6 +94,13 @@ wasm_bindgen_version() {
 # The wasm-pack release the widget's build is tested with.
 WASM_PACK_VERSION=0.15.1
 
+# The tools this project installs with `cargo install` (wasm-bindgen-cli, wasm-pack,
+# tauri-driver) are built unoptimized: that halves their build (measured: wasm-bindgen-cli 2 min
+# 21 s -> 1 min 10 s, wasm-pack 1 min 51 s -> 1 min 2 s), and their own speed does not matter
+# here (the debug wasm-bindgen takes 0.7 s instead of 0.2 s over the widget, and writes the same
+# bytes).
+TOOL_INSTALL_FLAGS=(--debug)
+
 ensure_wasm_tools() {
     ensure_rust
     ensure_node
@@ -117,19 +124,19 @@ ensure_wasm_tools() {
         have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')
     fi
     if [ "$have" != "$want" ]; then
-        echo "setup: cargo install wasm-bindgen-cli $want (was: ${have:-none}); this takes a few minutes" >&2
+        echo "setup: cargo install wasm-bindgen-cli $want (was: ${have:-none}); about a minute" >&2
         # --locked first (the versions its authors tested). A crate in its lock file can vanish
         # from the registry (yanked, or a mirror that lacks it); then resolve afresh.
-        if ! cargo install wasm-bindgen-cli --version "=$want" --locked; then
+        if ! cargo install wasm-bindgen-cli --version "=$want" --locked "${TOOL_INSTALL_FLAGS[@]}"; then
             echo "setup: the locked install failed; retrying with freshly resolved dependencies" >&2
-            cargo install wasm-bindgen-cli --version "=$want"
+            cargo install wasm-bindgen-cli --version "=$want" "${TOOL_INSTALL_FLAGS[@]}"
         fi
     fi
     # wasm-pack drives the widget's build (scripts/build-widget.sh). It cannot download its
     # helpers here, so it runs with `--mode no-install` and uses the wasm-bindgen above.
     if [ "$(wasm-pack --version 2>/dev/null | awk '{ print $2 }')" != "$WASM_PACK_VERSION" ]; then
-        echo "setup: cargo install wasm-pack $WASM_PACK_VERSION --locked (a few minutes)" >&2
-        cargo install wasm-pack --version "=$WASM_PACK_VERSION" --locked
+        echo "setup: cargo install wasm-pack $WASM_PACK_VERSION --locked (about a minute)" >&2
+        cargo install wasm-pack --version "=$WASM_PACK_VERSION" --locked "${TOOL_INSTALL_FLAGS[@]}"
     fi
     if [ -z "${WASM_OPT:-}" ]; then
         local tools
@@ -175,20 +182,28 @@ ensure_chromium() {
 # What building and testing the desktop app (desktop/, Tauri v2) needs: WebKitGTK 4.1 and GTK 3
 # headers (the app links them), librsvg (icons), and for the end-to-end test Xvfb (WebKitGTK has
 # no headless mode), a D-Bus session bus (single-instance), WebKitWebDriver (apt
-# webkit2gtk-driver) and tauri-driver, which proxies WebDriver to it (cargo install, about a
-# minute; only when missing). DESKTOP_BUILD_ONLY=1 skips the test tools.
+# webkit2gtk-driver) and tauri-driver (ensure_tauri_driver). DESKTOP_BUILD_ONLY=1 skips the test
+# tools.
 ensure_desktop_deps() {
     ensure_rust
     ensure_apt build-essential pkg-config file libwebkit2gtk-4.1-dev libgtk-3-dev \
         libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
     [ -n "${DESKTOP_BUILD_ONLY:-}" ] && return 0
     ensure_apt xvfb xauth dbus-daemon webkit2gtk-driver
+    [ -n "${DESKTOP_NO_TAURI_DRIVER:-}" ] && return 0
+    ensure_tauri_driver
+}
+
+# tauri-driver, which proxies WebDriver to WebKitWebDriver for the desktop end-to-end test
+# (cargo install, under a minute; only when missing).
+ensure_tauri_driver() {
+    ensure_rust
     case ":$PATH:" in
         *":${CARGO_HOME:-$HOME/.cargo}/bin:"*) ;;
         *) export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" ;;
     esac
     if ! command -v tauri-driver >/dev/null 2>&1; then
-        echo "setup: cargo install tauri-driver --locked (about a minute)" >&2
-        cargo install tauri-driver --locked
+        echo "setup: cargo install tauri-driver --locked (under a minute)" >&2
+        cargo install tauri-driver --locked "${TOOL_INSTALL_FLAGS[@]}"
     fi
 }

@@ -12,16 +12,69 @@ started=$SECONDS
 # Prints a step's heading with the time since the start, so slow steps show in CI logs.
 step() { printf '== [%02d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$1" >&2; }
 
+# Two steps run beside others: the downloads beside the workspace build, and the widget's
+# tools and build beside the Rust and Yjs tests (after the build, the tests kept one of a 2-core
+# machine's cores busy on average, and the widget's tools are cargo builds).
+# `background NAME FUNCTION` starts one with its output in target/logs/NAME.log; `finish NAME`
+# waits for it, prints that log, and fails the run if it failed. A run that stops early stops
+# them too.
+declare -A background_pids=()
+background() {
+    mkdir -p "$root/target/logs"
+    "$2" >"$root/target/logs/$1.log" 2>&1 &
+    background_pids[$1]=$!
+}
+finish() {
+    local status=0
+    wait "${background_pids[$1]}" || status=$?
+    unset "background_pids[$1]"
+    cat "$root/target/logs/$1.log" >&2
+    if [ "$status" -ne 0 ]; then
+        echo "test.sh: $1 failed (exit $status; its output is above)" >&2
+        exit "$status"
+    fi
+}
+stop_background() {
+    local pid
+    for pid in "${background_pids[@]}"; do
+        pkill -TERM -P "$pid" 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+}
+
 ensure_rust
 ensure_node
 # The workspace holds the desktop app, which links WebKitGTK: clippy and the tests compile it,
-# so its system packages come first (the test tools too: see ensure_desktop_deps).
-ensure_desktop_deps
+# so its system packages come first (its test tools too; tauri-driver is built later, beside
+# the tests).
+DESKTOP_NO_TAURI_DRIVER=1 ensure_desktop_deps
 # PostgreSQL and Redis for the storage and cluster tests (started below by
 # scripts/services.sh), nginx for the cluster test in front of three servers.
 ensure_postgres
 ensure_redis
 ensure_nginx
+
+# Downloads and unpacking while the workspace builds: Chromium, brotli (the widget's size
+# report), and the npm dependencies of the Node test suites, the benchmark's peers and the
+# build tools (binaryen's wasm-opt).
+prefetch() {
+    # One apt-get run for both (ensure_chromium's packages, and ensure_wasm_tools' brotli).
+    ensure_apt chromium chromium-driver brotli
+    local dir
+    for dir in tests/yjs-compat tests/browser tests/desktop bench/peers scripts/tools; do
+        ensure_npm_deps "$dir"
+    done
+}
+# The widget's tools (wasm32 target, wasm-bindgen-cli, wasm-pack: cargo builds on a fresh
+# machine), its wasm build, and tauri-driver, while the Rust and Yjs tests run.
+build_widget() {
+    ensure_wasm_tools
+    bash scripts/build-widget.sh
+    ensure_tauri_driver
+}
+trap stop_background EXIT
+step "in the background: Chromium, brotli, npm dependencies (target/logs/prefetch.log)"
+background prefetch prefetch
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -47,10 +100,15 @@ env "${lint_env[@]}" cargo build --workspace --all-targets --locked
 # Rust and Node tests find them in COLLAB_TEST_POSTGRES_URL and COLLAB_TEST_REDIS_URL; each test
 # takes a database and document names of its own, and a test that stops a server starts a
 # private one through the same script.
+step "waiting for the downloads"
+finish prefetch
+step "in the background: the widget's tools and wasm build, tauri-driver (target/logs/widget.log)"
+background widget build_widget
+
 step "PostgreSQL and Redis for the tests"
 services_dir=$root/target/services
 bash scripts/services.sh stop "$services_dir"
-trap 'bash scripts/services.sh stop "$services_dir"' EXIT
+trap 'stop_background; bash scripts/services.sh stop "$services_dir"' EXIT
 bash scripts/services.sh start "$services_dir" >/dev/null
 set -a
 # shellcheck source=/dev/null # the env file services.sh writes
@@ -68,9 +126,8 @@ step "stock Yjs clients against sync-server"
 ensure_npm_deps tests/yjs-compat
 (cd tests/yjs-compat && SYNC_SERVER_BIN="$root/target/debug/sync-server" node --test)
 
-step "widget: wasm build, size, demo web root"
-ensure_wasm_tools
-bash scripts/build-widget.sh
+step "widget: wasm build, size, demo web root (waiting for the background build)"
+finish widget
 
 # The Vite example builds from the packed package; the browser tests open its dist/ too, so
 # it runs first.
@@ -106,6 +163,7 @@ fi
 # Share on LAN address.
 step "desktop app end to end (Xvfb, tauri-driver, WebKitWebDriver, Chromium)"
 ensure_chromium
+ensure_tauri_driver
 ensure_npm_deps tests/desktop
 mkdir -p target/artifacts/desktop
 (cd tests/desktop &&
