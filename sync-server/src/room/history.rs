@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact};
+use yrs::{Doc, GetString, IdSet, ReadTxn, StateVector, Text, Transact};
 
 use super::server_edit::OnCommit;
 use super::{Deferred, Effect, Effects, Room, State};
@@ -59,30 +59,19 @@ pub(super) struct EditCounts {
 }
 
 impl EditCounts {
-    /// Counts the edits of every transaction committed on `doc` from now on.
+    /// Counts the edits of every transaction committed on `doc` from now on: the lengths of
+    /// the clock ranges it inserted and deleted, read from the transaction itself when it
+    /// commits (after-transaction observer). Nothing is copied: yrs' transaction-cleanup event
+    /// would clone both state vectors (an entry per client that ever wrote) and the delete set
+    /// on every commit.
     pub fn watch(doc: &Doc) -> Arc<EditCounts> {
         let counts = Arc::new(EditCounts::default());
         let seen = counts.clone();
-        let watched = doc.observe_transaction_cleanup("history-counts", move |_, event| {
-            let inserted: u64 = event
-                .after_state
-                .iter()
-                .map(|(client, &clock)| {
-                    u64::from(clock.saturating_sub(event.before_state.get(client)))
-                })
-                .sum();
-            let deleted: u64 = event
-                .delete_set
-                .iter()
-                .flat_map(|(_, ranges)| {
-                    ranges
-                        .iter()
-                        .map(|r| u64::from(r.end - r.start))
-                        .collect::<Vec<_>>()
-                })
-                .sum();
-            seen.inserted.fetch_add(inserted, Ordering::Relaxed);
-            seen.deleted.fetch_add(deleted, Ordering::Relaxed);
+        let watched = doc.observe_after_transaction("history-counts", move |txn| {
+            seen.inserted
+                .fetch_add(clock_units(txn.insert_set()), Ordering::Relaxed);
+            seen.deleted
+                .fetch_add(clock_units(txn.delete_set()), Ordering::Relaxed);
         });
         if let Err(err) = watched {
             tracing::warn!(error = %err, "cannot count edits; the audit trail will show zeros");
@@ -187,6 +176,14 @@ impl History {
             }
         }
     }
+}
+
+/// How many clocks (UTF-16 code units for text) the ranges of `set` cover.
+fn clock_units(set: &IdSet) -> u64 {
+    set.iter()
+        .flat_map(|(_, ranges)| ranges.iter())
+        .map(|range| u64::from(range.end - range.start))
+        .sum()
 }
 
 /// A version id unique per document: the time, and a per-process random part with a count
@@ -356,6 +353,8 @@ impl Room {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use yrs::updates::decoder::Decode;
+    use yrs::Update;
 
     fn alice() -> Author {
         Author {
@@ -471,5 +470,32 @@ mod tests {
         text.remove_range(&mut doc.transact_mut(), 1, 3);
         assert_eq!(counts.take(), (0, 3));
         assert_eq!(counts.take(), (0, 0));
+
+        // Another client's update, inserting and deleting in one transaction, applied here
+        // (as the room applies a client's): its own insertions and deletions, in UTF-16 units.
+        let other = Doc::new();
+        let theirs = other.get_or_insert_text(collab_core::engine::TEXT_NAME);
+        let mut txn = other.transact_mut();
+        txn.apply_update(
+            Update::decode_v1(
+                &doc.transact()
+                    .encode_state_as_update_v1(&StateVector::default()),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let before = txn.state_vector();
+        theirs.insert(&mut txn, 2, "🙂 ok");
+        theirs.remove_range(&mut txn, 0, 1);
+        let update = txn.encode_state_as_update_v1(&before);
+        drop(txn);
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(&update).unwrap())
+            .unwrap();
+        assert_eq!(counts.take(), (5, 1));
+        assert_eq!(
+            text.get_string(&doc.transact()),
+            theirs.get_string(&other.transact())
+        );
     }
 }
