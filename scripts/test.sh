@@ -94,17 +94,18 @@ lint_env=(RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
     CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__")
 step "cargo build with clippy's lints (workspace, all targets, -D warnings)"
 env "${lint_env[@]}" cargo build --workspace --all-targets --locked
+
+step "waiting for the downloads"
+finish prefetch
+step "in the background: the widget's tools and wasm build, tauri-driver (target/logs/widget.log)"
+background widget build_widget
+
 # One private PostgreSQL and one Redis for the whole run (scripts/services.sh), under target/,
 # on free 127.0.0.1 ports, stopped and removed when this script exits (what a run killed
 # outright leaves, the next run's first `stop` removes). The
 # Rust and Node tests find them in COLLAB_TEST_POSTGRES_URL and COLLAB_TEST_REDIS_URL; each test
 # takes a database and document names of its own, and a test that stops a server starts a
 # private one through the same script.
-step "waiting for the downloads"
-finish prefetch
-step "in the background: the widget's tools and wasm build, tauri-driver (target/logs/widget.log)"
-background widget build_widget
-
 step "PostgreSQL and Redis for the tests"
 services_dir=$root/target/services
 bash scripts/services.sh stop "$services_dir"
