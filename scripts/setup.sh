@@ -174,9 +174,10 @@ ensure_nginx() {
     fi
 }
 
-# Chromium and its WebDriver, for the browser tests (/usr/bin/chromium, /usr/bin/chromedriver).
+# Chromium and its WebDriver, for the browser tests (/usr/bin/chromium, /usr/bin/chromedriver);
+# packages given as arguments are installed in the same apt-get run.
 ensure_chromium() {
-    ensure_apt chromium chromium-driver
+    ensure_apt chromium chromium-driver "$@"
 }
 
 # What building and testing the desktop app (desktop/, Tauri v2) needs: WebKitGTK 4.1 and GTK 3

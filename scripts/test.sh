@@ -58,8 +58,8 @@ ensure_nginx
 # report), and the npm dependencies of the Node test suites, the benchmark's peers and the
 # build tools (binaryen's wasm-opt).
 prefetch() {
-    # One apt-get run for both (ensure_chromium's packages, and ensure_wasm_tools' brotli).
-    ensure_apt chromium chromium-driver brotli
+    # One apt-get run for Chromium and ensure_wasm_tools' brotli.
+    ensure_chromium brotli
     local dir
     for dir in tests/yjs-compat tests/browser tests/desktop bench/peers scripts/tools; do
         ensure_npm_deps "$dir"
